@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the real third-party components the tests run against.
+# Idempotent: each component is installed only when it is missing.
+#   - Prometheus 2.42 + promtool and Alertmanager + amtool (Debian packages)
+#   - rotel 0.0.1a15 (an independent OTLP collector, from PyPI)
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+
+need_apt=()
+command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "install-test-deps: apt-get install ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import rotel, os, sys; sys.exit(0 if os.path.exists(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent")) else 1)' 2>/dev/null; then
+  echo "install-test-deps: pip install rotel==0.0.1a15"
+  "$PYTHON" -m pip install -q --disable-pip-version-check rotel==0.0.1a15
+fi
+
+echo "install-test-deps: prometheus=$(command -v prometheus) promtool=$(command -v promtool)"
+echo "install-test-deps: alertmanager=$(command -v prometheus-alertmanager) amtool=$(command -v amtool)"
+echo "install-test-deps: rotel-agent=$("$PYTHON" -c 'import rotel,os;print(os.path.join(os.path.dirname(rotel.__file__),"rotel-agent"))')"

@@ -1,0 +1,261 @@
+//! The table of every setting: its key in the TOML file, its environment variable, its
+//! command-line flag and its default. Sources, validation, error messages and the README's
+//! settings table all read this one table, so a setting cannot exist in one place only.
+
+/// One configurable setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// Dotted key in the TOML file, for example `push.protocol`.
+    pub key: &'static str,
+    /// Environment variable (the OpenTelemetry standard one where there is one).
+    pub env: &'static str,
+    /// Command-line flag, where the setting has one.
+    pub flag: Option<&'static str>,
+    /// The default as a user would write it.
+    pub default: &'static str,
+    /// The value may hold a credential: it never appears in logs or errors.
+    pub secret: bool,
+    /// A `key = value` table in the file (headers, resource attributes).
+    pub is_map: bool,
+    /// One line for the README and `--help`.
+    pub help: &'static str,
+}
+
+const fn setting(
+    key: &'static str,
+    env: &'static str,
+    flag: Option<&'static str>,
+    default: &'static str,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        key,
+        env,
+        flag,
+        default,
+        secret: false,
+        is_map: false,
+        help,
+    }
+}
+
+pub const SERVICE_NAME: Setting = setting(
+    "service.name",
+    "OTEL_SERVICE_NAME",
+    Some("--service-name"),
+    "alys-node",
+    "service.name of the resource (wins over service.name in OTEL_RESOURCE_ATTRIBUTES)",
+);
+pub const ENVIRONMENT: Setting = setting(
+    "service.environment",
+    "ALYS_TELEMETRY_ENVIRONMENT",
+    Some("--environment"),
+    "development",
+    "deployment.environment.name of the resource",
+);
+pub const RESOURCE_ATTRIBUTES: Setting = Setting {
+    is_map: true,
+    ..setting(
+        "resource.attributes",
+        "OTEL_RESOURCE_ATTRIBUTES",
+        None,
+        "",
+        "extra resource attributes, key1=value1,key2=value2 (percent-encoded values)",
+    )
+};
+pub const SDK_DISABLED: Setting = setting(
+    "sdk.disabled",
+    "OTEL_SDK_DISABLED",
+    None,
+    "false",
+    "true turns every signal into a no-op; the calling code does not change",
+);
+pub const PULL_ENABLED: Setting = setting(
+    "pull.enabled",
+    "ALYS_TELEMETRY_PULL_ENABLED",
+    Some("--no-pull"),
+    "true",
+    "serve /metrics, /health and /ready",
+);
+pub const LISTEN: Setting = setting(
+    "pull.listen",
+    "ALYS_TELEMETRY_LISTEN",
+    Some("--listen"),
+    "127.0.0.1:9001",
+    "address of the pull endpoint",
+);
+pub const PUSH_ENABLED: Setting = setting(
+    "push.enabled",
+    "ALYS_TELEMETRY_PUSH_ENABLED",
+    Some("--no-push"),
+    "true",
+    "push traces, metrics and logs over OTLP",
+);
+pub const ENDPOINT: Setting = setting(
+    "push.endpoint",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    Some("--otlp-endpoint"),
+    "http://localhost:4317 (grpc), http://localhost:4318 (http/protobuf)",
+    "OTLP endpoint for all signals; http/protobuf appends /v1/traces, /v1/metrics, /v1/logs",
+);
+pub const TRACES_ENDPOINT: Setting = setting(
+    "push.traces_endpoint",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    None,
+    "from push.endpoint",
+    "OTLP endpoint for traces, used as given",
+);
+pub const METRICS_ENDPOINT: Setting = setting(
+    "push.metrics_endpoint",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    None,
+    "from push.endpoint",
+    "OTLP endpoint for metrics, used as given",
+);
+pub const LOGS_ENDPOINT: Setting = setting(
+    "push.logs_endpoint",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    None,
+    "from push.endpoint",
+    "OTLP endpoint for logs, used as given",
+);
+pub const PROTOCOL: Setting = setting(
+    "push.protocol",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    Some("--otlp-protocol"),
+    "grpc",
+    "grpc or http/protobuf",
+);
+pub const HEADERS: Setting = Setting {
+    secret: true,
+    is_map: true,
+    ..setting(
+        "push.headers",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        None,
+        "",
+        "headers sent with every export, key1=value1,key2=value2 (values are never logged)",
+    )
+};
+pub const TIMEOUT: Setting = setting(
+    "push.timeout_ms",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    None,
+    "10000",
+    "time one export may take, in milliseconds",
+);
+pub const METRIC_EXPORT_INTERVAL: Setting = setting(
+    "push.metric_export_interval_ms",
+    "OTEL_METRIC_EXPORT_INTERVAL",
+    None,
+    "60000 (demo: 5000)",
+    "interval between metric exports, in milliseconds",
+);
+pub const TEMPORALITY: Setting = setting(
+    "push.metrics_temporality",
+    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+    None,
+    "cumulative",
+    "cumulative, delta or lowmemory",
+);
+pub const SAMPLER: Setting = setting(
+    "traces.sampler",
+    "OTEL_TRACES_SAMPLER",
+    Some("--sampler"),
+    "parentbased_traceidratio",
+    "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio",
+);
+pub const SAMPLER_ARG: Setting = setting(
+    "traces.sampler_arg",
+    "OTEL_TRACES_SAMPLER_ARG",
+    Some("--sampler-ratio"),
+    "1.0",
+    "sampling ratio for the traceidratio samplers, 0..1",
+);
+pub const LOG_FORMAT: Setting = setting(
+    "log.format",
+    "ALYS_TELEMETRY_LOG_FORMAT",
+    Some("--log-format"),
+    "text",
+    "text, or json (one object a line, with trace_id and span_id)",
+);
+pub const SHUTDOWN_TIMEOUT: Setting = setting(
+    "shutdown.timeout_ms",
+    "ALYS_TELEMETRY_SHUTDOWN_TIMEOUT_MS",
+    Some("--shutdown-timeout-ms"),
+    "5000",
+    "bound on flushing traces, metrics and logs at shutdown, in milliseconds",
+);
+
+/// Every setting, in the order the README lists them.
+pub const ALL: &[Setting] = &[
+    SERVICE_NAME,
+    ENVIRONMENT,
+    RESOURCE_ATTRIBUTES,
+    SDK_DISABLED,
+    PULL_ENABLED,
+    LISTEN,
+    PUSH_ENABLED,
+    ENDPOINT,
+    TRACES_ENDPOINT,
+    METRICS_ENDPOINT,
+    LOGS_ENDPOINT,
+    PROTOCOL,
+    HEADERS,
+    TIMEOUT,
+    METRIC_EXPORT_INTERVAL,
+    TEMPORALITY,
+    SAMPLER,
+    SAMPLER_ARG,
+    LOG_FORMAT,
+    SHUTDOWN_TIMEOUT,
+];
+
+/// The settings table in Markdown, as the README shows it.
+pub fn markdown_table() -> String {
+    let mut out = String::from(
+        "| file key | environment variable | flag | default | meaning |\n|---|---|---|---|---|\n",
+    );
+    for s in ALL {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} | {} |\n",
+            s.key,
+            s.env,
+            s.flag.map(|f| format!("`{f}`")).unwrap_or_default(),
+            if s.default.is_empty() {
+                String::new()
+            } else {
+                format!("`{}`", s.default)
+            },
+            s.help
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn keys_env_vars_and_flags_are_unique() {
+        let keys: HashSet<_> = ALL.iter().map(|s| s.key).collect();
+        let envs: HashSet<_> = ALL.iter().map(|s| s.env).collect();
+        let flags: Vec<_> = ALL.iter().filter_map(|s| s.flag).collect();
+        assert_eq!(keys.len(), ALL.len());
+        assert_eq!(envs.len(), ALL.len());
+        assert_eq!(flags.iter().collect::<HashSet<_>>().len(), flags.len());
+    }
+
+    #[test]
+    fn own_variables_use_the_project_prefix() {
+        for s in ALL {
+            assert!(
+                s.env.starts_with("OTEL_") || s.env.starts_with("ALYS_TELEMETRY_"),
+                "{} has neither the OTEL_ nor the ALYS_TELEMETRY_ prefix",
+                s.env
+            );
+        }
+    }
+}

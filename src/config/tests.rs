@@ -1,0 +1,159 @@
+use std::path::Path;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Layer {
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Layer::from_env_with(move |name| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    })
+}
+
+fn file(text: &str) -> Layer {
+    Layer::from_toml(text, Path::new("alys.toml")).unwrap()
+}
+
+#[test]
+fn defaults_match_the_settings_table() {
+    let c = TelemetryConfig::default();
+    assert_eq!(c.pull.listen.to_string(), "127.0.0.1:9001");
+    assert!(c.pull.enabled && c.push.enabled && !c.sdk_disabled);
+    assert_eq!(c.push.protocol, OtlpProtocol::Grpc);
+    assert_eq!(c.push.traces_endpoint, "http://localhost:4317");
+    assert_eq!(c.push.timeout, Duration::from_secs(10));
+    assert_eq!(c.push.metric_export_interval, Duration::from_secs(60));
+    assert_eq!(c.push.temporality, MetricsTemporality::Cumulative);
+    assert_eq!(c.sampler, SamplerChoice::ParentBasedTraceIdRatio(1.0));
+    assert_eq!(c.shutdown_timeout, Duration::from_secs(5));
+    assert_eq!(c.log_format, LogFormat::Text);
+}
+
+#[test]
+fn environment_overrides_file_and_flags_override_environment() {
+    let f = file(
+        "[pull]\nlisten = \"127.0.0.1:1111\"\n[traces]\nsampler = \"always_off\"\n[log]\nformat = \"json\"\n",
+    );
+    let e = env(&[
+        ("ALYS_TELEMETRY_LISTEN", "127.0.0.1:2222"),
+        ("OTEL_TRACES_SAMPLER", "always_on"),
+    ]);
+    let flags = Layer::new(Origin::Flag).set(settings::LISTEN, "127.0.0.1:3333");
+
+    let c = TelemetryConfig::from_layers(&[f.clone()]).unwrap();
+    assert_eq!(c.pull.listen.port(), 1111);
+    let c = TelemetryConfig::from_layers(&[f.clone(), e.clone()]).unwrap();
+    assert_eq!(c.pull.listen.port(), 2222);
+    assert_eq!(c.sampler, SamplerChoice::AlwaysOn);
+    assert_eq!(
+        c.log_format,
+        LogFormat::Json,
+        "the file still applies where env is silent"
+    );
+    let c = TelemetryConfig::from_layers(&[f, e, flags]).unwrap();
+    assert_eq!(c.pull.listen.port(), 3333);
+}
+
+#[test]
+fn signal_endpoints_follow_the_specification() {
+    let c = TelemetryConfig::from_layers(&[env(&[
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
+        (
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+            "http://logs:9999/custom",
+        ),
+    ])])
+    .unwrap();
+    assert_eq!(c.push.traces_endpoint, "http://collector:4318/v1/traces");
+    assert_eq!(c.push.metrics_endpoint, "http://collector:4318/v1/metrics");
+    assert_eq!(c.push.logs_endpoint, "http://logs:9999/custom");
+}
+
+#[test]
+fn each_invalid_value_names_its_key_and_value() {
+    let cases = [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "::nonsense"),
+        ("OTEL_TRACES_SAMPLER", "sometimes"),
+        ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon"),
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "0"),
+        (
+            "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+            "sideways",
+        ),
+        ("OTEL_SDK_DISABLED", "maybe"),
+        ("ALYS_TELEMETRY_LISTEN", "localhost"),
+        ("ALYS_TELEMETRY_LOG_FORMAT", "xml"),
+        ("ALYS_TELEMETRY_SHUTDOWN_TIMEOUT_MS", "-1"),
+    ];
+    for (var, value) in cases {
+        let err = TelemetryConfig::from_layers(&[env(&[(var, value)])])
+            .expect_err(var)
+            .to_string();
+        assert!(err.contains(var), "{var}: {err}");
+        assert!(err.contains(value), "{var}: {err}");
+    }
+}
+
+#[test]
+fn file_values_are_named_by_their_file_key() {
+    let err = TelemetryConfig::from_layers(&[file("[push]\nprotocol = \"smoke\"\n")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("push.protocol in alys.toml"), "{err}");
+    assert!(err.contains("smoke"), "{err}");
+}
+
+#[test]
+fn header_values_never_appear_in_errors_or_debug() {
+    let secret = "s3cr3t-token-value";
+    let c = TelemetryConfig::from_layers(&[env(&[(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        &format!("authorization=Bearer%20{secret}"),
+    )])])
+    .unwrap();
+    assert_eq!(
+        c.push.headers.iter().collect::<Vec<_>>(),
+        vec![("authorization", format!("Bearer {secret}").as_str())]
+    );
+    assert!(!format!("{c:?}").contains(secret));
+
+    // A malformed list and a bad header name: the message names the variable, not the token.
+    for bad in [
+        format!("authorization{secret}"),
+        format!("bad name={secret}"),
+    ] {
+        let err = TelemetryConfig::from_layers(&[env(&[("OTEL_EXPORTER_OTLP_HEADERS", &bad)])])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{err}");
+        assert!(!err.contains(secret), "{err}");
+    }
+}
+
+#[test]
+fn resource_attributes_come_from_env_or_file_table() {
+    let c = TelemetryConfig::from_layers(&[env(&[(
+        "OTEL_RESOURCE_ATTRIBUTES",
+        "team=chain,region=eu%2Dwest",
+    )])])
+    .unwrap();
+    assert_eq!(
+        c.resource_attributes,
+        vec![
+            ("team".into(), "chain".into()),
+            ("region".into(), "eu-west".into())
+        ]
+    );
+    let c =
+        TelemetryConfig::from_layers(&[file("[resource.attributes]\nteam = \"sync\"\n")]).unwrap();
+    assert_eq!(c.resource_attributes, vec![("team".into(), "sync".into())]);
+}

@@ -1,0 +1,78 @@
+//! The pull exit: `/metrics` (Prometheus text exposition), `/health` and `/ready`.
+
+use std::panic::AssertUnwindSafe;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus::{Encoder, TextEncoder};
+
+use super::health::{HealthRegistry, HealthStatus, Phase, Readiness};
+
+/// What the endpoint serves from.
+#[derive(Clone)]
+pub struct PullState {
+    pub registry: prometheus::Registry,
+    pub health: HealthRegistry,
+    pub readiness: Readiness,
+}
+
+/// The routes. Unknown paths answer 404 and other methods 405 (axum's defaults).
+pub fn router(state: PullState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .with_state(state)
+}
+
+async fn metrics(State(state): State<PullState>) -> Response {
+    // Collection runs the SDK's and our callbacks; a panic there must not take the
+    // endpoint down with it.
+    let gathered = std::panic::catch_unwind(AssertUnwindSafe(|| state.registry.gather()));
+    let encoder = TextEncoder::new();
+    let mut body = Vec::new();
+    let encoded = match gathered {
+        Ok(families) => encoder
+            .encode(&families, &mut body)
+            .map_err(|e| format!("metrics encoding failed: {e}")),
+        Err(_) => Err("metrics collection failed".to_string()),
+    };
+    match encoded {
+        Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type())], body).into_response(),
+        Err(message) => {
+            tracing::error!(target: "alys_telemetry::export", "{message}");
+            (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
+        }
+    }
+}
+
+async fn health(State(state): State<PullState>) -> Response {
+    let report = state.health.report().await;
+    let code = match report.status {
+        HealthStatus::Healthy | HealthStatus::Degraded => StatusCode::OK,
+        HealthStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    (code, axum::Json(report)).into_response()
+}
+
+async fn ready(State(state): State<PullState>) -> Response {
+    match state.readiness.phase() {
+        Phase::Ready => (StatusCode::OK, "ready\n").into_response(),
+        Phase::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response(),
+        Phase::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    }
+}
+
+/// Serves `router` on `listener` until `stop` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await
+}

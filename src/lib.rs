@@ -1,0 +1,30 @@
+//! # alys-telemetry
+//!
+//! The OpenTelemetry observability pipeline of the Alys V2 node. The crate follows the data:
+//!
+//! - **sources**: [`catalog`] (every metric, defined once) and the [`demo`] node;
+//! - **pipeline**: [`pipeline`] builds the SDK providers and the `tracing` subscriber and
+//!   returns a guard that owns them;
+//! - **exits**: [`exits::pull`] (Prometheus `/metrics`, `/health`, `/ready`) and the OTLP
+//!   exporters inside [`pipeline`];
+//! - **configuration**: [`config`], layered defaults < file < environment < flags.
+//!
+//! ```no_run
+//! use alys_telemetry::{Telemetry, TelemetryConfig};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let telemetry = Telemetry::init(&TelemetryConfig::load(None)?)?;
+//! let blocks = alys_telemetry::catalog::node::ACTOR_MESSAGES.u64_counter(&telemetry.meter());
+//! blocks.add(1, &[]);
+//! telemetry.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+pub mod catalog;
+pub mod config;
+pub mod demo;
+pub mod exits;
+pub mod pipeline;
+
+pub use config::TelemetryConfig;
+pub use pipeline::{Telemetry, TelemetryGuard};

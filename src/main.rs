@@ -1,0 +1,248 @@
+//! The `alys-telemetry` command: the demo node and the project's tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use alys_telemetry::Telemetry;
+use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
+use alys_telemetry::demo::{self, DemoOptions};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "alys-telemetry",
+    version,
+    about = "OpenTelemetry pipeline for the Alys V2 node"
+)]
+struct Cli {
+    #[command(flatten)]
+    telemetry: TelemetryFlags,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags that override the file and the environment (see `alys-telemetry settings`).
+#[derive(Args)]
+struct TelemetryFlags {
+    /// TOML configuration file.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// service.name of the resource.
+    #[arg(long, global = true)]
+    service_name: Option<String>,
+    /// deployment.environment.name of the resource.
+    #[arg(long, global = true)]
+    environment: Option<String>,
+    /// Address of the pull endpoint (/metrics, /health, /ready).
+    #[arg(long, global = true, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Do not serve the pull endpoint.
+    #[arg(long, global = true)]
+    no_pull: bool,
+    /// Do not push OTLP.
+    #[arg(long, global = true)]
+    no_push: bool,
+    /// OTLP endpoint for all signals.
+    #[arg(long, global = true, value_name = "URL")]
+    otlp_endpoint: Option<String>,
+    /// grpc or http/protobuf.
+    #[arg(long, global = true)]
+    otlp_protocol: Option<String>,
+    /// Trace sampler, as OTEL_TRACES_SAMPLER names it.
+    #[arg(long, global = true)]
+    sampler: Option<String>,
+    /// Ratio for the traceidratio samplers, 0..1.
+    #[arg(long, global = true)]
+    sampler_ratio: Option<String>,
+    /// text or json.
+    #[arg(long, global = true)]
+    log_format: Option<String>,
+    /// Bound on the flush at shutdown, in milliseconds.
+    #[arg(long, global = true, value_name = "MS")]
+    shutdown_timeout_ms: Option<String>,
+}
+
+impl TelemetryFlags {
+    fn layer(&self) -> Layer {
+        let mut layer = Layer::new(Origin::Flag);
+        let texts = [
+            (settings::SERVICE_NAME, &self.service_name),
+            (settings::ENVIRONMENT, &self.environment),
+            (settings::LISTEN, &self.listen),
+            (settings::ENDPOINT, &self.otlp_endpoint),
+            (settings::PROTOCOL, &self.otlp_protocol),
+            (settings::SAMPLER, &self.sampler),
+            (settings::SAMPLER_ARG, &self.sampler_ratio),
+            (settings::LOG_FORMAT, &self.log_format),
+            (settings::SHUTDOWN_TIMEOUT, &self.shutdown_timeout_ms),
+        ];
+        for (setting, value) in texts {
+            if let Some(v) = value {
+                layer = layer.set(setting, v.clone());
+            }
+        }
+        if self.no_pull {
+            layer = layer.set(settings::PULL_ENABLED, "false");
+        }
+        if self.no_push {
+            layer = layer.set(settings::PUSH_ENABLED, "false");
+        }
+        layer
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the simulated Alys node with the full pipeline.
+    Demo(DemoArgs),
+    /// Print every setting (file key, environment variable, flag, default) as Markdown.
+    Settings,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Stop after this long (for example 30s, 5m); runs until SIGINT/SIGTERM otherwise.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<Duration>,
+    /// Time between produced blocks.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    block_interval: Duration,
+    /// Number of validators taking turns.
+    #[arg(long, default_value_t = 3)]
+    validators: usize,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map(|i| text.split_at(i))
+        .unwrap_or((text, "s"));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 30s or 5m"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("`{text}`: the unit must be ms, s, m or h")),
+    };
+    if d.is_zero() {
+        return Err(format!("`{text}` must be greater than zero"));
+    }
+    Ok(d)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Settings => {
+            print!("{}", settings::markdown_table());
+            ExitCode::SUCCESS
+        }
+        Command::Demo(args) => run_demo(&cli.telemetry, args),
+    }
+}
+
+fn load_config(flags: &TelemetryFlags, defaults: Layer) -> Result<TelemetryConfig, ExitCode> {
+    let mut layers = vec![defaults];
+    if let Some(path) = &flags.config {
+        match Layer::from_file(path) {
+            Ok(layer) => layers.push(layer),
+            Err(e) => return Err(fail(&e.to_string(), 2)),
+        }
+    }
+    layers.push(Layer::from_env());
+    layers.push(flags.layer());
+    TelemetryConfig::from_layers(&layers).map_err(|e| fail(&e.to_string(), 2))
+}
+
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("alys-telemetry: error: {message}");
+    ExitCode::from(code)
+}
+
+fn run_demo(flags: &TelemetryFlags, args: DemoArgs) -> ExitCode {
+    // The demo exports metrics every 5 s so a new user sees data move; files, the
+    // environment and flags still override it.
+    let demo_defaults = Layer::new(Origin::Default).set(settings::METRIC_EXPORT_INTERVAL, "5000");
+    let config = match load_config(flags, demo_defaults) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the Tokio runtime: {e}"), 1),
+    };
+    runtime.block_on(async {
+        let telemetry = match Telemetry::init(&config) {
+            Ok(t) => t,
+            Err(e) => return fail(&e.to_string(), e.exit_code() as u8),
+        };
+        telemetry.mark_ready();
+        let options = DemoOptions {
+            duration: args.duration,
+            block_interval: args.block_interval,
+            validators: args.validators,
+        };
+        demo::run(&telemetry, options, stop_signal()).await;
+        let report = telemetry.shutdown().await;
+        if report.is_clean() {
+            eprintln!("alys-telemetry: shut down in {} ms", report.elapsed.as_millis());
+        } else {
+            eprintln!(
+                "alys-telemetry: shut down in {} ms with problems: traces {:?}, metrics {:?}, logs {:?}",
+                report.elapsed.as_millis(),
+                report.traces,
+                report.metrics,
+                report.logs
+            );
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+}

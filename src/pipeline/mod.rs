@@ -1,0 +1,374 @@
+//! Setup: one function builds the whole pipeline and returns a guard that owns it.
+//!
+//! ```no_run
+//! use alys_telemetry::{Telemetry, TelemetryConfig};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let telemetry = Telemetry::init(&TelemetryConfig::load(None)?)?;
+//!     telemetry.mark_ready();
+//!     tracing::info!("node started");
+//!     // ... run the node ...
+//!     let report = telemetry.shutdown().await;
+//!     assert!(report.elapsed.as_secs() < 10);
+//!     Ok(())
+//! }
+//! ```
+
+pub mod export_stats;
+mod otlp;
+pub mod resource;
+mod shutdown;
+mod subscriber;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::global;
+use opentelemetry::metrics::Meter;
+use opentelemetry::propagation::TextMapCompositePropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use export_stats::{ExportStats, Signal, SignalStats};
+pub use otlp::ExporterError;
+pub use shutdown::{ShutdownReport, SignalShutdown};
+
+use crate::config::{ConfigError, SamplerChoice, TelemetryConfig, settings};
+use crate::exits::health::{HealthRegistry, Readiness};
+use crate::exits::pull::{self, PullState};
+
+/// The instrumentation scope of the node's own metrics and spans.
+pub const SCOPE: &str = "alys-telemetry";
+
+/// Why the pipeline could not start. Nothing is left running when `init` fails.
+#[derive(Debug)]
+pub enum InitError {
+    /// A setting cannot be used (including a listen address that is taken).
+    Config(ConfigError),
+    /// An OTLP exporter could not be built.
+    Exporter(ExporterError),
+    /// `init` was called outside a Tokio runtime (the gRPC exporter needs one).
+    NoRuntime,
+    /// Another global tracing subscriber is installed.
+    Subscriber(String),
+    /// The Prometheus exporter could not be built.
+    Prometheus(String),
+}
+
+impl InitError {
+    /// Process exit code: 2 for a configuration the user must change, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            InitError::Config(_) | InitError::Exporter(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InitError::Config(e) => e.fmt(f),
+            InitError::Exporter(e) => e.fmt(f),
+            InitError::NoRuntime => f.write_str("Telemetry::init must run inside a Tokio runtime"),
+            InitError::Subscriber(e) => f.write_str(e),
+            InitError::Prometheus(e) => write!(f, "cannot build the Prometheus exporter: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for InitError {}
+
+impl From<ConfigError> for InitError {
+    fn from(e: ConfigError) -> Self {
+        InitError::Config(e)
+    }
+}
+
+/// Entry point of the pipeline.
+pub struct Telemetry;
+
+impl Telemetry {
+    /// Builds everything the configuration asks for, installs the global tracer, meter and
+    /// logger providers, the propagator and the `tracing` subscriber, and starts the pull
+    /// endpoint. Must run inside a Tokio runtime of any flavour.
+    pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(InitError::NoRuntime);
+        }
+        // Bind first: a taken address must stop start-up before anything else exists.
+        let listener = if config.pull.enabled {
+            Some(bind(config.pull.listen)?)
+        } else {
+            None
+        };
+
+        let registry = prometheus::Registry::new();
+        let stats = ExportStats::new(
+            config
+                .push
+                .metric_export_interval
+                .max(Duration::from_secs(1)),
+        );
+        let enabled = !config.sdk_disabled;
+        let push = enabled && config.push.enabled;
+        let resource = resource::build(config);
+
+        let meter = if enabled {
+            let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
+            if config.pull.enabled {
+                let exporter = opentelemetry_prometheus::exporter()
+                    .with_registry(registry.clone())
+                    // One scope holds all our metrics: the scope label would only add noise
+                    // to every series and differ from the seeds' label sets.
+                    .scope_info_enabled(false)
+                    .build()
+                    .map_err(|e| InitError::Prometheus(e.to_string()))?;
+                builder = builder.with_reader(exporter);
+            }
+            if push {
+                let exporter =
+                    otlp::metric_exporter(&config.push, &stats).map_err(InitError::Exporter)?;
+                builder = builder.with_reader(
+                    PeriodicReader::builder(exporter)
+                        .with_interval(config.push.metric_export_interval)
+                        .build(),
+                );
+            }
+            Some(builder.build())
+        } else {
+            None
+        };
+
+        let tracer = if enabled {
+            let mut builder = SdkTracerProvider::builder()
+                .with_resource(resource.clone())
+                .with_sampler(sampler(config.sampler));
+            if push {
+                builder = builder.with_batch_exporter(
+                    otlp::span_exporter(&config.push, &stats).map_err(InitError::Exporter)?,
+                );
+            }
+            Some(builder)
+        } else {
+            None
+        };
+
+        let logger = if push {
+            Some(
+                SdkLoggerProvider::builder()
+                    .with_resource(resource)
+                    .with_batch_exporter(
+                        otlp::log_exporter(&config.push, &stats).map_err(InitError::Exporter)?,
+                    )
+                    .build(),
+            )
+        } else {
+            None
+        };
+
+        // From here on nothing can fail for configuration reasons: install globals.
+        if let Some(meter) = &meter {
+            // Set before the tracer provider is built: its batch processor registers the
+            // SDK's own span-drop counter on the global meter provider.
+            global::set_meter_provider(meter.clone());
+            stats.register(&global::meter(SCOPE));
+        }
+        let tracer = tracer.map(|b| b.build());
+        if let Some(tracer) = &tracer {
+            global::set_tracer_provider(tracer.clone());
+        }
+        global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+            Box::new(TraceContextPropagator::new()),
+            Box::new(BaggagePropagator::new()),
+        ]));
+        if let Err(e) = subscriber::install(
+            config.log_format,
+            tracer.as_ref().map(|p| p.tracer(SCOPE)),
+            logger.as_ref(),
+        ) {
+            let providers = shutdown::Providers {
+                tracer,
+                meter,
+                logger,
+            };
+            drop(providers);
+            return Err(InitError::Subscriber(e));
+        }
+
+        let health = HealthRegistry::new();
+        let readiness = Readiness::new();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (server, local_addr) = match listener {
+            Some(listener) => {
+                let addr = listener.local_addr().ok();
+                let state = PullState {
+                    registry: registry.clone(),
+                    health: health.clone(),
+                    readiness: readiness.clone(),
+                };
+                let mut stop_rx = stop_rx;
+                let task = tokio::spawn(async move {
+                    let stop = async move {
+                        let _ = stop_rx.wait_for(|stop| *stop).await;
+                    };
+                    if let Err(e) = pull::serve(listener, pull::router(state), stop).await {
+                        tracing::error!("pull endpoint stopped: {e}");
+                    }
+                });
+                (Some(task), addr)
+            }
+            None => (None, None),
+        };
+        tracing::info!(
+            pull = ?local_addr,
+            push = push.then_some(config.push.traces_endpoint.as_str()),
+            protocol = ?config.push.protocol,
+            sdk_disabled = config.sdk_disabled,
+            "telemetry pipeline started"
+        );
+
+        Ok(TelemetryGuard {
+            providers: Some(shutdown::Providers {
+                tracer,
+                meter,
+                logger,
+            }),
+            registry,
+            stats,
+            health,
+            readiness,
+            local_addr,
+            server,
+            stop: stop_tx,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+}
+
+fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid {
+        name: format!(
+            "{} ({}, {})",
+            settings::LISTEN.env,
+            settings::LISTEN.key,
+            settings::LISTEN.flag.unwrap_or_default()
+        ),
+        value: Some(addr.to_string()),
+        reason,
+    };
+    let std_listener = std::net::TcpListener::bind(addr).map_err(|e| invalid(e.to_string()))?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| invalid(e.to_string()))?;
+    tokio::net::TcpListener::from_std(std_listener).map_err(|e| invalid(e.to_string()))
+}
+
+fn sampler(choice: SamplerChoice) -> Sampler {
+    match choice {
+        SamplerChoice::AlwaysOn => Sampler::AlwaysOn,
+        SamplerChoice::AlwaysOff => Sampler::AlwaysOff,
+        SamplerChoice::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+        SamplerChoice::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerChoice::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerChoice::ParentBasedTraceIdRatio(r) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+        }
+    }
+}
+
+/// Owns the running pipeline. Call [`shutdown`](Self::shutdown) before the process exits;
+/// dropping the guard without it still flushes, but blocks the dropping thread.
+pub struct TelemetryGuard {
+    providers: Option<shutdown::Providers>,
+    registry: prometheus::Registry,
+    stats: Arc<ExportStats>,
+    health: HealthRegistry,
+    readiness: Readiness,
+    local_addr: Option<SocketAddr>,
+    server: Option<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
+    shutdown_timeout: Duration,
+}
+
+impl TelemetryGuard {
+    /// A meter of the node's scope (a no-op meter when the SDK is disabled).
+    pub fn meter(&self) -> Meter {
+        global::meter(SCOPE)
+    }
+    /// Where components register their health checks.
+    pub fn health(&self) -> &HealthRegistry {
+        &self.health
+    }
+    /// The registry the pull endpoint serves.
+    pub fn registry(&self) -> &prometheus::Registry {
+        &self.registry
+    }
+    /// Export counters per signal.
+    pub fn export_stats(&self) -> &Arc<ExportStats> {
+        &self.stats
+    }
+    /// The address the pull endpoint listens on, if it runs.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+    /// `/ready` answers 200 from now until shutdown begins.
+    pub fn mark_ready(&self) {
+        self.readiness.set_ready();
+    }
+
+    /// Flushes traces, metrics and logs in parallel, bounded by the configured shutdown
+    /// timeout, then stops the pull endpoint. Works on any Tokio runtime flavour.
+    pub async fn shutdown(mut self) -> ShutdownReport {
+        self.readiness.set_shutting_down();
+        let providers = self.providers.take().unwrap_or(shutdown::Providers {
+            tracer: None,
+            meter: None,
+            logger: None,
+        });
+        let report = shutdown::shutdown_all(providers, self.shutdown_timeout).await;
+        self.stop_server();
+        report
+    }
+
+    fn stop_server(&mut self) {
+        let _ = self.stop.send(true);
+        // Keep-alive scrapers would hold a graceful stop open; the flush is done, so abort.
+        if let Some(task) = self.server.take() {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(providers) = self.providers.take() {
+            self.readiness.set_shutting_down();
+            let bound = self.shutdown_timeout;
+            // No runtime can be assumed here: shut down on a thread and wait, bounded.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let spawned = std::thread::Builder::new()
+                .name("otel-shutdown".into())
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    if let Ok(rt) = rt {
+                        rt.block_on(shutdown::shutdown_all(providers, bound));
+                    }
+                    let _ = tx.send(());
+                });
+            if spawned.is_ok() {
+                let _ = rx.recv_timeout(bound + Duration::from_millis(200));
+            }
+        }
+        self.stop_server();
+    }
+}

@@ -1,0 +1,172 @@
+//! The `tracing` subscriber: an EnvFilter, the process's own log lines (text or JSON with
+//! trace ids), spans into OpenTelemetry, and events into the OTLP log bridge.
+
+use std::fmt;
+use std::io::IsTerminal;
+
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::trace::SdkTracer;
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, fmt as tfmt};
+
+use crate::config::LogFormat;
+
+/// Targets whose events must never reach the OTLP log bridge: the exporters' own crates and
+/// our export-failure reports. Exporting them would make telemetry feed on itself.
+const SELF_TARGETS: &[&str] = &[
+    "opentelemetry",
+    "hyper",
+    "tonic",
+    "h2",
+    "reqwest",
+    "tower",
+    "alys_telemetry::export",
+];
+
+pub(crate) fn feeds_itself(target: &str) -> bool {
+    SELF_TARGETS.iter().any(|t| target.starts_with(t))
+}
+
+/// RUST_LOG, default `info`. The SDK's own diagnostics are off unless RUST_LOG names them:
+/// with the collector down it reports every export; our export statistics report failures
+/// once per interval instead.
+fn env_filter() -> EnvFilter {
+    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let spec = if spec.contains("opentelemetry") {
+        spec
+    } else {
+        format!("{spec},opentelemetry=off,opentelemetry_sdk=off")
+    };
+    EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info,opentelemetry=off"))
+}
+
+/// Installs the global subscriber.
+pub(crate) fn install(
+    format: LogFormat,
+    tracer: Option<SdkTracer>,
+    logs: Option<&SdkLoggerProvider>,
+) -> Result<(), String> {
+    let fmt_layer = match format {
+        LogFormat::Text => tfmt::layer()
+            .with_ansi(std::io::stdout().is_terminal())
+            .boxed(),
+        LogFormat::Json => tfmt::layer().event_format(JsonWithTrace).boxed(),
+    };
+    let otel_layer = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
+    let bridge = logs.map(|p| {
+        OpenTelemetryTracingBridge::new(p).with_filter(filter_fn(|m| !feeds_itself(m.target())))
+    });
+    tracing_subscriber::registry()
+        .with(env_filter())
+        .with(fmt_layer)
+        .with(otel_layer)
+        .with(bridge)
+        .try_init()
+        .map_err(|e| format!("a global tracing subscriber is already installed: {e}"))
+}
+
+/// JSON lines: timestamp, level, target, span, message and fields, and the OpenTelemetry
+/// `trace_id` and `span_id` of the current span, so a log line leads to its trace.
+struct JsonWithTrace;
+
+impl<S, N> FormatEvent<S, N> for JsonWithTrace
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let mut timestamp = String::new();
+        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
+        let meta = event.metadata();
+        let mut obj = Map::new();
+        obj.insert("timestamp".into(), Value::String(timestamp));
+        obj.insert("level".into(), Value::String(meta.level().to_string()));
+        obj.insert("target".into(), Value::String(meta.target().to_string()));
+        let mut fields = FieldsToJson(Map::new());
+        event.record(&mut fields);
+        if let Some(message) = fields.0.remove("message") {
+            obj.insert("message".into(), message);
+        }
+        if !fields.0.is_empty() {
+            obj.insert("fields".into(), Value::Object(fields.0));
+        }
+        if let Some(span) = ctx.lookup_current() {
+            obj.insert("span".into(), Value::String(span.name().to_string()));
+            let otel = tracing::dispatcher::get_default(|dispatch| {
+                tracing_opentelemetry::get_otel_context(&span.id(), dispatch)
+            });
+            if let Some(cx) = otel {
+                let sc = cx.span().span_context().clone();
+                if sc.is_valid() {
+                    obj.insert("trace_id".into(), Value::String(sc.trace_id().to_string()));
+                    obj.insert("span_id".into(), Value::String(sc.span_id().to_string()));
+                }
+            }
+        }
+        writeln!(writer, "{}", Value::Object(obj))
+    }
+}
+
+struct FieldsToJson(Map<String, Value>);
+
+impl Visit for FieldsToJson {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().into(), Value::String(format!("{value:?}")));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0
+            .insert(field.name().into(), Value::String(value.into()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exporter_crates_and_export_reports_feed_themselves() {
+        for t in [
+            "opentelemetry_sdk",
+            "opentelemetry-otlp",
+            "hyper_util::client",
+            "tonic::transport",
+            "h2::proto",
+            "reqwest::blocking",
+            "alys_telemetry::export",
+        ] {
+            assert!(feeds_itself(t), "{t}");
+        }
+        assert!(!feeds_itself("alys_telemetry::demo"));
+        assert!(!feeds_itself("alys_node::chain"));
+    }
+}
