@@ -98,6 +98,8 @@ enum Command {
     Demo(DemoArgs),
     /// Print every setting (file key, environment variable, flag, default) as Markdown.
     Settings,
+    /// Print the effective configuration (file < environment < flags); header values hidden.
+    Config,
 }
 
 #[derive(Args)]
@@ -137,10 +139,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Settings => {
-            print!("{}", settings::markdown_table());
-            ExitCode::SUCCESS
-        }
+        Command::Settings => write_stdout(&settings::markdown_table()),
+        Command::Config => match load_config(&cli.telemetry, Layer::new(Origin::Default)) {
+            Ok(config) => write_stdout(&format!("{config:#?}\n")),
+            Err(code) => code,
+        },
         Command::Demo(args) => run_demo(&cli.telemetry, args),
     }
 }
@@ -156,6 +159,16 @@ fn load_config(flags: &TelemetryFlags, defaults: Layer) -> Result<TelemetryConfi
     layers.push(Layer::from_env());
     layers.push(flags.layer());
     TelemetryConfig::from_layers(&layers).map_err(|e| fail(&e.to_string(), 2))
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends quietly instead of panicking.
+fn write_stdout(text: &str) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("cannot write to stdout: {e}"), 1),
+    }
 }
 
 fn fail(message: &str, code: u8) -> ExitCode {

@@ -259,3 +259,21 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod readme {
+    #[test]
+    fn the_readme_lists_every_setting_as_the_table_says() {
+        let readme = include_str!("../../README.md");
+        let table = readme
+            .split("<!-- settings:begin -->\n")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- settings:end -->").next())
+            .expect("README has the settings markers");
+        assert_eq!(
+            table,
+            super::markdown_table(),
+            "README is stale: paste `alys-telemetry settings` between the markers"
+        );
+    }
+}

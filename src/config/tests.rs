@@ -45,7 +45,7 @@ fn environment_overrides_file_and_flags_override_environment() {
     ]);
     let flags = Layer::new(Origin::Flag).set(settings::LISTEN, "127.0.0.1:3333");
 
-    let c = TelemetryConfig::from_layers(&[f.clone()]).unwrap();
+    let c = TelemetryConfig::from_layers(std::slice::from_ref(&f)).unwrap();
     assert_eq!(c.pull.listen.port(), 1111);
     let c = TelemetryConfig::from_layers(&[f.clone(), e.clone()]).unwrap();
     assert_eq!(c.pull.listen.port(), 2222);

@@ -44,6 +44,9 @@ use crate::config::{ConfigError, SamplerChoice, TelemetryConfig, settings};
 use crate::exits::health::{HealthRegistry, Readiness};
 use crate::exits::pull::{self, PullState};
 
+/// At most one export-failure log line per signal in this time; the metrics count them all.
+pub const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(30);
+
 /// The instrumentation scope of the node's own metrics and spans.
 pub const SCOPE: &str = "alys-telemetry";
 
@@ -111,12 +114,7 @@ impl Telemetry {
         };
 
         let registry = prometheus::Registry::new();
-        let stats = ExportStats::new(
-            config
-                .push
-                .metric_export_interval
-                .max(Duration::from_secs(1)),
-        );
+        let stats = ExportStats::new(FAILURE_LOG_INTERVAL);
         let enabled = !config.sdk_disabled;
         let push = enabled && config.push.enabled;
         let resource = resource::build(config);

@@ -1,0 +1,175 @@
+//! The push exit against a real OTLP receiver (rotel): traces with correct parentage,
+//! metrics and logs arrive over gRPC and over HTTP/protobuf, with the resource set.
+
+mod support;
+
+use std::time::Duration;
+
+use support::node::Demo;
+use support::{Rotel, RotelSpan, http_get, wait_until};
+
+const FAST_EXPORT: &[(&str, &str)] = &[
+    ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+    ("OTEL_BLRP_SCHEDULE_DELAY", "200"),
+    ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
+];
+
+/// Waits for one block's trace chain → engine → storage → network and returns it.
+fn block_trace(rotel: &Rotel) -> Vec<RotelSpan> {
+    wait_until(
+        "a whole block trace at the receiver",
+        Duration::from_secs(30),
+        || {
+            let spans = rotel.spans();
+            let find = |name: &str, parent: &RotelSpan| {
+                spans
+                    .iter()
+                    .find(|s| {
+                        s.name == name
+                            && s.parent_id == parent.span_id
+                            && s.trace_id == parent.trace_id
+                    })
+                    .cloned()
+            };
+            spans
+                .iter()
+                .filter(|s| s.name == "chain.produce_block" && s.parent_id.is_empty())
+                .find_map(|root| {
+                    let engine = find("engine.handle_block", root)?;
+                    let storage = find("storage.handle_block", &engine)?;
+                    let network = find("network.handle_block", &storage)?;
+                    Some(vec![root.clone(), engine, storage, network])
+                })
+        },
+    )
+}
+
+fn assert_pipeline_arrives(rotel: &Rotel, service: &str) {
+    let trace = block_trace(rotel);
+    assert_eq!(trace.len(), 4);
+    let engine = &trace[1];
+    let attr = |k: &str| {
+        engine
+            .attributes
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(attr("from_actor").as_deref(), Some("chain"));
+    assert_eq!(attr("to_actor").as_deref(), Some("engine"));
+
+    let names = wait_until(
+        "the node's metrics at the receiver",
+        Duration::from_secs(30),
+        || {
+            let names = rotel.metric_names();
+            [
+                "alys_actor_messages",
+                "alys_block_production_duration",
+                "alys_sync_current_height",
+            ]
+            .iter()
+            .all(|n| names.contains(*n))
+            .then_some(names)
+        },
+    );
+    assert!(
+        names.contains("alys_telemetry_export_attempts"),
+        "{names:?}"
+    );
+
+    let resource = rotel.resource_attributes();
+    let get = |k: &str| {
+        resource
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("service.name"), Some(service));
+    assert!(get("service.instance.id").is_some());
+    assert!(get("service.version").is_some());
+    assert!(get("deployment.environment.name").is_some());
+
+    wait_until(
+        "the node's logs at the receiver",
+        Duration::from_secs(30),
+        || rotel.output().contains("block produced").then_some(()),
+    );
+}
+
+#[test]
+fn grpc_push_delivers_traces_metrics_and_logs() {
+    let rotel = Rotel::start();
+    let mut demo = Demo::start(
+        &[
+            "--otlp-endpoint",
+            &rotel.grpc_endpoint(),
+            "--service-name",
+            "alys-node-grpc",
+            "--block-interval",
+            "300ms",
+        ],
+        FAST_EXPORT,
+    );
+    assert_pipeline_arrives(&rotel, "alys-node-grpc");
+    demo.stop("TERM", Duration::from_secs(10));
+}
+
+#[test]
+fn http_protobuf_push_delivers_traces_metrics_and_logs() {
+    let rotel = Rotel::start();
+    let mut env = FAST_EXPORT.to_vec();
+    let endpoint = rotel.http_endpoint();
+    env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint));
+    env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"));
+    env.push(("OTEL_SERVICE_NAME", "alys-node-http"));
+    let mut demo = Demo::start(&["--block-interval", "300ms"], &env);
+    assert_pipeline_arrives(&rotel, "alys-node-http");
+    demo.stop("TERM", Duration::from_secs(10));
+}
+
+#[test]
+fn push_only_serves_no_endpoint_and_still_exports() {
+    let rotel = Rotel::start();
+    let mut demo = Demo::start(
+        &[
+            "--no-pull",
+            "--otlp-endpoint",
+            &rotel.grpc_endpoint(),
+            "--block-interval",
+            "300ms",
+        ],
+        FAST_EXPORT,
+    );
+    block_trace(&rotel);
+    assert!(
+        http_get(&demo.url("/ready")).is_err(),
+        "nothing should listen"
+    );
+    demo.stop("TERM", Duration::from_secs(10));
+}
+
+#[test]
+fn sdk_disabled_exports_nothing_and_keeps_serving() {
+    let rotel = Rotel::start();
+    let mut env = FAST_EXPORT.to_vec();
+    env.push(("OTEL_SDK_DISABLED", "true"));
+    let mut demo = Demo::start(
+        &[
+            "--otlp-endpoint",
+            &rotel.grpc_endpoint(),
+            "--block-interval",
+            "100ms",
+            "--duration",
+            "3s",
+        ],
+        &env,
+    );
+    assert_eq!(http_get(&demo.url("/health")).unwrap().0, 200);
+    assert!(!demo.metrics().contains("alys_actor_messages_total"));
+    // The process exits by itself after its duration, having flushed whatever it had.
+    let status = demo.proc.wait_exit(Duration::from_secs(20));
+    assert!(status.is_some_and(|s| s.success()));
+    assert!(rotel.spans().is_empty(), "{}", rotel.output());
+    assert!(rotel.metric_names().is_empty(), "{}", rotel.output());
+}
