@@ -182,3 +182,33 @@ fn shutdown_against_a_silent_collector_returns_within_its_bound() {
         demo.proc.stderr()
     );
 }
+
+#[test]
+fn spans_dropped_before_export_are_visible() {
+    // A two-span queue that is exported only every 10 s overflows within a second.
+    let mut demo = Demo::start(
+        &[
+            "--otlp-endpoint",
+            "http://127.0.0.1:1",
+            "--block-interval",
+            "100ms",
+        ],
+        &[
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "2"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "10000"),
+        ],
+    );
+    let dropped = wait_until(
+        "queue-full drops on /metrics",
+        Duration::from_secs(20),
+        || {
+            demo.metric_sum(
+                "otel_sdk_processor_span_processed_total",
+                &[("error_type", "queue_full")],
+            )
+            .filter(|v| *v > 0.0)
+        },
+    );
+    assert!(dropped >= 1.0);
+    demo.stop("TERM", Duration::from_secs(15));
+}

@@ -119,70 +119,74 @@ impl Telemetry {
         let push = enabled && config.push.enabled;
         let resource = resource::build(config);
 
-        let meter = if enabled {
-            let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
-            if config.pull.enabled {
-                let exporter = opentelemetry_prometheus::exporter()
+        // Every fallible step first, so that a bad setting leaves no global installed.
+        let prometheus_reader = if enabled && config.pull.enabled {
+            Some(
+                opentelemetry_prometheus::exporter()
                     .with_registry(registry.clone())
                     // One scope holds all our metrics: the scope label would only add noise
                     // to every series and differ from the seeds' label sets.
                     .scope_info_enabled(false)
                     .build()
-                    .map_err(|e| InitError::Prometheus(e.to_string()))?;
-                builder = builder.with_reader(exporter);
+                    .map_err(|e| InitError::Prometheus(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let exporters = if push {
+            let e = |err| InitError::Exporter(err);
+            Some((
+                otlp::metric_exporter(&config.push, &stats).map_err(e)?,
+                otlp::span_exporter(&config.push, &stats).map_err(e)?,
+                otlp::log_exporter(&config.push, &stats).map_err(e)?,
+            ))
+        } else {
+            None
+        };
+        let (metric_exporter, span_exporter, log_exporter) = match exporters {
+            Some((m, s, l)) => (Some(m), Some(s), Some(l)),
+            None => (None, None, None),
+        };
+
+        let meter = enabled.then(|| {
+            let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
+            if let Some(reader) = prometheus_reader {
+                builder = builder.with_reader(reader);
             }
-            if push {
-                let exporter =
-                    otlp::metric_exporter(&config.push, &stats).map_err(InitError::Exporter)?;
+            if let Some(exporter) = metric_exporter {
                 builder = builder.with_reader(
                     PeriodicReader::builder(exporter)
                         .with_interval(config.push.metric_export_interval)
                         .build(),
                 );
             }
-            Some(builder.build())
-        } else {
-            None
-        };
-
-        let tracer = if enabled {
-            let mut builder = SdkTracerProvider::builder()
-                .with_resource(resource.clone())
-                .with_sampler(sampler(config.sampler));
-            if push {
-                builder = builder.with_batch_exporter(
-                    otlp::span_exporter(&config.push, &stats).map_err(InitError::Exporter)?,
-                );
-            }
-            Some(builder)
-        } else {
-            None
-        };
-
-        let logger = if push {
-            Some(
-                SdkLoggerProvider::builder()
-                    .with_resource(resource)
-                    .with_batch_exporter(
-                        otlp::log_exporter(&config.push, &stats).map_err(InitError::Exporter)?,
-                    )
-                    .build(),
-            )
-        } else {
-            None
-        };
-
-        // From here on nothing can fail for configuration reasons: install globals.
+            builder.build()
+        });
         if let Some(meter) = &meter {
-            // Set before the tracer provider is built: its batch processor registers the
-            // SDK's own span-drop counter on the global meter provider.
+            // Before the tracer provider is built: its batch processor registers the SDK's
+            // own span counter (with queue-full drops) on the global meter provider.
             global::set_meter_provider(meter.clone());
             stats.register(&global::meter(SCOPE));
         }
-        let tracer = tracer.map(|b| b.build());
+
+        let tracer = enabled.then(|| {
+            let mut builder = SdkTracerProvider::builder()
+                .with_resource(resource.clone())
+                .with_sampler(sampler(config.sampler));
+            if let Some(exporter) = span_exporter {
+                builder = builder.with_batch_exporter(exporter);
+            }
+            builder.build()
+        });
         if let Some(tracer) = &tracer {
             global::set_tracer_provider(tracer.clone());
         }
+        let logger = log_exporter.map(|exporter| {
+            SdkLoggerProvider::builder()
+                .with_resource(resource)
+                .with_batch_exporter(exporter)
+                .build()
+        });
         global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
             Box::new(TraceContextPropagator::new()),
             Box::new(BaggagePropagator::new()),
