@@ -1,76 +1,92 @@
 //! Label values from closed sets, as enums: callers never pass free strings for them.
 
-/// The node's actor kinds (seed 001, `ActorType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ActorType {
-    Chain,
-    Engine,
-    Network,
-    Bridge,
-    Storage,
-    Sync,
-    Stream,
-    Supervisor,
-    System,
+/// Declares a closed set of label values: the enum, its label strings, `ALL`, and its
+/// [`LabelValues`](super::instruments::LabelValues) impl so it can index bound instruments.
+macro_rules! label_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $value:literal),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The label value.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $value),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl $crate::catalog::instruments::LabelValues for $name {
+            const ARITY: usize = 1;
+            const COUNT: usize = $name::ALL.len();
+            #[inline]
+            fn index(self) -> usize {
+                self as usize
+            }
+            fn push_values(self, out: &mut Vec<&'static str>) {
+                out.push(self.as_str());
+            }
+        }
+    };
 }
 
-impl ActorType {
-    pub const ALL: [ActorType; 9] = [
-        ActorType::Chain,
-        ActorType::Engine,
-        ActorType::Network,
-        ActorType::Bridge,
-        ActorType::Storage,
-        ActorType::Sync,
-        ActorType::Stream,
-        ActorType::Supervisor,
-        ActorType::System,
-    ];
-
-    /// The `actor_type` label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActorType::Chain => "chain",
-            ActorType::Engine => "engine",
-            ActorType::Network => "network",
-            ActorType::Bridge => "bridge",
-            ActorType::Storage => "storage",
-            ActorType::Sync => "sync",
-            ActorType::Stream => "stream",
-            ActorType::Supervisor => "supervisor",
-            ActorType::System => "system",
-        }
+label_enum! {
+    /// The node's actor kinds (seed 001, `ActorType`).
+    pub enum ActorType {
+        Chain => "chain",
+        Engine => "engine",
+        Network => "network",
+        Bridge => "bridge",
+        Storage => "storage",
+        Sync => "sync",
+        Stream => "stream",
+        Supervisor => "supervisor",
+        System => "system",
     }
 }
 
-/// Kinds of actor messages (seed 001, `MessageType`). The seed's `Custom(u16)` is one
-/// label value, `custom`: a number per custom type would make the label unbounded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MessageType {
-    Lifecycle,
-    Sync,
-    Network,
-    Mining,
-    Governance,
-    Bridge,
-    Storage,
-    System,
-    Custom(u16),
+label_enum! {
+    /// Kinds of actor messages (seed 001, `MessageType`). The seed's `Custom(u16)` is one
+    /// label value, `custom`: a number per custom type would make the label unbounded.
+    pub enum MessageType {
+        Lifecycle => "lifecycle",
+        Sync => "sync",
+        Network => "network",
+        Mining => "mining",
+        Governance => "governance",
+        Bridge => "bridge",
+        Storage => "storage",
+        System => "system",
+        Custom => "custom",
+    }
 }
 
-impl MessageType {
-    /// The `message_type` label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageType::Lifecycle => "lifecycle",
-            MessageType::Sync => "sync",
-            MessageType::Network => "network",
-            MessageType::Mining => "mining",
-            MessageType::Governance => "governance",
-            MessageType::Bridge => "bridge",
-            MessageType::Storage => "storage",
-            MessageType::System => "system",
-            MessageType::Custom(_) => "custom",
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::instruments::LabelValues;
+
+    #[test]
+    fn indices_follow_declaration_order() {
+        for (i, a) in ActorType::ALL.iter().enumerate() {
+            assert_eq!(a.index(), i);
         }
+        assert_eq!(MessageType::COUNT, 9);
+        assert_eq!(MessageType::Custom.to_string(), "custom");
     }
 }

@@ -7,11 +7,12 @@
 //! that our pull exporter and the collector's OTLP→Prometheus translation both arrive at
 //! `name`.
 
+pub mod instruments;
 pub mod labels;
 pub mod node;
 pub mod pipeline;
 
-use opentelemetry::metrics::{Counter, Histogram, Meter};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
 
 /// What kind of instrument a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +78,14 @@ impl MetricDef {
     pub fn u64_counter(&self, meter: &Meter) -> Counter<u64> {
         meter
             .u64_counter(self.instrument_name())
+            .with_unit(self.unit)
+            .with_description(self.help)
+            .build()
+    }
+
+    pub fn f64_gauge(&self, meter: &Meter) -> Gauge<f64> {
+        meter
+            .f64_gauge(self.instrument_name())
             .with_unit(self.unit)
             .with_description(self.help)
             .build()
