@@ -5,9 +5,10 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use alys_telemetry::catalog::actors::MESSAGE_LATENCY;
 use alys_telemetry::catalog::instruments::{CounterVec, HistogramVec};
-use alys_telemetry::catalog::labels::{ActorType, MessageType};
-use alys_telemetry::catalog::node::{ACTOR_MESSAGE_LATENCY, ACTOR_MESSAGES};
+use alys_telemetry::catalog::labels::{ActorType, ErrorType, MigrationPhase};
+use alys_telemetry::catalog::migration::ERRORS;
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
@@ -34,28 +35,33 @@ fn metric_record(c: &mut Criterion) {
 
     let sdk_counter = meter.u64_counter("sdk_counter").build();
     let attrs = [
-        KeyValue::new("actor_type", "chain"),
-        KeyValue::new("message_type", "mining"),
+        KeyValue::new("phase", "sync_engine"),
+        KeyValue::new("error_type", "timeout"),
     ];
     g.bench_function("baseline_sdk_counter_add_2_attributes", |b| {
         b.iter(|| sdk_counter.add(black_box(1), &attrs))
     });
 
-    let counter: CounterVec<(ActorType, MessageType)> = CounterVec::new(&ACTOR_MESSAGES, &meter);
+    let counter: CounterVec<(MigrationPhase, ErrorType)> = CounterVec::new(&ERRORS, &meter);
     g.bench_function("ours_enum_counter_add", |b| {
-        b.iter(|| counter.add(black_box((ActorType::Chain, MessageType::Mining)), 1))
+        b.iter(|| {
+            counter.add(
+                black_box((MigrationPhase::SyncEngine, ErrorType::Timeout)),
+                1,
+            )
+        })
     });
 
     let sdk_histogram = meter
         .f64_histogram("sdk_histogram")
-        .with_boundaries(ACTOR_MESSAGE_LATENCY.buckets.to_vec())
+        .with_boundaries(MESSAGE_LATENCY.buckets.to_vec())
         .build();
     let one = [KeyValue::new("actor_type", "chain")];
     g.bench_function("baseline_sdk_histogram_record_1_attribute", |b| {
         b.iter(|| sdk_histogram.record(black_box(0.004), &one))
     });
 
-    let histogram: HistogramVec<ActorType> = HistogramVec::new(&ACTOR_MESSAGE_LATENCY, &meter);
+    let histogram: HistogramVec<ActorType> = HistogramVec::new(&MESSAGE_LATENCY, &meter);
     g.bench_function("ours_enum_histogram_record", |b| {
         b.iter(|| histogram.record(black_box(ActorType::Chain), 0.004))
     });

@@ -14,8 +14,9 @@
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let telemetry = Telemetry::init(&TelemetryConfig::load(None)?)?;
-//! let blocks = alys_telemetry::catalog::node::ACTOR_MESSAGES.u64_counter(&telemetry.meter());
-//! blocks.add(1, &[]);
+//! let sync = alys_telemetry::catalog::sync::SyncMetrics::new(&telemetry.meter());
+//! sync.set_target_height(1_000);
+//! sync.set_current_height(250, std::time::Instant::now());
 //! telemetry.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -25,6 +26,7 @@ pub mod config;
 pub mod demo;
 pub mod exits;
 pub mod pipeline;
+pub mod sources;
 
 pub use config::TelemetryConfig;
 pub use pipeline::{Telemetry, TelemetryGuard};

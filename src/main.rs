@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use alys_telemetry::Telemetry;
 use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
 use alys_telemetry::demo::{self, DemoOptions};
+use alys_telemetry::{Telemetry, catalog};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -100,6 +100,20 @@ enum Command {
     Settings,
     /// Print the effective configuration (file < environment < flags); header values hidden.
     Config,
+    /// Print the metric catalogue (docs/metrics.md is `--format markdown`).
+    Catalog(CatalogArgs),
+}
+
+#[derive(Args)]
+struct CatalogArgs {
+    #[arg(long, value_enum, default_value = "markdown")]
+    format: CatalogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CatalogFormat {
+    Markdown,
+    Json,
 }
 
 #[derive(Args)]
@@ -143,6 +157,10 @@ fn main() -> ExitCode {
         Command::Config => match load_config(&cli.telemetry, Layer::new(Origin::Default)) {
             Ok(config) => write_stdout(&format!("{config:#?}\n")),
             Err(code) => code,
+        },
+        Command::Catalog(args) => match args.format {
+            CatalogFormat::Markdown => write_stdout(&catalog::docs::markdown()),
+            CatalogFormat::Json => write_stdout(&format!("{:#}\n", catalog::docs::json())),
         },
         Command::Demo(args) => run_demo(&cli.telemetry, args),
     }

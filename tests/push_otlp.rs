@@ -173,3 +173,73 @@ fn sdk_disabled_exports_nothing_and_keeps_serving() {
     assert!(rotel.spans().is_empty(), "{}", rotel.output());
     assert!(rotel.metric_names().is_empty(), "{}", rotel.output());
 }
+
+/// The OTLP → Prometheus name translation as the collector's Prometheus exporter (and
+/// Prometheus's own OTLP receiver) applies it: unit suffix unless present, `_total` for
+/// monotonic sums unless present.
+fn prometheus_name(otlp_name: &str, unit: &str, data_type: &str) -> String {
+    let mut name = otlp_name.replace(['.', '-'], "_");
+    let suffix = match unit {
+        "s" => Some("_seconds"),
+        "By" => Some("_bytes"),
+        "%" => Some("_percent"),
+        _ => None,
+    };
+    if let Some(suffix) = suffix.filter(|s| !name.ends_with(s)) {
+        name.push_str(suffix);
+    }
+    if data_type == "Sum" && !name.ends_with("_total") {
+        name.push_str("_total");
+    }
+    name
+}
+
+#[test]
+fn names_pushed_over_otlp_translate_to_the_catalogue_names() {
+    let rotel = Rotel::start();
+    let mut demo = Demo::start(
+        &[
+            "--otlp-endpoint",
+            &rotel.grpc_endpoint(),
+            "--block-interval",
+            "200ms",
+        ],
+        FAST_EXPORT,
+    );
+    let wanted = [
+        "alys_block_production_duration_seconds",
+        "alys_txpool_rejections_total",
+        "alys_disk_io_bytes_total",
+        "alys_migration_progress_percent",
+        "alys_sync_current_height",
+    ];
+    let metrics = wait_until(
+        "the node's metrics over OTLP",
+        Duration::from_secs(30),
+        || {
+            let metrics = rotel.dump().metrics;
+            wanted
+                .iter()
+                .all(|w| {
+                    metrics
+                        .iter()
+                        .any(|m| prometheus_name(&m.name, &m.unit, &m.data_type) == *w)
+                })
+                .then_some(metrics)
+        },
+    );
+    // Every catalogue metric that arrived translates to exactly its catalogue name.
+    let mut checked = 0;
+    for m in &metrics {
+        if let Some(def) = alys_telemetry::catalog::all().find(|d| d.instrument_name() == m.name) {
+            assert_eq!(
+                prometheus_name(&m.name, &m.unit, &m.data_type),
+                def.name,
+                "{m:?}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= wanted.len());
+    demo.stop("TERM", Duration::from_secs(10));
+}

@@ -7,13 +7,14 @@
 //! nanoseconds. See docs/performance.md.
 //!
 //! ```
+//! use alys_telemetry::catalog::actors::MESSAGES;
 //! use alys_telemetry::catalog::instruments::CounterVec;
-//! use alys_telemetry::catalog::labels::{ActorType, MessageType};
-//! use alys_telemetry::catalog::node::ACTOR_MESSAGES;
+//! use alys_telemetry::catalog::labels::{ActorType, MessageOutcome, MessageType};
 //!
 //! let meter = opentelemetry::global::meter("example");
-//! let messages: CounterVec<(ActorType, MessageType)> = CounterVec::new(&ACTOR_MESSAGES, &meter);
-//! messages.add((ActorType::Chain, MessageType::Mining), 1);
+//! let messages: CounterVec<(ActorType, MessageType, MessageOutcome)> =
+//!     CounterVec::new(&MESSAGES, &meter);
+//! messages.add((ActorType::Chain, MessageType::Mining, MessageOutcome::Processed), 1);
 //! ```
 
 use std::marker::PhantomData;
@@ -158,7 +159,7 @@ bound_vec!(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::labels::{ActorType, MessageType};
+    use crate::catalog::labels::{ActorType, MessageOutcome, MessageType};
 
     #[test]
     fn tuple_indices_are_dense_and_unique() {
@@ -176,14 +177,19 @@ mod tests {
     #[test]
     fn attributes_pair_label_names_with_values() {
         let attrs = attributes(
-            &crate::catalog::node::ACTOR_MESSAGES,
-            (ActorType::Engine, MessageType::Storage),
+            &crate::catalog::actors::MESSAGES,
+            (
+                ActorType::Engine,
+                MessageType::Storage,
+                MessageOutcome::Failed,
+            ),
         );
         assert_eq!(
             attrs,
             vec![
                 KeyValue::new("actor_type", "engine"),
-                KeyValue::new("message_type", "storage")
+                KeyValue::new("message_type", "storage"),
+                KeyValue::new("outcome", "failed"),
             ]
         );
     }

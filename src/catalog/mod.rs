@@ -7,10 +7,20 @@
 //! that our pull exporter and the collector's OTLP→Prometheus translation both arrive at
 //! `name`.
 
+pub mod actors;
+pub mod chain;
+pub mod docs;
+pub mod external;
+pub mod governance;
 pub mod instruments;
 pub mod labels;
-pub mod node;
+pub mod migration;
+pub mod peers;
 pub mod pipeline;
+pub mod rate;
+pub mod sync;
+pub mod system;
+pub mod txpool;
 
 use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
 
@@ -50,9 +60,80 @@ pub struct MetricDef {
     pub buckets: &'static [f64],
     /// Where the metric is specified (seed document or issue).
     pub source: &'static str,
+    /// Most label sets the SDK keeps for this metric; beyond it, new ones fold into one
+    /// more series labelled `otel_metric_overflow="true"`.
+    pub cardinality_limit: usize,
 }
 
+/// Label sets per metric unless a definition says otherwise. Enum-labelled metrics stay far
+/// below it; it bounds the damage of a bug, not normal use.
+pub const DEFAULT_CARDINALITY_LIMIT: usize = 500;
+
 impl MetricDef {
+    const fn new(
+        name: &'static str,
+        kind: MetricKind,
+        unit: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+        buckets: &'static [f64],
+    ) -> Self {
+        MetricDef {
+            name,
+            kind,
+            unit,
+            help,
+            labels,
+            buckets,
+            source: "",
+            cardinality_limit: DEFAULT_CARDINALITY_LIMIT,
+        }
+    }
+
+    /// A counter; `name` ends in `_total`.
+    pub const fn counter(
+        name: &'static str,
+        unit: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        Self::new(name, MetricKind::Counter, unit, help, labels, &[])
+    }
+
+    /// A gauge.
+    pub const fn gauge(
+        name: &'static str,
+        unit: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+    ) -> Self {
+        Self::new(name, MetricKind::Gauge, unit, help, labels, &[])
+    }
+
+    /// A histogram with explicit bucket boundaries.
+    pub const fn histogram(
+        name: &'static str,
+        unit: &'static str,
+        help: &'static str,
+        labels: &'static [&'static str],
+        buckets: &'static [f64],
+    ) -> Self {
+        Self::new(name, MetricKind::Histogram, unit, help, labels, buckets)
+    }
+
+    /// Where the metric is specified.
+    pub const fn from(self, source: &'static str) -> Self {
+        MetricDef { source, ..self }
+    }
+
+    /// A cardinality limit other than the default.
+    pub const fn limit(self, cardinality_limit: usize) -> Self {
+        MetricDef {
+            cardinality_limit,
+            ..self
+        }
+    }
+
     /// The Prometheus suffix the unit adds.
     pub fn unit_suffix(&self) -> Option<&'static str> {
         match self.unit {
@@ -101,9 +182,22 @@ impl MetricDef {
     }
 }
 
+/// Every family, in the order the documentation lists them.
+pub const FAMILIES: &[(&str, &[MetricDef])] = &[
+    ("migration", migration::ALL),
+    ("sync", sync::ALL),
+    ("chain", chain::ALL),
+    ("transaction pool", txpool::ALL),
+    ("peers", peers::ALL),
+    ("system", system::ALL),
+    ("actors", actors::ALL),
+    ("governance stream", governance::ALL),
+    ("telemetry pipeline", pipeline::ALL),
+];
+
 /// Every metric this crate defines.
 pub fn all() -> impl Iterator<Item = &'static MetricDef> {
-    pipeline::ALL.iter().chain(node::ALL.iter())
+    FAMILIES.iter().flat_map(|(_, defs)| defs.iter())
 }
 
 /// The definition named `name`, if the catalogue has one.
@@ -154,5 +248,7 @@ mod tests {
         assert_eq!(d.instrument_name(), "alys_block_production_duration");
         let d = find("alys_actor_messages_total").unwrap();
         assert_eq!(d.instrument_name(), "alys_actor_messages");
+        let d = find("alys_disk_io_bytes_total").unwrap();
+        assert_eq!(d.instrument_name(), "alys_disk_io");
     }
 }

@@ -43,7 +43,15 @@ pub struct TelemetryConfig {
     pub push: PushConfig,
     pub sampler: SamplerChoice,
     pub log_format: LogFormat,
+    pub system: SystemConfig,
     pub shutdown_timeout: Duration,
+}
+
+/// The system resource collector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SystemConfig {
+    pub enabled: bool,
+    pub interval: Duration,
 }
 
 /// The Prometheus pull endpoint.
@@ -159,6 +167,10 @@ impl TelemetryConfig {
             },
             sampler,
             log_format: r.text(settings::LOG_FORMAT, "text", values::parse_log_format)?,
+            system: SystemConfig {
+                enabled: r.text(settings::SYSTEM_ENABLED, "true", values::parse_bool)?,
+                interval: r.text(settings::SYSTEM_INTERVAL, "5000", values::parse_millis)?,
+            },
             shutdown_timeout: r.text(settings::SHUTDOWN_TIMEOUT, "5000", values::parse_millis)?,
         })
     }

@@ -179,6 +179,20 @@ pub const LOG_FORMAT: Setting = setting(
     "text",
     "text, or json (one object a line, with trace_id and span_id)",
 );
+pub const SYSTEM_INTERVAL: Setting = setting(
+    "system.interval_ms",
+    "ALYS_TELEMETRY_SYSTEM_INTERVAL_MS",
+    None,
+    "5000",
+    "interval of the system resource collector, in milliseconds",
+);
+pub const SYSTEM_ENABLED: Setting = setting(
+    "system.enabled",
+    "ALYS_TELEMETRY_SYSTEM_ENABLED",
+    None,
+    "true",
+    "collect process and host resources (memory, CPU, threads, descriptors, I/O)",
+);
 pub const SHUTDOWN_TIMEOUT: Setting = setting(
     "shutdown.timeout_ms",
     "ALYS_TELEMETRY_SHUTDOWN_TIMEOUT_MS",
@@ -208,6 +222,8 @@ pub const ALL: &[Setting] = &[
     SAMPLER,
     SAMPLER_ARG,
     LOG_FORMAT,
+    SYSTEM_ENABLED,
+    SYSTEM_INTERVAL,
     SHUTDOWN_TIMEOUT,
 ];
 

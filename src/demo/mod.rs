@@ -1,24 +1,27 @@
-//! `alys-telemetry demo`: a simulated Alys node. A chain actor produces a block every
-//! interval and hands it through engine → storage → network, each hop handled in a span that
-//! is a child of the previous one, so one block is one trace; a sync actor catches up with the
-//! network's height in batches. Every hop records the catalogue's metrics.
+//! `alys-telemetry demo`: a simulated Alys node that exercises every part of the pipeline.
+//!
+//! - actors ([`actors`]): a chain actor produces a block every interval and hands it through
+//!   engine → storage → network, each hop a child span of the previous one, so one block is
+//!   one trace; the network actor also validates blocks from other validators;
+//! - the node's world ([`world`]): migration phases advancing with errors and a rollback,
+//!   sync moving through its states, a transaction pool with rejections, peers in several
+//!   regions with changing quality.
 
+mod actors;
 mod rng;
+mod world;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
-use tokio::sync::mpsc;
-use tracing::{Instrument, Span};
-
-use crate::catalog::labels::{ActorType, MessageType};
-use crate::catalog::node as defs;
+use crate::catalog::chain::ChainMetrics;
+use crate::catalog::migration::MigrationMetrics;
+use crate::catalog::peers::PeerMetrics;
+use crate::catalog::sync::SyncMetrics;
+use crate::catalog::txpool::TxPoolMetrics;
 use crate::exits::health::CheckResult;
 use crate::pipeline::TelemetryGuard;
-use rng::Rng;
 
 /// How the demo behaves.
 #[derive(Debug, Clone)]
@@ -41,54 +44,30 @@ impl Default for DemoOptions {
     }
 }
 
-/// The node's instruments, created once from the catalogue.
-#[derive(Clone)]
-struct NodeMetrics {
-    messages: Counter<u64>,
-    message_latency: Histogram<f64>,
-    block_production: Histogram<f64>,
-    current_height: Gauge<u64>,
-    target_height: Gauge<u64>,
+/// The transaction pool's capacity in the simulation.
+pub const TXPOOL_CAPACITY: u64 = 50_000;
+
+/// Every family's instruments, built once at start-up and shared by the simulated actors.
+pub(crate) struct NodeMetrics {
+    pub actors: actors::ActorMetrics,
+    pub chain: ChainMetrics,
+    pub migration: MigrationMetrics,
+    pub sync: SyncMetrics,
+    pub txpool: TxPoolMetrics,
+    pub peers: PeerMetrics,
 }
 
-impl NodeMetrics {
-    fn new(meter: &Meter) -> Self {
-        let gauge = |d: &crate::catalog::MetricDef| {
-            meter
-                .u64_gauge(d.instrument_name())
-                .with_unit(d.unit)
-                .with_description(d.help)
-                .build()
-        };
-        NodeMetrics {
-            messages: defs::ACTOR_MESSAGES.u64_counter(meter),
-            message_latency: defs::ACTOR_MESSAGE_LATENCY.f64_histogram(meter),
-            block_production: defs::BLOCK_PRODUCTION_DURATION.f64_histogram(meter),
-            current_height: gauge(&defs::SYNC_CURRENT_HEIGHT),
-            target_height: gauge(&defs::SYNC_TARGET_HEIGHT),
-        }
-    }
-
-    fn handled(&self, actor: ActorType, message: MessageType, took: Duration) {
-        self.messages.add(
-            1,
-            &[
-                KeyValue::new("actor_type", actor.as_str()),
-                KeyValue::new("message_type", message.as_str()),
-            ],
-        );
-        self.message_latency.record(
-            took.as_secs_f64(),
-            &[KeyValue::new("actor_type", actor.as_str())],
-        );
-    }
-}
-
-/// A block on its way through the pipeline of actors, carrying the span of its sender.
-struct BlockMsg {
-    height: u64,
-    from: ActorType,
-    span: Span,
+/// State the simulated parts share.
+pub(crate) struct Shared {
+    pub metrics: NodeMetrics,
+    pub options: DemoOptions,
+    /// Height of our chain.
+    pub chain_height: AtomicU64,
+    /// Transactions waiting to be included in a block.
+    pub pending_transactions: AtomicU64,
+    /// Milliseconds since start at which the last block was produced (0: none yet).
+    pub last_block_ms: AtomicU64,
+    pub started: Instant,
 }
 
 /// Runs the demo until `stop` resolves or the configured duration passes.
@@ -97,47 +76,27 @@ pub async fn run(
     options: DemoOptions,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    let metrics = NodeMetrics::new(&telemetry.meter());
-    let last_block_ms = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    register_health(telemetry, &last_block_ms, started, options.block_interval);
-
-    let (to_network, network_rx) = mpsc::channel::<BlockMsg>(64);
-    let (to_storage, storage_rx) = mpsc::channel::<BlockMsg>(64);
-    let (to_engine, engine_rx) = mpsc::channel::<BlockMsg>(64);
-    let chain_height = Arc::new(AtomicU64::new(0));
+    let meter = telemetry.meter();
+    let shared = Arc::new(Shared {
+        metrics: NodeMetrics {
+            actors: actors::ActorMetrics::new(&meter),
+            chain: ChainMetrics::new(&meter),
+            migration: MigrationMetrics::new(&meter),
+            sync: SyncMetrics::new(&meter),
+            txpool: TxPoolMetrics::new(&meter, TXPOOL_CAPACITY),
+            peers: PeerMetrics::new(&meter),
+        },
+        options: options.clone(),
+        chain_height: AtomicU64::new(0),
+        pending_transactions: AtomicU64::new(0),
+        last_block_ms: AtomicU64::new(0),
+        started: Instant::now(),
+    });
+    register_health(telemetry, &shared);
 
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(relay(
-        ActorType::Network,
-        network_rx,
-        None,
-        metrics.clone(),
-        2..15,
-    ));
-    tasks.spawn(relay(
-        ActorType::Storage,
-        storage_rx,
-        Some(to_network),
-        metrics.clone(),
-        3..25,
-    ));
-    tasks.spawn(relay(
-        ActorType::Engine,
-        engine_rx,
-        Some(to_storage),
-        metrics.clone(),
-        5..40,
-    ));
-    tasks.spawn(chain(
-        to_engine,
-        metrics.clone(),
-        options.clone(),
-        chain_height.clone(),
-        last_block_ms.clone(),
-        started,
-    ));
-    tasks.spawn(sync(metrics, chain_height, options.block_interval));
+    actors::spawn(&mut tasks, &shared);
+    world::spawn(&mut tasks, &shared);
 
     let deadline = async {
         match options.duration {
@@ -152,20 +111,15 @@ pub async fn run(
     tasks.shutdown().await;
 }
 
-fn register_health(
-    telemetry: &TelemetryGuard,
-    last_block_ms: &Arc<AtomicU64>,
-    started: Instant,
-    interval: Duration,
-) {
-    let last = last_block_ms.clone();
+fn register_health(telemetry: &TelemetryGuard, shared: &Arc<Shared>) {
+    let shared = Arc::clone(shared);
     telemetry
         .health()
         .register("chain", Duration::from_millis(250), move || {
-            let since_start = started.elapsed().as_millis() as u64;
-            let last = last.load(Ordering::Relaxed);
+            let since_start = shared.started.elapsed().as_millis() as u64;
+            let last = shared.last_block_ms.load(Ordering::Relaxed);
             let silent_ms = since_start.saturating_sub(last);
-            let limit = 5 * interval.as_millis() as u64;
+            let limit = 5 * shared.options.block_interval.as_millis() as u64;
             async move {
                 if last == 0 && since_start < limit {
                     CheckResult::healthy("starting: no block yet")
@@ -176,124 +130,4 @@ fn register_health(
                 }
             }
         });
-}
-
-async fn chain(
-    engine: mpsc::Sender<BlockMsg>,
-    metrics: NodeMetrics,
-    options: DemoOptions,
-    height: Arc<AtomicU64>,
-    last_block_ms: Arc<AtomicU64>,
-    started: Instant,
-) {
-    let mut rng = Rng::from_time();
-    let mut ticker = tokio::time::interval(options.block_interval);
-    let validators = options.validators.max(1);
-    loop {
-        ticker.tick().await;
-        let h = height.fetch_add(1, Ordering::Relaxed) + 1;
-        let validator = format!("validator-{}", h as usize % validators + 1);
-        let span = tracing::info_span!(
-            "chain.produce_block",
-            actor = ActorType::Chain.as_str(),
-            block.height = h,
-            validator = validator.as_str(),
-        );
-        let produce = async {
-            let started_at = Instant::now();
-            // Simulated block building: assembling transactions, signing.
-            tokio::time::sleep(Duration::from_millis(rng.range(20, 250))).await;
-            let took = started_at.elapsed();
-            metrics.block_production.record(
-                took.as_secs_f64(),
-                &[KeyValue::new("validator", validator.clone())],
-            );
-            metrics.handled(ActorType::Chain, MessageType::Mining, took);
-            tracing::info!(height = h, validator = validator.as_str(), "block produced");
-            let msg = BlockMsg {
-                height: h,
-                from: ActorType::Chain,
-                span: Span::current(),
-            };
-            if engine.send(msg).await.is_err() {
-                tracing::warn!("engine actor is gone");
-            }
-        };
-        produce.instrument(span).await;
-        last_block_ms.store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-}
-
-/// An actor that handles each block in a child span of the sender's and passes it on.
-async fn relay(
-    actor: ActorType,
-    mut inbox: mpsc::Receiver<BlockMsg>,
-    next: Option<mpsc::Sender<BlockMsg>>,
-    metrics: NodeMetrics,
-    work_ms: std::ops::Range<u64>,
-) {
-    let mut rng = Rng::from_time();
-    let message = match actor {
-        ActorType::Storage => MessageType::Storage,
-        ActorType::Network => MessageType::Network,
-        _ => MessageType::Mining,
-    };
-    while let Some(msg) = inbox.recv().await {
-        let span = tracing::info_span!(
-            parent: &msg.span,
-            "actor.handle",
-            otel.name = format!("{}.handle_block", actor.as_str()),
-            actor = actor.as_str(),
-            from_actor = msg.from.as_str(),
-            to_actor = actor.as_str(),
-            message_type = message.as_str(),
-            block.height = msg.height,
-        );
-        let work = Duration::from_millis(rng.range(work_ms.start, work_ms.end));
-        let next = next.clone();
-        async {
-            let started = Instant::now();
-            tokio::time::sleep(work).await;
-            metrics.handled(actor, message, started.elapsed());
-            if let Some(next) = next {
-                let forward = BlockMsg {
-                    height: msg.height,
-                    from: actor,
-                    span: Span::current(),
-                };
-                let _ = next.send(forward).await;
-            }
-        }
-        .instrument(span)
-        .await;
-    }
-}
-
-/// Catches up with the network in batches, then follows the chain.
-async fn sync(metrics: NodeMetrics, chain_height: Arc<AtomicU64>, interval: Duration) {
-    let mut rng = Rng::from_time();
-    let behind = 2_000;
-    let mut current = 0u64;
-    let mut ticker = tokio::time::interval(interval / 2);
-    loop {
-        ticker.tick().await;
-        let target = behind + chain_height.load(Ordering::Relaxed);
-        metrics.target_height.record(target, &[]);
-        if current < target {
-            let batch = rng.range(20, 120).min(target - current);
-            let span = tracing::info_span!(
-                "sync.process_batch",
-                actor = ActorType::Sync.as_str(),
-                batch.size = batch,
-                from_height = current,
-            );
-            let started = Instant::now();
-            tokio::time::sleep(Duration::from_millis(rng.range(5, 40)))
-                .instrument(span)
-                .await;
-            current += batch;
-            metrics.handled(ActorType::Sync, MessageType::Sync, started.elapsed());
-        }
-        metrics.current_height.record(current, &[]);
-    }
 }

@@ -22,6 +22,11 @@ impl Rng {
         x
     }
 
+    /// True with probability `p`.
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+
     /// A value in `low..high` (`low` when the range is empty).
     pub(crate) fn range(&mut self, low: u64, high: u64) -> u64 {
         if high <= low {
@@ -43,5 +48,8 @@ mod tests {
             assert!((5..9).contains(&v));
         }
         assert_eq!(r.range(7, 7), 7);
+        let hits = (0..10_000).filter(|_| r.chance(0.25)).count();
+        assert!((2_000..3_000).contains(&hits), "{hits}");
+        assert!(!(0..1000).any(|_| r.chance(-1.0)));
     }
 }

@@ -30,7 +30,7 @@ use opentelemetry::metrics::Meter;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, Stream};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tokio::sync::watch;
@@ -40,9 +40,11 @@ pub use export_stats::{ExportStats, Signal, SignalStats};
 pub use otlp::ExporterError;
 pub use shutdown::{ShutdownReport, SignalShutdown};
 
+use crate::catalog;
 use crate::config::{ConfigError, SamplerChoice, TelemetryConfig, settings};
 use crate::exits::health::{HealthRegistry, Readiness};
 use crate::exits::pull::{self, PullState};
+use crate::sources::system::{SystemCollector, SystemCollectorConfig};
 
 /// At most one export-failure log line per signal in this time; the metrics count them all.
 pub const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(30);
@@ -149,7 +151,9 @@ impl Telemetry {
         };
 
         let meter = enabled.then(|| {
-            let mut builder = SdkMeterProvider::builder().with_resource(resource.clone());
+            let mut builder = SdkMeterProvider::builder()
+                .with_resource(resource.clone())
+                .with_view(cardinality_view);
             if let Some(reader) = prometheus_reader {
                 builder = builder.with_reader(reader);
             }
@@ -205,9 +209,15 @@ impl Telemetry {
             return Err(InitError::Subscriber(e));
         }
 
-        let health = HealthRegistry::new();
-        let readiness = Readiness::new();
         let (stop_tx, stop_rx) = watch::channel(false);
+        let health = HealthRegistry::new();
+        let system = if enabled && config.system.enabled {
+            start_system_collector(config, &health, stop_rx.clone())
+        } else {
+            None
+        };
+        let readiness = Readiness::new();
+
         let (server, local_addr) = match listener {
             Some(listener) => {
                 let addr = listener.local_addr().ok();
@@ -249,9 +259,37 @@ impl Telemetry {
             readiness,
             local_addr,
             server,
+            system,
             stop: stop_tx,
             shutdown_timeout: config.shutdown_timeout,
         })
+    }
+}
+
+/// Starts the system resource collector; a failure to start it is logged, not fatal: the
+/// node's own telemetry matters more than the process's.
+fn start_system_collector(
+    config: &TelemetryConfig,
+    health: &HealthRegistry,
+    mut stop: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
+    let collector_config = SystemCollectorConfig {
+        interval: config.system.interval,
+        ..SystemCollectorConfig::default()
+    };
+    let started = SystemCollector::linux(collector_config).and_then(|collector| {
+        collector.register_metrics(&global::meter(SCOPE));
+        collector.register_health(health);
+        collector.spawn(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        })
+    });
+    match started {
+        Ok(task) => Some(task),
+        Err(e) => {
+            tracing::warn!("system resource collector not started: {e}");
+            None
+        }
     }
 }
 
@@ -271,6 +309,15 @@ fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ConfigError> {
         .set_nonblocking(true)
         .map_err(|e| invalid(e.to_string()))?;
     tokio::net::TcpListener::from_std(std_listener).map_err(|e| invalid(e.to_string()))
+}
+
+/// Gives each catalogue metric its own cardinality limit (the SDK's default is 2000 for all).
+fn cardinality_view(instrument: &Instrument) -> Option<Stream> {
+    let def = catalog::all().find(|d| d.instrument_name() == instrument.name())?;
+    Stream::builder()
+        .with_cardinality_limit(def.cardinality_limit)
+        .build()
+        .ok()
 }
 
 fn sampler(choice: SamplerChoice) -> Sampler {
@@ -296,6 +343,7 @@ pub struct TelemetryGuard {
     readiness: Readiness,
     local_addr: Option<SocketAddr>,
     server: Option<JoinHandle<()>>,
+    system: Option<JoinHandle<()>>,
     stop: watch::Sender<bool>,
     shutdown_timeout: Duration,
 }
@@ -343,7 +391,10 @@ impl TelemetryGuard {
     fn stop_server(&mut self) {
         let _ = self.stop.send(true);
         // Keep-alive scrapers would hold a graceful stop open; the flush is done, so abort.
-        if let Some(task) = self.server.take() {
+        for task in [self.server.take(), self.system.take()]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
     }

@@ -1,0 +1,3 @@
+//! Sources of measurements that are not the node's own code paths.
+
+pub mod system;

@@ -1,0 +1,139 @@
+//! Publishing the snapshot.
+//!
+//! Observable instruments, not synchronous ones set after each collection: the OS already
+//! keeps the disk and network totals as cumulative counts, and an observable counter
+//! reports exactly those (a synchronous counter would have to add the differences between
+//! readings, and would lose or double some around a failed reading). The callbacks only copy the
+//! snapshot out of a mutex, so an export costs nothing measurable, and a source that has
+//! never been read exports no series instead of a made-up zero. Only the collection
+//! duration is a synchronous histogram: a distribution of events cannot be observed.
+
+use std::time::SystemTime;
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::Meter;
+
+use crate::catalog::MetricDef;
+use crate::catalog::instruments::{LabelValues, attributes};
+use crate::catalog::labels::{DiskOperation, NetworkDirection, ResourceSource};
+use crate::catalog::system as defs;
+
+use super::{Snapshot, SystemCollector, lock};
+
+pub(super) fn register(collector: &SystemCollector, meter: &Meter) {
+    let gauge = |def: &'static MetricDef, read: fn(&Snapshot) -> Option<f64>| {
+        let collector = collector.clone();
+        meter
+            .f64_observable_gauge(def.instrument_name())
+            .with_unit(def.unit)
+            .with_description(def.help)
+            .with_callback(move |obs| {
+                if let Some(value) = read(&collector.snapshot()) {
+                    obs.observe(value, &[]);
+                }
+            })
+            .build();
+    };
+
+    gauge(&defs::MEMORY_USAGE, |s| {
+        s.process.map(|p| p.resident_bytes as f64)
+    });
+    gauge(&defs::VIRTUAL_MEMORY, |s| {
+        s.process.map(|p| p.virtual_bytes as f64)
+    });
+    // Per core (100 per fully used core), as the definition's help says; only the health
+    // status divides it by the CPU count.
+    gauge(&defs::CPU_USAGE, |s| s.process.map(|p| p.cpu_percent));
+    gauge(&defs::PROCESS_START_TIME, |s| {
+        s.process.map(|p| p.start_time_unix as f64)
+    });
+    // Computed at export time so it keeps counting while the process source fails.
+    gauge(&defs::UPTIME, |s| s.uptime_seconds(SystemTime::now()));
+    gauge(&defs::THREAD_COUNT, |s| s.threads.map(|t| t as f64));
+    gauge(&defs::OPEN_FILE_DESCRIPTORS, |s| {
+        s.file_descriptors.map(|f| f as f64)
+    });
+    gauge(&defs::SYSTEM_MEMORY_TOTAL, |s| {
+        s.host.map(|h| h.memory_total_bytes as f64)
+    });
+    gauge(&defs::SYSTEM_MEMORY_USED, |s| {
+        s.host.map(|h| h.memory_used_bytes as f64)
+    });
+    gauge(&defs::SYSTEM_CPU_COUNT, |s| {
+        s.host.map(|h| h.cpu_count as f64)
+    });
+    gauge(&defs::PROCESS_HEALTH, |s| {
+        s.process_health().map(|h| h.gauge_value())
+    });
+    gauge(&defs::LAST_COLLECTION_SUCCESS, |s| {
+        let at = s
+            .last_success?
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()?;
+        Some(at.as_secs_f64())
+    });
+
+    counter(
+        meter,
+        collector,
+        &defs::DISK_IO,
+        DiskOperation::ALL,
+        |s, op| {
+            let d = s.disk?;
+            Some(match op {
+                DiskOperation::Read => d.read_bytes,
+                DiskOperation::Write => d.written_bytes,
+            })
+        },
+    );
+    counter(
+        meter,
+        collector,
+        &defs::NETWORK_IO,
+        NetworkDirection::ALL,
+        |s, dir| {
+            let n = s.network?;
+            Some(match dir {
+                NetworkDirection::Receive => n.received_bytes,
+                NetworkDirection::Transmit => n.transmitted_bytes,
+            })
+        },
+    );
+    // Every source exports its count from the start, zero included: `increase()` over a
+    // series that appears only with its first failure misses that failure.
+    counter(
+        meter,
+        collector,
+        &defs::COLLECTION_FAILURES,
+        ResourceSource::ALL,
+        |s, source| Some(s.failures(source)),
+    );
+
+    lock(&collector.shared.durations).push(defs::COLLECTION_DURATION.f64_histogram(meter));
+}
+
+/// An observable counter reporting the OS's cumulative totals, one series per label value.
+fn counter<L: LabelValues + Send + Sync>(
+    meter: &Meter,
+    collector: &SystemCollector,
+    def: &'static MetricDef,
+    labels: &'static [L],
+    read: fn(&Snapshot, L) -> Option<u64>,
+) {
+    let series: Vec<(L, Vec<KeyValue>)> =
+        labels.iter().map(|l| (*l, attributes(def, *l))).collect();
+    let collector = collector.clone();
+    meter
+        .u64_observable_counter(def.instrument_name())
+        .with_unit(def.unit)
+        .with_description(def.help)
+        .with_callback(move |obs| {
+            let snapshot = collector.snapshot();
+            for (label, attrs) in &series {
+                if let Some(value) = read(&snapshot, *label) {
+                    obs.observe(value, attrs);
+                }
+            }
+        })
+        .build();
+}

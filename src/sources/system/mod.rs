@@ -1,0 +1,299 @@
+//! The system resource collector (seed 001, phase 4): every few seconds it reads the node
+//! process's memory, CPU, threads, file descriptors and disk I/O, the host's memory, CPU
+//! count and network traffic, keeps the latest reading of each, and publishes them as the
+//! metrics of [`catalog::system`](crate::catalog::system) and as the `system` health check.
+//!
+//! Each source fails alone: the others keep updating, the failed one keeps its last good
+//! value and counts one failure. Only a collection where every source failed is a failed
+//! collection; consecutive failed collections stretch the interval (doubling, up to
+//! [`SystemCollectorConfig::max_backoff`]) until one succeeds.
+//!
+//! ```
+//! use alys_telemetry::exits::health::HealthRegistry;
+//! use alys_telemetry::sources::system::{SystemCollector, SystemCollectorConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), String> {
+//! let collector = SystemCollector::linux(SystemCollectorConfig::default())?;
+//! collector.register_metrics(&opentelemetry::global::meter("example"));
+//! let health = HealthRegistry::new();
+//! collector.register_health(&health);
+//!
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let task = collector.clone().spawn(async move {
+//!     let _ = stopped.await;
+//! })?;
+//! // ... run the node ...
+//! let _ = stop.send(());
+//! task.await.map_err(|e| e.to_string())?;
+//! # Ok(()) }
+//! ```
+
+mod health;
+mod metrics;
+mod reader;
+mod snapshot;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use opentelemetry::metrics::Histogram;
+use tokio::task::JoinHandle;
+
+use crate::catalog::labels::ResourceSource;
+use crate::exits::health::{CheckResult, HealthRegistry};
+use snapshot::SOURCES;
+
+pub use health::{
+    Backoff, CPU_CRITICAL_PERCENT, CPU_WARNING_PERCENT, MEMORY_CRITICAL_PERCENT,
+    MEMORY_WARNING_PERCENT, ProcessHealth, classify, evaluate,
+};
+pub use reader::{
+    DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessStats, ResourceReader, count_entries,
+    parse_cpu_count, parse_net_dev, parse_proc_io, parse_status_threads,
+};
+pub use snapshot::{CollectionReport, Snapshot};
+
+/// The name of the check [`SystemCollector::register_health`] registers.
+pub const HEALTH_CHECK_NAME: &str = "system";
+
+/// The shortest collection interval accepted; a shorter one (zero included) is raised to
+/// it so that a bad setting cannot spin a core.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The check only reads the latest snapshot: it answers in microseconds.
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often to collect, and how far to back off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SystemCollectorConfig {
+    /// Between collections while they succeed. Default 5 s; at least [`MIN_INTERVAL`].
+    pub interval: Duration,
+    /// The longest interval after consecutive failed collections. Default 60 s.
+    pub max_backoff: Duration,
+    /// The health check turns unhealthy when no collection succeeded for this long.
+    /// Default 300 s.
+    pub stale_after: Duration,
+}
+
+impl Default for SystemCollectorConfig {
+    fn default() -> Self {
+        SystemCollectorConfig {
+            interval: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(60),
+            stale_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Reads the resource sources and publishes the result. Cloning shares the collector.
+#[derive(Clone)]
+pub struct SystemCollector {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: SystemCollectorConfig,
+    // Separate from `state` so that metric callbacks and health checks never wait on
+    // a slow read.
+    reader: Mutex<Box<dyn ResourceReader>>,
+    state: Mutex<State>,
+    // One per meter the metrics were registered on.
+    durations: Mutex<Vec<Histogram<f64>>>,
+}
+
+struct State {
+    snapshot: Snapshot,
+    /// The last successful collection, or the collector's creation before any.
+    quiet_since: Instant,
+}
+
+/// A panic elsewhere while holding a lock leaves plain values that are still whole.
+fn lock<T: ?Sized>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl SystemCollector {
+    /// A collector reading from `reader`.
+    pub fn new(reader: impl ResourceReader + 'static, config: SystemCollectorConfig) -> Self {
+        let config = SystemCollectorConfig {
+            interval: config.interval.max(MIN_INTERVAL),
+            ..config
+        };
+        SystemCollector {
+            shared: Arc::new(Shared {
+                config,
+                reader: Mutex::new(Box::new(reader)),
+                state: Mutex::new(State {
+                    snapshot: Snapshot::default(),
+                    quiet_since: Instant::now(),
+                }),
+                durations: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// A collector reading this process and host through [`LinuxReader`].
+    pub fn linux(config: SystemCollectorConfig) -> Result<Self, String> {
+        Ok(Self::new(LinuxReader::new()?, config))
+    }
+
+    /// The configuration in force (the interval raised to [`MIN_INTERVAL`] if needed).
+    pub fn config(&self) -> SystemCollectorConfig {
+        self.shared.config
+    }
+
+    /// Publishes the metrics of [`catalog::system`](crate::catalog::system) on `meter`.
+    /// Call once per meter provider: each call registers another set of instruments.
+    pub fn register_metrics(&self, meter: &opentelemetry::metrics::Meter) {
+        metrics::register(self, meter);
+    }
+
+    /// Registers the [`HEALTH_CHECK_NAME`] check: healthy, degraded or unhealthy from the
+    /// process health thresholds, unhealthy when no collection succeeded for
+    /// [`SystemCollectorConfig::stale_after`].
+    pub fn register_health(&self, health: &HealthRegistry) {
+        let collector = self.clone();
+        health.register(HEALTH_CHECK_NAME, HEALTH_CHECK_TIMEOUT, move || {
+            std::future::ready(collector.health_check())
+        });
+    }
+
+    /// What the health check says now.
+    pub fn health_check(&self) -> CheckResult {
+        let (snapshot, quiet_since) = {
+            let state = lock(&self.shared.state);
+            (state.snapshot, state.quiet_since)
+        };
+        evaluate(
+            &snapshot,
+            quiet_since.elapsed(),
+            self.shared.config.stale_after,
+        )
+    }
+
+    /// The latest reading of every source.
+    pub fn snapshot(&self) -> Snapshot {
+        lock(&self.shared.state).snapshot
+    }
+
+    /// Reads every source once and stores what succeeded. Blocks on file reads for
+    /// about a millisecond; [`spawn`](Self::spawn) runs it off the async workers.
+    pub fn collect_once(&self) -> CollectionReport {
+        let started = Instant::now();
+        let (process, host, disk, network, threads, fds) = {
+            let mut reader = lock(&self.shared.reader);
+            (
+                reader.process(),
+                reader.memory(),
+                reader.disk(),
+                reader.network(),
+                reader.threads(),
+                reader.file_descriptors(),
+            )
+        };
+        let duration = started.elapsed();
+
+        let mut failures = Vec::new();
+        let mut changed = Vec::new();
+        {
+            let mut state = lock(&self.shared.state);
+            let s = &mut state.snapshot;
+            use ResourceSource as R;
+            keep(R::Process, process, &mut s.process, &mut failures);
+            keep(R::Memory, host, &mut s.host, &mut failures);
+            keep(R::Disk, disk, &mut s.disk, &mut failures);
+            keep(R::Network, network, &mut s.network, &mut failures);
+            keep(R::Threads, threads, &mut s.threads, &mut failures);
+            keep(
+                R::FileDescriptors,
+                fds,
+                &mut s.file_descriptors,
+                &mut failures,
+            );
+            for &source in ResourceSource::ALL {
+                let error = failures.iter().find(|(s, _)| *s == source).map(|f| &f.1);
+                if s.mark(source, error.is_some()) {
+                    changed.push((source, error.cloned()));
+                }
+            }
+            if failures.len() < SOURCES {
+                s.last_success = Some(SystemTime::now());
+                state.quiet_since = Instant::now();
+            }
+        }
+
+        for histogram in lock(&self.shared.durations).iter() {
+            histogram.record(duration.as_secs_f64(), &[]);
+        }
+        // Transitions only: a source that stays broken would otherwise log every 5 s;
+        // the failure counter has the full count.
+        for (source, error) in changed {
+            let source = source.as_str();
+            match error {
+                Some(error) => tracing::warn!(source, %error, "system resource source failing"),
+                None => tracing::info!(source, "system resource source recovered"),
+            }
+        }
+        CollectionReport { duration, failures }
+    }
+
+    /// Collects now and then on the schedule of [`Backoff`], until `stop` resolves or the
+    /// returned task is aborted. Fails only outside a Tokio runtime.
+    pub fn spawn<F>(self, stop: F) -> Result<JoinHandle<()>, String>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| format!("the system collector needs a Tokio runtime: {e}"))?;
+        Ok(runtime.spawn(self.run(stop)))
+    }
+
+    async fn run(self, stop: impl Future<Output = ()>) {
+        let config = self.shared.config;
+        let mut backoff = Backoff::new(config.interval, config.max_backoff);
+        tokio::pin!(stop);
+        loop {
+            let collector = self.clone();
+            // File reads block; keep them off the async workers.
+            let succeeded =
+                match tokio::task::spawn_blocking(move || collector.collect_once()).await {
+                    Ok(report) => report.succeeded(),
+                    Err(e) => {
+                        tracing::error!("system resource collection panicked: {e}");
+                        false
+                    }
+                };
+            let was_failing = backoff.consecutive_failures() > 0;
+            backoff.record(succeeded);
+            let delay = backoff.next_delay();
+            if !succeeded && !was_failing {
+                tracing::warn!(
+                    "every system resource source failed; backing off up to {} s",
+                    config.max_backoff.as_secs()
+                );
+            } else if succeeded && was_failing {
+                tracing::info!("system resource collection recovered");
+            }
+            tokio::select! {
+                biased;
+                () = &mut stop => return,
+                () = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+}
+
+/// Stores a good reading; a failure leaves the last good value in place.
+fn keep<T>(
+    source: ResourceSource,
+    reading: Result<T, String>,
+    slot: &mut Option<T>,
+    failures: &mut Vec<(ResourceSource, String)>,
+) {
+    match reading {
+        Ok(value) => *slot = Some(value),
+        Err(error) => failures.push((source, error)),
+    }
+}
