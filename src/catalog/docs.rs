@@ -25,6 +25,9 @@ Both exits then arrive at the same name:
 
 So: counters are named without `_total` in code, no unit is ever `1` (it would add `_ratio`),
 durations are seconds and sizes bytes. Scores and counts without a unit carry none.
+`promtool check metrics` finds nothing to complain about except three gauges whose names the
+seeds fixed and existing alerts use: `alys_peer_count`, `alys_actor_healthy_count` and
+`alys_actor_total_count` (its lint wants `_count` only on histograms and summaries).
 `alys-telemetry catalog --format json` gives the same list for tools; the dashboard and alert
 checks read it.
 
