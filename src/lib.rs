@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod actors;
 pub mod catalog;
 pub mod config;
 pub mod demo;
@@ -30,3 +31,9 @@ pub mod sources;
 
 pub use config::TelemetryConfig;
 pub use pipeline::{Telemetry, TelemetryGuard};
+
+/// The README's and the guides' Rust examples compile and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+#[doc = include_str!("../docs/actors.md")]
+pub struct DocumentationExamples;

@@ -14,52 +14,8 @@ use support::{Prometheus, wait_until};
 /// Metrics that exist only on an event the demo does not cause, each with the reason.
 const EVENT_ONLY: &[(&str, &str)] = &[
     (
-        "alys_actor_mailbox_wait_seconds",
-        "recorded by metered mailboxes (actor issue)",
-    ),
-    (
-        "alys_inter_actor_message_latency_seconds",
-        "recorded by metered mailboxes (actor issue)",
-    ),
-    (
-        "alys_actor_mailbox_size",
-        "recorded by metered mailboxes (actor issue)",
-    ),
-    (
         "alys_actor_mailbox_backpressure_total",
         "only when a mailbox is full",
-    ),
-    (
-        "alys_actor_restarts_total",
-        "recorded by the supervisor (actor issue)",
-    ),
-    (
-        "alys_actor_lifecycle_transitions_total",
-        "recorded by the supervisor (actor issue)",
-    ),
-    (
-        "alys_actor_lifecycle_duration_seconds",
-        "recorded by the supervisor (actor issue)",
-    ),
-    (
-        "alys_supervision_tree_restarts_total",
-        "recorded by the supervisor (actor issue)",
-    ),
-    (
-        "alys_actor_dependency_health_status",
-        "recorded by actor health (actor issue)",
-    ),
-    (
-        "alys_actor_message_throughput_per_second",
-        "recorded by actor health (actor issue)",
-    ),
-    (
-        "alys_actor_healthy_count",
-        "recorded by actor health (actor issue)",
-    ),
-    (
-        "alys_actor_total_count",
-        "recorded by actor health (actor issue)",
     ),
     (
         "alys_governance_connection_status",
@@ -108,10 +64,6 @@ const EVENT_ONLY: &[(&str, &str)] = &[
     (
         "alys_governance_connected_since_timestamp_seconds",
         "recorded by the StreamActor (governance issue)",
-    ),
-    (
-        "alys_system_collection_failures_total",
-        "only when a resource source fails",
     ),
 ];
 
@@ -215,6 +167,10 @@ fn prometheus_answers_the_seeds_queries() {
         "sum by (region) (alys_peer_geographic_distribution)",
         "increase(alys_migration_errors_total[1m])",
         "alys_sync_state",
+        "histogram_quantile(0.99, sum by (le, actor_type) \
+         (rate(alys_actor_message_latency_seconds_bucket[1m])))",
+        "alys_actor_healthy_count / alys_actor_total_count",
+        "sum by (from_actor, to_actor) (rate(alys_inter_actor_message_latency_seconds_count[1m]))",
     ] {
         let result = prometheus.wait_for_data(query, Duration::from_secs(30));
         assert!(!result.is_empty(), "{query}");

@@ -35,9 +35,9 @@ fn block_trace(rotel: &Rotel) -> Vec<RotelSpan> {
                 .iter()
                 .filter(|s| s.name == "chain.produce_block" && s.parent_id.is_empty())
                 .find_map(|root| {
-                    let engine = find("engine.handle_block", root)?;
-                    let storage = find("storage.handle_block", &engine)?;
-                    let network = find("network.handle_block", &storage)?;
+                    let engine = find("engine.execute_block", root)?;
+                    let storage = find("storage.store_block", &engine)?;
+                    let network = find("network.broadcast_block", &storage)?;
                     Some(vec![root.clone(), engine, storage, network])
                 })
         },

@@ -98,6 +98,20 @@ pub const THROUGHPUT: MetricDef = MetricDef::gauge(
     &["actor_type"],
 )
 .from(SEED1);
+pub const SUCCESS_RATE: MetricDef = MetricDef::gauge(
+    "alys_actor_success_rate",
+    "",
+    "Share of messages handled successfully over the last 60 s, 0 to 1 (1 when idle)",
+    &["actor_type"],
+)
+.from("seed 001 phase 2 (per-actor success and error rates)");
+pub const SYSTEM_HEALTHY: MetricDef = MetricDef::gauge(
+    "alys_actor_system_healthy",
+    "",
+    "1 when at least 80 % of actors are healthy and 95 % of messages succeed, else 0",
+    &[],
+)
+.from("seed 001 phase 2 (actor system health)");
 pub const HEALTHY_COUNT: MetricDef = MetricDef::gauge(
     "alys_actor_healthy_count",
     "",
@@ -126,6 +140,8 @@ pub const ALL: &[MetricDef] = &[
     SUPERVISION_RESTARTS,
     DEPENDENCY_HEALTH,
     THROUGHPUT,
+    SUCCESS_RATE,
+    SYSTEM_HEALTHY,
     HEALTHY_COUNT,
     TOTAL_COUNT,
 ];

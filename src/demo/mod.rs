@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::actors::ActorSystem;
 use crate::catalog::chain::ChainMetrics;
 use crate::catalog::migration::MigrationMetrics;
 use crate::catalog::peers::PeerMetrics;
@@ -49,7 +50,6 @@ pub const TXPOOL_CAPACITY: u64 = 50_000;
 
 /// Every family's instruments, built once at start-up and shared by the simulated actors.
 pub(crate) struct NodeMetrics {
-    pub actors: actors::ActorMetrics,
     pub chain: ChainMetrics,
     pub migration: MigrationMetrics,
     pub sync: SyncMetrics,
@@ -79,7 +79,6 @@ pub async fn run(
     let meter = telemetry.meter();
     let shared = Arc::new(Shared {
         metrics: NodeMetrics {
-            actors: actors::ActorMetrics::new(&meter),
             chain: ChainMetrics::new(&meter),
             migration: MigrationMetrics::new(&meter),
             sync: SyncMetrics::new(&meter),
@@ -94,9 +93,11 @@ pub async fn run(
     });
     register_health(telemetry, &shared);
 
+    let system = ActorSystem::new(&meter);
+    system.register_health(telemetry.health());
     let mut tasks = tokio::task::JoinSet::new();
-    actors::spawn(&mut tasks, &shared);
-    world::spawn(&mut tasks, &shared);
+    let (to_sync, children) = actors::spawn(&mut tasks, &shared, &system);
+    world::spawn(&mut tasks, &shared, to_sync);
 
     let deadline = async {
         match options.duration {
@@ -109,6 +110,9 @@ pub async fn run(
         _ = deadline => tracing::info!("demo node reached its duration"),
     }
     tasks.shutdown().await;
+    for child in children {
+        child.stop().await;
+    }
 }
 
 fn register_health(telemetry: &TelemetryGuard, shared: &Arc<Shared>) {

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::actors::{SyncBatch, SyncMailbox};
 use super::rng::Rng;
 use super::{Shared, TXPOOL_CAPACITY};
 use crate::catalog::labels::{
@@ -14,9 +15,9 @@ use crate::catalog::labels::{
     TransactionRejectionReason,
 };
 
-pub(crate) fn spawn(tasks: &mut JoinSet<()>, shared: &Arc<Shared>) {
+pub(crate) fn spawn(tasks: &mut JoinSet<()>, shared: &Arc<Shared>, to_sync: SyncMailbox) {
     tasks.spawn(migration(shared.clone()));
-    tasks.spawn(sync(shared.clone()));
+    tasks.spawn(sync(shared.clone(), to_sync));
     tasks.spawn(txpool(shared.clone()));
     tasks.spawn(peers(shared.clone()));
 }
@@ -72,7 +73,7 @@ async fn migration(shared: Arc<Shared>) {
 }
 
 /// Discovers peers, fetches headers, then blocks in batches, catches up, and follows.
-async fn sync(shared: Arc<Shared>) {
+async fn sync(shared: Arc<Shared>, to_sync: SyncMailbox) {
     let m = &shared.metrics.sync;
     let mut rng = Rng::from_time();
     let network_lead = 2_000;
@@ -105,15 +106,19 @@ async fn sync(shared: Arc<Shared>) {
         ) && behind > 0
         {
             let batch = rng.range(40, 160).min(behind);
+            // Peers deliver a batch; the sync actor imports it.
             let span = tracing::info_span!(
-                "sync.process_batch",
-                actor = ActorType::Sync.as_str(),
+                "network.fetch_batch",
+                actor = ActorType::Network.as_str(),
                 batch.size = batch,
                 from_height = current,
             );
-            tokio::time::sleep(Duration::from_millis(rng.range(5, 40)))
-                .instrument(span)
-                .await;
+            async {
+                tokio::time::sleep(Duration::from_millis(rng.range(5, 40))).await;
+                let _ = to_sync.send(SyncBatch { size: batch }).await;
+            }
+            .instrument(span)
+            .await;
             current += batch;
         }
         m.set_current_height(current, Instant::now());

@@ -185,6 +185,7 @@ impl Telemetry {
         if let Some(tracer) = &tracer {
             global::set_tracer_provider(tracer.clone());
         }
+        crate::actors::set_root_spans(enabled && samples_roots(config.sampler));
         let logger = log_exporter.map(|exporter| {
             SdkLoggerProvider::builder()
                 .with_resource(resource)
@@ -318,6 +319,15 @@ fn cardinality_view(instrument: &Instrument) -> Option<Stream> {
         .with_cardinality_limit(def.cardinality_limit)
         .build()
         .ok()
+}
+
+/// Whether the sampler can ever sample a span that has no parent.
+fn samples_roots(choice: SamplerChoice) -> bool {
+    match choice {
+        SamplerChoice::AlwaysOff | SamplerChoice::ParentBasedAlwaysOff => false,
+        SamplerChoice::TraceIdRatio(r) | SamplerChoice::ParentBasedTraceIdRatio(r) => r > 0.0,
+        SamplerChoice::AlwaysOn | SamplerChoice::ParentBasedAlwaysOn => true,
+    }
 }
 
 fn sampler(choice: SamplerChoice) -> Sampler {

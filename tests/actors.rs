@@ -1,0 +1,381 @@
+//! Metered mailboxes, trace correlation between actors, supervision and health, in process:
+//! spans go to the SDK's in-memory exporter, metrics to a Prometheus registry.
+
+mod support;
+
+use std::time::Duration;
+
+use alys_telemetry::actors::supervisor::ChildExit;
+use alys_telemetry::actors::{
+    ActorFailure, ActorMessage, ActorSystem, RestartPolicy, SendError, Supervisor, TraceMode,
+};
+use alys_telemetry::catalog::labels::{ActorType, LifecycleState, MessageType, RestartReason};
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
+use support::node::sample_sum;
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[derive(Debug, PartialEq)]
+struct Work(u32);
+
+impl ActorMessage for Work {
+    fn message_type(&self) -> MessageType {
+        MessageType::Storage
+    }
+    fn name(&self) -> &'static str {
+        "work"
+    }
+}
+
+/// Tracing into an in-memory exporter and metrics into a registry, for one test.
+struct Harness {
+    spans: InMemorySpanExporter,
+    tracer_provider: SdkTracerProvider,
+    registry: prometheus::Registry,
+    meter_provider: SdkMeterProvider,
+    _subscriber: tracing::subscriber::DefaultGuard,
+}
+
+impl Harness {
+    fn new(sampler: Sampler) -> Harness {
+        let spans = InMemorySpanExporter::default();
+        let tracer_provider = SdkTracerProvider::builder()
+            .with_simple_exporter(spans.clone())
+            .with_sampler(sampler)
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("test")));
+        let registry = prometheus::Registry::new();
+        let meter_provider = SdkMeterProvider::builder()
+            .with_reader(
+                opentelemetry_prometheus::exporter()
+                    .with_registry(registry.clone())
+                    .scope_info_enabled(false)
+                    .build()
+                    .unwrap(),
+            )
+            .build();
+        Harness {
+            spans,
+            tracer_provider,
+            registry,
+            meter_provider,
+            _subscriber: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    fn system(&self) -> ActorSystem {
+        ActorSystem::new(&self.meter_provider.meter("actors"))
+    }
+
+    fn finished(&self) -> Vec<SpanData> {
+        let _ = self.tracer_provider.force_flush();
+        self.spans.get_finished_spans().unwrap()
+    }
+
+    fn metrics(&self) -> String {
+        let mut out = Vec::new();
+        prometheus::Encoder::encode(
+            &prometheus::TextEncoder::new(),
+            &self.registry.gather(),
+            &mut out,
+        )
+        .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    // One thread: the test's thread-local subscriber sees every task.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn span<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
+    spans.iter().find(|s| s.name == name).unwrap_or_else(|| {
+        panic!(
+            "no span {name} in {:?}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+        )
+    })
+}
+
+/// a → b → c: each actor forwards what it gets, inside its handling span.
+async fn three_actor_pipeline(system: &ActorSystem, mode: TraceMode) {
+    let (to_a, mut a) = system.mailbox::<Work>("a", ActorType::Chain, 8, mode);
+    let (to_b, mut b) = system.mailbox::<Work>("b", ActorType::Engine, 8, mode);
+    let (to_c, mut c) = system.mailbox::<Work>("c", ActorType::Storage, 8, mode);
+    let b_from_a = to_b.from(ActorType::Chain);
+    let c_from_b = to_c.from(ActorType::Engine);
+    async {
+        to_a.send(Work(1)).await.unwrap();
+    }
+    .instrument(tracing::info_span!("request"))
+    .await;
+    let env = a.recv().await.unwrap();
+    env.handle(|w| async { b_from_a.send(w).await.map_err(|e| e.to_string()) })
+        .await
+        .unwrap();
+    let env = b.recv().await.unwrap();
+    env.handle(|w| async { c_from_b.send(w).await.map_err(|e| e.to_string()) })
+        .await
+        .unwrap();
+    let env = c.recv().await.unwrap();
+    env.handle(|_| async { Ok::<_, String>(()) }).await.unwrap();
+}
+
+#[test]
+fn a_pipeline_of_three_actors_is_one_trace_with_correct_parentage() {
+    let h = Harness::new(Sampler::AlwaysOn);
+    let system = h.system();
+    runtime().block_on(three_actor_pipeline(&system, TraceMode::Child));
+    let spans = h.finished();
+    let request = span(&spans, "request");
+    let a = span(&spans, "chain.work");
+    let b = span(&spans, "engine.work");
+    let c = span(&spans, "storage.work");
+    let trace = request.span_context.trace_id();
+    for s in [a, b, c] {
+        assert_eq!(s.span_context.trace_id(), trace, "{}", s.name);
+    }
+    assert_eq!(a.parent_span_id, request.span_context.span_id());
+    assert_eq!(b.parent_span_id, a.span_context.span_id());
+    assert_eq!(c.parent_span_id, b.span_context.span_id());
+    let attr = |s: &SpanData, k: &str| {
+        s.attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == k)
+            .map(|kv| kv.value.to_string())
+    };
+    assert_eq!(attr(b, "from_actor").as_deref(), Some("chain"));
+    assert_eq!(attr(b, "to_actor").as_deref(), Some("engine"));
+    assert_eq!(attr(b, "message_type").as_deref(), Some("storage"));
+}
+
+#[test]
+fn link_mode_starts_a_new_trace_linked_to_the_sender() {
+    let h = Harness::new(Sampler::AlwaysOn);
+    let system = h.system();
+    runtime().block_on(three_actor_pipeline(&system, TraceMode::Link));
+    let spans = h.finished();
+    let request = span(&spans, "request");
+    let a = span(&spans, "chain.work");
+    let b = span(&spans, "engine.work");
+    assert_ne!(a.span_context.trace_id(), request.span_context.trace_id());
+    assert_eq!(a.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+    assert_eq!(a.links.links.len(), 1);
+    assert_eq!(a.links.links[0].span_context, request.span_context);
+    assert_ne!(b.span_context.trace_id(), a.span_context.trace_id());
+    assert_eq!(b.links.links[0].span_context, a.span_context);
+}
+
+#[test]
+fn unsampled_messages_create_no_span() {
+    // A parent-based sampler with a ratio of 0: the request is not sampled, and nothing
+    // downstream may pay for a span.
+    let h = Harness::new(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+        0.0,
+    ))));
+    let system = h.system();
+    runtime().block_on(async {
+        let (to_a, mut a) = system.mailbox::<Work>("a", ActorType::Chain, 128, TraceMode::Child);
+        async {
+            // The context inside the unsampled span is valid but not sampled.
+            assert!(opentelemetry::Context::map_current(|cx| cx
+                .span()
+                .span_context()
+                .is_valid()));
+            for i in 0..100 {
+                to_a.send(Work(i)).await.unwrap();
+            }
+        }
+        .instrument(tracing::info_span!("request"))
+        .await;
+        for _ in 0..100 {
+            let env = a.recv().await.unwrap();
+            env.handle(|_| async { Ok::<_, String>(()) }).await.unwrap();
+        }
+    });
+    assert!(h.finished().is_empty(), "{:?}", h.finished());
+    // The same messages from a sampled request do create their spans.
+    let h = Harness::new(Sampler::AlwaysOn);
+    let system = h.system();
+    runtime().block_on(three_actor_pipeline(&system, TraceMode::Child));
+    assert_eq!(h.finished().len(), 4);
+}
+
+#[test]
+fn mailbox_depth_latency_counts_and_backpressure() {
+    let h = Harness::new(Sampler::AlwaysOn);
+    let system = h.system();
+    runtime().block_on(async {
+        let (tx, mut rx) =
+            system.mailbox::<Work>("storage", ActorType::Storage, 32, TraceMode::Child);
+        let tx = tx.from(ActorType::Engine);
+        for i in 0..32 {
+            tx.send(Work(i)).await.unwrap();
+        }
+        // Full: try_send is refused and counted.
+        assert!(matches!(
+            tx.try_send(Work(99)),
+            Err(SendError::Full(Work(99)))
+        ));
+        let depth = sample_sum(
+            &h.metrics(),
+            "alys_actor_mailbox_size",
+            &[("actor_type", "storage")],
+        );
+        assert_eq!(depth, Some(32.0));
+        // A blocking send waits for room, and is counted as blocked.
+        let blocked = {
+            let tx = tx.clone();
+            tokio::spawn(async move { tx.send(Work(100)).await })
+        };
+        tokio::task::yield_now().await;
+        for _ in 0..33 {
+            let env = rx.recv().await.unwrap();
+            env.handle(|_| async { Ok::<_, String>(()) }).await.unwrap();
+        }
+        blocked.await.unwrap().unwrap();
+        let m = h.metrics();
+        assert_eq!(
+            sample_sum(&m, "alys_actor_mailbox_size", &[("actor_type", "storage")]),
+            Some(0.0)
+        );
+        let labels = [
+            ("from_actor", "engine"),
+            ("to_actor", "storage"),
+            ("message_type", "storage"),
+        ];
+        assert_eq!(
+            sample_sum(
+                &m,
+                "alys_inter_actor_message_latency_seconds_count",
+                &labels
+            ),
+            Some(33.0)
+        );
+        assert_eq!(
+            sample_sum(
+                &m,
+                "alys_actor_mailbox_wait_seconds_count",
+                &[("actor_type", "storage")]
+            ),
+            Some(33.0)
+        );
+        assert_eq!(
+            sample_sum(
+                &m,
+                "alys_actor_messages_total",
+                &[("actor_type", "storage"), ("outcome", "processed")]
+            ),
+            Some(33.0)
+        );
+        for outcome in ["refused", "blocked"] {
+            assert_eq!(
+                sample_sum(
+                    &m,
+                    "alys_actor_mailbox_backpressure_total",
+                    &[("actor_type", "storage"), ("outcome", outcome)]
+                ),
+                Some(1.0),
+                "{outcome}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_failing_actor_is_restarted_up_to_its_policy_then_given_up() {
+    let h = Harness::new(Sampler::AlwaysOn);
+    let system = h.system();
+    let policy = RestartPolicy {
+        max_restarts: 3,
+        within: Duration::from_secs(60),
+        initial_backoff: Duration::from_millis(1),
+        factor: 2.0,
+        max_backoff: Duration::from_millis(10),
+    };
+    let exit = runtime().block_on(async {
+        let supervisor = Supervisor::new(&system, ActorType::Supervisor, policy);
+        // A healthy sibling, so the system health has something to compare.
+        let healthy = supervisor.supervise("network", ActorType::Network, |mut stop| async move {
+            stop.stopped().await;
+            Ok(())
+        });
+        let mut attempt = 0;
+        let child = supervisor.supervise("bridge", ActorType::Bridge, move |_| {
+            attempt += 1;
+            let n = attempt;
+            async move {
+                if n % 2 == 0 {
+                    panic!("attempt {n} panicked");
+                }
+                Err(ActorFailure::new(
+                    RestartReason::Dependency,
+                    format!("attempt {n}"),
+                ))
+            }
+        });
+        let exit = child.join().await;
+        assert_eq!(healthy.state(), LifecycleState::Running);
+        let health = system.health();
+        assert_eq!((health.healthy_actors, health.total_actors), (1, 2));
+        assert!(!health.healthy, "1 of 2 actors is below 80 %");
+        let metrics = h.metrics();
+        assert_eq!(healthy.stop().await, ChildExit::Stopped);
+        (exit, metrics)
+    });
+    let (exit, m) = exit;
+    // Attempts 1 and 3 fail with an error, 2 and 4 panic; with 3 restarts allowed, the
+    // fourth failure (a panic) is the one the supervisor gives up on.
+    assert!(
+        matches!(exit, ChildExit::GaveUp(ref f) if f.reason == RestartReason::Panic && f.detail == "attempt 4 panicked"),
+        "{exit:?}"
+    );
+    let restarts = |reason| {
+        sample_sum(
+            &m,
+            "alys_actor_restarts_total",
+            &[("actor_type", "bridge"), ("reason", reason)],
+        )
+    };
+    // Restarted: attempts 1 and 3 (dependency) and 2 (panic).
+    assert_eq!(restarts("dependency"), Some(2.0));
+    assert_eq!(restarts("panic"), Some(1.0));
+    assert_eq!(
+        sample_sum(
+            &m,
+            "alys_supervision_tree_restarts_total",
+            &[("supervisor", "supervisor"), ("child_actor", "bridge")]
+        ),
+        Some(3.0)
+    );
+    let transition = |from, to| {
+        sample_sum(
+            &m,
+            "alys_actor_lifecycle_transitions_total",
+            &[("actor", "bridge"), ("from_state", from), ("to_state", to)],
+        )
+    };
+    assert_eq!(transition("running", "failed"), Some(4.0));
+    assert_eq!(transition("failed", "restarting"), Some(3.0));
+    assert_eq!(transition("restarting", "recovering"), Some(3.0));
+    assert_eq!(transition("recovering", "running"), Some(3.0));
+    assert_eq!(transition("failed", "stopped"), Some(1.0));
+    assert_eq!(
+        sample_sum(
+            &m,
+            "alys_actor_lifecycle_duration_seconds_count",
+            &[("actor_type", "bridge"), ("step", "recovery")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(sample_sum(&m, "alys_actor_healthy_count", &[]), Some(1.0));
+    assert_eq!(sample_sum(&m, "alys_actor_total_count", &[]), Some(2.0));
+}
