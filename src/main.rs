@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
-use alys_telemetry::demo::{self, DemoOptions};
+use alys_telemetry::demo::{self, DemoOptions, Fault};
 use alys_telemetry::{Telemetry, catalog};
 use clap::{Args, Parser, Subcommand};
 
@@ -127,6 +127,12 @@ struct DemoArgs {
     /// Number of validators taking turns.
     #[arg(long, default_value_t = 3)]
     validators: usize,
+    /// Inject a fault from the start, so the matching alert fires.
+    #[arg(long, value_enum)]
+    fault: Option<Fault>,
+    /// How long the fault lasts (then the alert resolves); default: until stopped.
+    #[arg(long, value_parser = parse_duration, requires = "fault")]
+    fault_duration: Option<Duration>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -219,6 +225,7 @@ fn run_demo(flags: &TelemetryFlags, args: DemoArgs) -> ExitCode {
             duration: args.duration,
             block_interval: args.block_interval,
             validators: args.validators,
+            fault: args.fault.map(|f| (f, args.fault_duration)),
         };
         demo::run(&telemetry, options, stop_signal()).await;
         let report = telemetry.shutdown().await;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
-use super::Shared;
 use super::rng::Rng;
+use super::{Fault, Shared};
 use crate::actors::{
     ActorFailure, ActorMessage, ActorSystem, ChildHandle, MailboxReceiver, MailboxSender,
     RestartPolicy, StopSignal, Supervisor, TraceMode,
@@ -159,21 +159,21 @@ pub(crate) fn spawn(
             stream,
             |_: Heartbeat, _| async { Ok::<_, String>(()) },
         ),
-        supervised(
-            &supervisor,
-            "bridge",
-            ActorType::Bridge,
-            bridge,
-            |_peg: PegOperation, mut rng| async move {
-                tokio::time::sleep(Duration::from_millis(rng.range(10, 60))).await;
-                // Now and then the bridge loses its connection to the federation and the
-                // supervisor restarts it.
-                if rng.chance(0.1) {
-                    return Err("lost the federation connection".to_string());
+        supervised(&supervisor, "bridge", ActorType::Bridge, bridge, {
+            let shared = shared.clone();
+            move |_peg: PegOperation, mut rng: Rng| {
+                let crashing = shared.fault_active(Fault::ActorCrash);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(rng.range(10, 60))).await;
+                    // Now and then the bridge loses its connection to the federation and
+                    // the supervisor restarts it.
+                    if crashing || rng.chance(0.1) {
+                        return Err("lost the federation connection".to_string());
+                    }
+                    Ok(())
                 }
-                Ok(())
-            },
-        ),
+            }
+        }),
     ];
     let chain_shared = shared.clone();
     let to_engine = to_engine.from(ActorType::Chain);

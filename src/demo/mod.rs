@@ -8,12 +8,16 @@
 //!   regions with changing quality.
 
 mod actors;
+mod fault;
 mod rng;
 mod world;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+pub use fault::Fault;
+use fault::FaultWindow;
 
 use crate::actors::ActorSystem;
 use crate::catalog::chain::ChainMetrics;
@@ -33,6 +37,8 @@ pub struct DemoOptions {
     pub block_interval: Duration,
     /// How many validators take turns producing blocks.
     pub validators: usize,
+    /// A fault to inject from the start, and for how long (`None`: until stopped).
+    pub fault: Option<(Fault, Option<Duration>)>,
 }
 
 impl Default for DemoOptions {
@@ -41,6 +47,7 @@ impl Default for DemoOptions {
             duration: None,
             block_interval: Duration::from_secs(1),
             validators: 3,
+            fault: None,
         }
     }
 }
@@ -68,6 +75,14 @@ pub(crate) struct Shared {
     /// Milliseconds since start at which the last block was produced (0: none yet).
     pub last_block_ms: AtomicU64,
     pub started: Instant,
+    pub fault: Option<FaultWindow>,
+}
+
+impl Shared {
+    /// Whether `fault` is being injected now.
+    pub fn fault_active(&self, fault: Fault) -> bool {
+        FaultWindow::active(self.fault.as_ref(), fault, Instant::now())
+    }
 }
 
 /// Runs the demo until `stop` resolves or the configured duration passes.
@@ -90,7 +105,15 @@ pub async fn run(
         pending_transactions: AtomicU64::new(0),
         last_block_ms: AtomicU64::new(0),
         started: Instant::now(),
+        fault: options.fault.map(|(fault, duration)| FaultWindow {
+            fault,
+            from: Instant::now(),
+            duration,
+        }),
     });
+    if let Some((fault, duration)) = options.fault {
+        tracing::warn!(?fault, ?duration, "injecting a fault");
+    }
     register_health(telemetry, &shared);
 
     let system = ActorSystem::new(&meter);

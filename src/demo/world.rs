@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::Fault;
 use super::actors::{SyncBatch, SyncMailbox};
 use super::rng::Rng;
 use super::{Shared, TXPOOL_CAPACITY};
@@ -51,6 +52,9 @@ async fn migration(shared: Arc<Shared>) {
                 Outcome::Success
             },
         );
+        if shared.fault_active(Fault::MigrationRollback) {
+            m.rollback(current, RollbackReason::ValidationFailed);
+        }
         // The validation phase fails once and is rolled back to the previous phase.
         if current == MigrationPhase::Validation && progress > 50.0 && !rolled_back {
             rolled_back = true;
@@ -97,8 +101,12 @@ async fn sync(shared: Arc<Shared>, to_sync: SyncMailbox) {
             SyncState::Blocks if behind < 200 => SyncState::Catchup,
             SyncState::Catchup if behind <= 2 => SyncState::Synced,
             SyncState::Synced if behind > 50 => SyncState::Catchup,
+            SyncState::Failed => SyncState::Blocks,
             other => other,
         };
+        if shared.fault_active(Fault::SyncFailed) {
+            state = SyncState::Failed;
+        }
         m.set_state(state);
         if matches!(
             state,
@@ -202,13 +210,14 @@ async fn peers(shared: Arc<Shared>) {
         }
         let mut per_region: Vec<(PeerRegion, u64)> = Vec::new();
         let mut quality_sum = 0.0;
-        for (id, region, quality) in peers.iter_mut() {
+        let lost = shared.fault_active(Fault::PeerLoss);
+        for (id, region, quality) in peers.iter_mut().filter(|_| !lost) {
             *quality = (*quality + (rng.range(0, 21) as f64 - 10.0) / 100.0).clamp(0.2, 1.0);
             m.set_quality(id, *quality);
             quality_sum += *quality;
             per_region.push((*region, 1));
         }
-        let average = if peers.is_empty() {
+        let average = if peers.is_empty() || lost {
             0.0
         } else {
             quality_sum / peers.len() as f64
