@@ -26,7 +26,9 @@ pub mod catalog;
 pub mod config;
 pub mod demo;
 pub mod exits;
+pub mod governance;
 pub mod pipeline;
+pub(crate) mod rng;
 pub mod sources;
 
 pub use config::TelemetryConfig;

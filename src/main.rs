@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
 use alys_telemetry::demo::{self, DemoOptions, Fault};
+use alys_telemetry::governance::server::{GovernanceServer, ServerConfig};
+use alys_telemetry::governance::{TlsFiles, Token};
 use alys_telemetry::{Telemetry, catalog};
 use clap::{Args, Parser, Subcommand};
 
@@ -102,6 +104,63 @@ enum Command {
     Config,
     /// Print the metric catalogue (docs/metrics.md is `--format markdown`).
     Catalog(CatalogArgs),
+    /// Run a governance node: answers signature requests, pushes federation updates.
+    GovernanceServer(GovernanceServerArgs),
+}
+
+#[derive(Args)]
+struct GovernanceServerArgs {
+    /// Address of the gRPC stream endpoint.
+    #[arg(long, default_value = "127.0.0.1:50051", value_name = "ADDR")]
+    grpc_listen: std::net::SocketAddr,
+    /// Time to answer a signature request.
+    #[arg(long, value_parser = parse_duration, default_value = "50ms")]
+    latency: Duration,
+    /// Share of signature requests refused, 0..1.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    /// Interval between federation updates.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    federation_interval: Duration,
+    /// Drop every stream at this interval (to exercise reconnection).
+    #[arg(long, value_parser = parse_duration)]
+    drop_every: Option<Duration>,
+    #[command(flatten)]
+    security: GovernanceSecurity,
+}
+
+/// How the governance stream is secured. The token is read from the environment
+/// (ALYS_GOVERNANCE_TOKEN), never from a flag, so it does not show in process listings.
+#[derive(Args)]
+struct GovernanceSecurity {
+    /// PEM CA certificate (server: requires client certificates; client: trusts the server).
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// PEM certificate.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+}
+
+impl GovernanceSecurity {
+    fn tls(&self) -> Option<TlsFiles> {
+        (self.tls_ca.is_some() || self.tls_cert.is_some() || self.tls_key.is_some()).then(|| {
+            TlsFiles {
+                ca: self.tls_ca.clone(),
+                cert: self.tls_cert.clone(),
+                key: self.tls_key.clone(),
+            }
+        })
+    }
+
+    fn token() -> Option<Token> {
+        std::env::var("ALYS_GOVERNANCE_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .map(Token::new)
+    }
 }
 
 #[derive(Args)]
@@ -133,6 +192,11 @@ struct DemoArgs {
     /// How long the fault lasts (then the alert resolves); default: until stopped.
     #[arg(long, value_parser = parse_duration, requires = "fault")]
     fault_duration: Option<Duration>,
+    /// An external governance node to stream to; default: an embedded one.
+    #[arg(long, value_name = "URL")]
+    governance_endpoint: Option<String>,
+    #[command(flatten)]
+    governance: GovernanceSecurity,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -169,6 +233,7 @@ fn main() -> ExitCode {
             CatalogFormat::Json => write_stdout(&format!("{:#}\n", catalog::docs::json())),
         },
         Command::Demo(args) => run_demo(&cli.telemetry, args),
+        Command::GovernanceServer(args) => run_governance_server(&cli.telemetry, args),
     }
 }
 
@@ -226,6 +291,11 @@ fn run_demo(flags: &TelemetryFlags, args: DemoArgs) -> ExitCode {
             block_interval: args.block_interval,
             validators: args.validators,
             fault: args.fault.map(|f| (f, args.fault_duration)),
+            governance: demo::Governance {
+                endpoint: args.governance_endpoint.clone(),
+                token: GovernanceSecurity::token(),
+                tls: args.governance.tls(),
+            },
         };
         demo::run(&telemetry, options, stop_signal()).await;
         let report = telemetry.shutdown().await;
@@ -240,6 +310,51 @@ fn run_demo(flags: &TelemetryFlags, args: DemoArgs) -> ExitCode {
                 report.logs
             );
         }
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> ExitCode {
+    let defaults = Layer::new(Origin::Default)
+        .set(settings::SERVICE_NAME, "alys-governance")
+        .set(settings::METRIC_EXPORT_INTERVAL, "5000");
+    let config = match load_config(flags, defaults) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the Tokio runtime: {e}"), 1),
+    };
+    runtime.block_on(async {
+        let telemetry = match Telemetry::init(&config) {
+            Ok(t) => t,
+            Err(e) => return fail(&e.to_string(), e.exit_code() as u8),
+        };
+        let server_config = ServerConfig {
+            listen: args.grpc_listen,
+            token: GovernanceSecurity::token(),
+            tls: args.security.tls(),
+            latency: args.latency,
+            error_rate: args.error_rate,
+            federation_interval: Some(args.federation_interval),
+            drop_every: args.drop_every,
+        };
+        let server = match GovernanceServer::start(server_config, &telemetry.meter()).await {
+            Ok(s) => s,
+            Err(e) => {
+                telemetry.shutdown().await;
+                return fail(&e, 2);
+            }
+        };
+        telemetry.mark_ready();
+        tracing::info!(endpoint = server.endpoint(), "governance node listening");
+        stop_signal().await;
+        server.shutdown().await;
+        telemetry.shutdown().await;
         ExitCode::SUCCESS
     })
 }

@@ -18,34 +18,6 @@ const EVENT_ONLY: &[(&str, &str)] = &[
         "only when a mailbox is full",
     ),
     (
-        "alys_governance_connection_status",
-        "recorded by the StreamActor (governance issue)",
-    ),
-    (
-        "alys_governance_message_buffer_size",
-        "recorded by the StreamActor (governance issue)",
-    ),
-    (
-        "alys_governance_reconnect_attempts_total",
-        "recorded by the StreamActor (governance issue)",
-    ),
-    (
-        "alys_governance_request_correlation_duration_seconds",
-        "recorded by the StreamActor (governance issue)",
-    ),
-    (
-        "alys_federation_update_processing_duration_seconds",
-        "recorded by the StreamActor (governance issue)",
-    ),
-    (
-        "alys_governance_messages_sent_total",
-        "recorded by the StreamActor (governance issue)",
-    ),
-    (
-        "alys_governance_messages_received_total",
-        "recorded by the StreamActor (governance issue)",
-    ),
-    (
         "alys_governance_buffer_dropped_total",
         "only when the stream buffer overflows",
     ),
@@ -54,16 +26,12 @@ const EVENT_ONLY: &[(&str, &str)] = &[
         "only when a response times out",
     ),
     (
-        "alys_governance_pending_requests",
-        "recorded by the StreamActor (governance issue)",
+        "alys_governance_invalid_messages_total",
+        "only when the other side sends a bad message",
     ),
     (
-        "alys_governance_stream_errors_total",
-        "only on a stream error",
-    ),
-    (
-        "alys_governance_connected_since_timestamp_seconds",
-        "recorded by the StreamActor (governance issue)",
+        "alys_governance_server_auth_failures_total",
+        "only on a wrong token; the demo's is right",
     ),
 ];
 

@@ -243,3 +243,47 @@ fn names_pushed_over_otlp_translate_to_the_catalogue_names() {
     assert!(checked >= wanted.len());
     demo.stop("TERM", Duration::from_secs(10));
 }
+
+#[test]
+fn the_governance_round_trip_is_one_trace_at_the_receiver() {
+    let rotel = Rotel::start();
+    let mut demo = Demo::start(
+        &[
+            "--otlp-endpoint",
+            &rotel.grpc_endpoint(),
+            "--block-interval",
+            "200ms",
+        ],
+        FAST_EXPORT,
+    );
+    // bridge handling → the node's request → the governance node → the node's handling of
+    // the response, all in the bridge's trace.
+    let chain = wait_until(
+        "a governance round trip at the receiver",
+        Duration::from_secs(30),
+        || {
+            let spans = rotel.spans();
+            let child_of = |name: &str, parent: &RotelSpan| {
+                spans
+                    .iter()
+                    .find(|s| {
+                        s.name == name
+                            && s.parent_id == parent.span_id
+                            && s.trace_id == parent.trace_id
+                    })
+                    .cloned()
+            };
+            spans
+                .iter()
+                .filter(|s| s.name == "bridge.process_peg")
+                .find_map(|bridge| {
+                    let request = child_of("stream.signature_request", bridge)?;
+                    let node = child_of("governance_node.signature_request", &request)?;
+                    let response = child_of("stream.handle_signature_response", &node)?;
+                    Some([bridge.clone(), request, node, response])
+                })
+        },
+    );
+    assert_eq!(chain.len(), 4);
+    demo.stop("TERM", Duration::from_secs(10));
+}

@@ -93,6 +93,35 @@ pub const CONNECTED_SINCE: MetricDef = MetricDef::gauge(
 )
 .from(OPERATOR);
 
+pub const INVALID_MESSAGES: MetricDef = MetricDef::counter(
+    "alys_governance_invalid_messages_total",
+    "",
+    "Received messages that were skipped: of an unknown type, or malformed",
+    &["reason"],
+)
+.from("issue 5 (robustness)");
+pub const SERVER_REQUESTS: MetricDef = MetricDef::counter(
+    "alys_governance_server_requests_total",
+    "",
+    "Signature requests a governance node answered, by outcome",
+    &["outcome"],
+)
+.from("issue 5 (the governance node)");
+pub const SERVER_AUTH_FAILURES: MetricDef = MetricDef::counter(
+    "alys_governance_server_auth_failures_total",
+    "",
+    "Streams a governance node refused for a missing or wrong token",
+    &[],
+)
+.from("issue 5 (security)");
+pub const SERVER_STREAMS: MetricDef = MetricDef::gauge(
+    "alys_governance_server_streams",
+    "",
+    "Node streams a governance node holds open",
+    &[],
+)
+.from("issue 5 (the governance node)");
+
 pub const ALL: &[MetricDef] = &[
     CONNECTION_STATUS,
     MESSAGE_BUFFER_SIZE,
@@ -106,4 +135,8 @@ pub const ALL: &[MetricDef] = &[
     PENDING_REQUESTS,
     STREAM_ERRORS,
     CONNECTED_SINCE,
+    INVALID_MESSAGES,
+    SERVER_REQUESTS,
+    SERVER_AUTH_FAILURES,
+    SERVER_STREAMS,
 ];

@@ -283,6 +283,18 @@ label_enum! {
 }
 
 label_enum! {
+    /// Why a received stream message was skipped (`reason`).
+    pub enum InvalidMessageReason {
+        /// A payload this version does not know.
+        UnknownType => "unknown_type",
+        /// A known payload missing what it needs (an empty request id, a zero version).
+        Malformed => "malformed",
+        /// A response to no pending request (late, after its timeout, or never asked).
+        Uncorrelated => "uncorrelated",
+    }
+}
+
+label_enum! {
     /// gRPC status codes (`code`), as the gRPC specification names them.
     pub enum GrpcCode {
         Ok => "ok",
@@ -302,6 +314,32 @@ label_enum! {
         Unavailable => "unavailable",
         DataLoss => "data_loss",
         Unauthenticated => "unauthenticated",
+    }
+}
+
+impl GrpcCode {
+    /// The label of a tonic status code.
+    pub fn from_code(code: tonic::Code) -> GrpcCode {
+        use tonic::Code as C;
+        match code {
+            C::Ok => GrpcCode::Ok,
+            C::Cancelled => GrpcCode::Cancelled,
+            C::Unknown => GrpcCode::Unknown,
+            C::InvalidArgument => GrpcCode::InvalidArgument,
+            C::DeadlineExceeded => GrpcCode::DeadlineExceeded,
+            C::NotFound => GrpcCode::NotFound,
+            C::AlreadyExists => GrpcCode::AlreadyExists,
+            C::PermissionDenied => GrpcCode::PermissionDenied,
+            C::ResourceExhausted => GrpcCode::ResourceExhausted,
+            C::FailedPrecondition => GrpcCode::FailedPrecondition,
+            C::Aborted => GrpcCode::Aborted,
+            C::OutOfRange => GrpcCode::OutOfRange,
+            C::Unimplemented => GrpcCode::Unimplemented,
+            C::Internal => GrpcCode::Internal,
+            C::Unavailable => GrpcCode::Unavailable,
+            C::DataLoss => GrpcCode::DataLoss,
+            C::Unauthenticated => GrpcCode::Unauthenticated,
+        }
     }
 }
 

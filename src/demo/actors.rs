@@ -11,13 +11,14 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
-use super::rng::Rng;
 use super::{Fault, Shared};
 use crate::actors::{
     ActorFailure, ActorMessage, ActorSystem, ChildHandle, MailboxReceiver, MailboxSender,
     RestartPolicy, StopSignal, Supervisor, TraceMode,
 };
 use crate::catalog::labels::{ActorType, MessageType, Outcome, RestartReason};
+use crate::governance::client::StreamHandle;
+use crate::rng::Rng;
 
 /// A block on its way through the actors.
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +101,7 @@ pub(crate) fn spawn(
     tasks: &mut JoinSet<()>,
     shared: &Arc<Shared>,
     system: &ActorSystem,
+    governance: StreamHandle,
 ) -> (SyncMailbox, Vec<ChildHandle>) {
     let supervisor = Supervisor::new(system, ActorType::Supervisor, RestartPolicy::default());
     let (to_engine, engine) =
@@ -163,12 +165,19 @@ pub(crate) fn spawn(
             let shared = shared.clone();
             move |_peg: PegOperation, mut rng: Rng| {
                 let crashing = shared.fault_active(Fault::ActorCrash);
+                let governance = governance.clone();
                 async move {
                     tokio::time::sleep(Duration::from_millis(rng.range(10, 60))).await;
                     // Now and then the bridge loses its connection to the federation and
                     // the supervisor restarts it.
-                    if crashing || rng.chance(0.1) {
+                    if crashing || rng.chance(0.05) {
                         return Err("lost the federation connection".to_string());
+                    }
+                    // A peg-out needs the federation's signature, over the governance
+                    // stream: the request continues this handling span's trace.
+                    let payload = rng.next_u64().to_be_bytes().to_vec();
+                    if let Err(e) = governance.request_signature(payload).await {
+                        tracing::warn!("peg-out not signed: {e}");
                     }
                     Ok(())
                 }

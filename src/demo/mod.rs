@@ -9,7 +9,7 @@
 
 mod actors;
 mod fault;
-mod rng;
+
 mod world;
 
 use std::sync::Arc;
@@ -17,6 +17,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use fault::Fault;
+
+use opentelemetry::metrics::Meter;
+
+use crate::governance::client::{StreamActor, StreamConfig, StreamHandle};
+use crate::governance::server::{GovernanceServer, ServerConfig, ServerHandle};
+use crate::governance::{TlsFiles, Token};
 use fault::FaultWindow;
 
 use crate::actors::ActorSystem;
@@ -39,6 +45,17 @@ pub struct DemoOptions {
     pub validators: usize,
     /// A fault to inject from the start, and for how long (`None`: until stopped).
     pub fault: Option<(Fault, Option<Duration>)>,
+    /// The governance node the StreamActor talks to.
+    pub governance: Governance,
+}
+
+/// Where the demo's StreamActor connects.
+#[derive(Debug, Clone, Default)]
+pub struct Governance {
+    /// An external governance node; `None` starts an embedded one on a loopback port.
+    pub endpoint: Option<String>,
+    pub token: Option<Token>,
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for DemoOptions {
@@ -48,6 +65,7 @@ impl Default for DemoOptions {
             block_interval: Duration::from_secs(1),
             validators: 3,
             fault: None,
+            governance: Governance::default(),
         }
     }
 }
@@ -118,8 +136,15 @@ pub async fn run(
 
     let system = ActorSystem::new(&meter);
     system.register_health(telemetry.health());
+    let (embedded, stream) = match connect_governance(&options, &meter).await {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::error!("governance stream not started: {e}");
+            return;
+        }
+    };
     let mut tasks = tokio::task::JoinSet::new();
-    let (to_sync, children) = actors::spawn(&mut tasks, &shared, &system);
+    let (to_sync, children) = actors::spawn(&mut tasks, &shared, &system, stream.clone());
     world::spawn(&mut tasks, &shared, to_sync);
 
     let deadline = async {
@@ -136,6 +161,44 @@ pub async fn run(
     for child in children {
         child.stop().await;
     }
+    stream.shutdown().await;
+    if let Some(server) = embedded {
+        server.shutdown().await;
+    }
+}
+
+/// Starts the StreamActor, and the embedded governance node unless an external one is given.
+/// The embedded node drops the stream now and then, so reconnection shows on the dashboards.
+async fn connect_governance(
+    options: &DemoOptions,
+    meter: &Meter,
+) -> Result<(Option<ServerHandle>, StreamHandle), String> {
+    let g = &options.governance;
+    let (embedded, endpoint) = match &g.endpoint {
+        Some(endpoint) => (None, endpoint.clone()),
+        None => {
+            let server = GovernanceServer::start(
+                ServerConfig {
+                    listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+                    token: g.token.clone(),
+                    tls: None,
+                    latency: Duration::from_millis(50),
+                    error_rate: 0.02,
+                    federation_interval: Some(options.block_interval * 10),
+                    drop_every: Some(options.block_interval * 30),
+                },
+                meter,
+            )
+            .await?;
+            let endpoint = server.endpoint();
+            (Some(server), endpoint)
+        }
+    };
+    let mut config = StreamConfig::new(endpoint);
+    config.token = g.token.clone();
+    config.tls = g.tls.clone();
+    let stream = StreamActor::spawn(config, meter)?;
+    Ok((embedded, stream))
 }
 
 fn register_health(telemetry: &TelemetryGuard, shared: &Arc<Shared>) {

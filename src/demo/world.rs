@@ -9,12 +9,12 @@ use tracing::Instrument;
 
 use super::Fault;
 use super::actors::{SyncBatch, SyncMailbox};
-use super::rng::Rng;
 use super::{Shared, TXPOOL_CAPACITY};
 use crate::catalog::labels::{
     ActorType, ErrorType, MigrationPhase, Outcome, PeerRegion, RollbackReason, SyncState,
     TransactionRejectionReason,
 };
+use crate::rng::Rng;
 
 pub(crate) fn spawn(tasks: &mut JoinSet<()>, shared: &Arc<Shared>, to_sync: SyncMailbox) {
     tasks.spawn(migration(shared.clone()));

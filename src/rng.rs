@@ -1,4 +1,5 @@
-//! A small xorshift generator: the demo needs variety, not cryptographic randomness.
+//! A small xorshift generator: the demo and the governance node need variety (jitter,
+//! simulated failures), not cryptographic randomness.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -22,9 +23,14 @@ impl Rng {
         x
     }
 
+    /// A value in 0..1.
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// True with probability `p`.
     pub(crate) fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+        self.unit() <= p
     }
 
     /// A value in `low..high` (`low` when the range is empty).

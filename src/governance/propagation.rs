@@ -1,0 +1,76 @@
+//! W3C trace context carried inside each stream message (`trace_context` map), through the
+//! global propagator (tracecontext + baggage). Across a process boundary text is the
+//! contract; inside the process mailboxes hand the context over as a value.
+
+use std::collections::HashMap;
+
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector};
+
+struct MapInjector<'a>(&'a mut HashMap<String, String>);
+
+impl Injector for MapInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+}
+
+struct MapExtractor<'a>(&'a HashMap<String, String>);
+
+impl Extractor for MapExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+/// The W3C fields of `cx`.
+pub fn inject(cx: &Context) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(cx, &mut MapInjector(&mut map))
+    });
+    map
+}
+
+/// The W3C fields of the current span's context.
+pub fn inject_current() -> HashMap<String, String> {
+    inject(&Context::current())
+}
+
+/// The context the fields describe (empty when they describe none).
+pub fn extract(fields: &HashMap<String, String>) -> Context {
+    opentelemetry::global::get_text_map_propagator(|p| p.extract(&MapExtractor(fields)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+    #[test]
+    fn a_context_survives_the_round_trip() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let sc = SpanContext::new(
+            TraceId::from(7u128),
+            SpanId::from(9u64),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        );
+        let fields = inject(&Context::new().with_remote_span_context(sc.clone()));
+        assert!(fields.contains_key("traceparent"));
+        let back = extract(&fields);
+        let got = back.span().span_context().clone();
+        assert_eq!(
+            (got.trace_id(), got.span_id(), got.is_sampled()),
+            (sc.trace_id(), sc.span_id(), true)
+        );
+        assert!(!extract(&HashMap::new()).span().span_context().is_valid());
+    }
+}
