@@ -106,6 +106,14 @@ enum Command {
     Catalog(CatalogArgs),
     /// Run a governance node: answers signature requests, pushes federation updates.
     GovernanceServer(GovernanceServerArgs),
+    /// Exit 0 when an endpoint answers 200 (container health checks; images carry no curl).
+    Probe {
+        /// host:port of a pull endpoint.
+        address: String,
+        /// The path to ask.
+        #[arg(default_value = "/ready")]
+        path: String,
+    },
 }
 
 #[derive(Args)]
@@ -234,6 +242,10 @@ fn main() -> ExitCode {
         },
         Command::Demo(args) => run_demo(&cli.telemetry, args),
         Command::GovernanceServer(args) => run_governance_server(&cli.telemetry, args),
+        Command::Probe { address, path } => match probe(&address, &path) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("probe {address}{path}: {e}"), 1),
+        },
     }
 }
 
@@ -357,6 +369,29 @@ fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> 
         telemetry.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// A minimal HTTP/1.0 GET, enough to ask our own endpoint whether it is ready.
+fn probe(address: &str, path: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let limit = Duration::from_secs(2);
+    let addr = address
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("the address resolves to nothing")?;
+    let mut conn = std::net::TcpStream::connect_timeout(&addr, limit).map_err(|e| e.to_string())?;
+    conn.set_read_timeout(Some(limit)).map_err(|e| e.to_string())?;
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let n = conn.read(&mut head).map_err(|e| e.to_string())?;
+    let status = String::from_utf8_lossy(&head[..n]);
+    if status.starts_with("HTTP/1.0 200") || status.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(status.lines().next().unwrap_or("no answer").to_string())
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -37,18 +37,19 @@ impl Prometheus {
         alertmanager: Option<String>,
         extra_config: &str,
     ) -> Prometheus {
+        Self::start_yaml(&prometheus_config(
+            scrape_targets,
+            rule_files,
+            alertmanager.as_deref(),
+            extra_config,
+        ))
+    }
+
+    /// A Prometheus with exactly this configuration (paths in it must be absolute).
+    pub fn start_yaml(yaml: &str) -> Prometheus {
         let dir = TempDir::new("prometheus-cfg");
         let config = dir.join("prometheus.yml");
-        fs::write(
-            &config,
-            prometheus_config(
-                scrape_targets,
-                rule_files,
-                alertmanager.as_deref(),
-                extra_config,
-            ),
-        )
-        .expect("write prometheus.yml");
+        fs::write(&config, yaml).expect("write prometheus.yml");
         let binary = find_binary("prometheus");
         let mut run = 0;
         let (proc, port) = start_server(
@@ -204,3 +205,25 @@ pub fn prometheus_config(
 // ---------------------------------------------------------------------------
 // rotel: a real OTLP receiver that prints what it receives
 // ---------------------------------------------------------------------------
+
+/// The stack's scrape of the node as `alys-node` with `path="pull"` (as alerts/prometheus.yml
+/// does), every second, with our rule files and an Alertmanager if given.
+pub fn pull_config(target: &str, rule_files: &[PathBuf], alertmanager_port: Option<u16>) -> String {
+    let mut yaml = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n");
+    if !rule_files.is_empty() {
+        yaml.push_str("rule_files:\n");
+        for f in rule_files {
+            yaml.push_str(&format!("  - {}\n", Value::from(f.display().to_string())));
+        }
+    }
+    if let Some(port) = alertmanager_port {
+        yaml.push_str(&format!(
+            "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{port}']\n"
+        ));
+    }
+    yaml.push_str(&format!(
+        "scrape_configs:\n  - job_name: alys-node\n    static_configs:\n      - targets: [{}]\n        labels:\n          path: pull\n",
+        Value::from(target)
+    ));
+    yaml
+}
