@@ -382,7 +382,8 @@ fn probe(address: &str, path: &str) -> Result<(), String> {
         .next()
         .ok_or("the address resolves to nothing")?;
     let mut conn = std::net::TcpStream::connect_timeout(&addr, limit).map_err(|e| e.to_string())?;
-    conn.set_read_timeout(Some(limit)).map_err(|e| e.to_string())?;
+    conn.set_read_timeout(Some(limit))
+        .map_err(|e| e.to_string())?;
     write!(conn, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").map_err(|e| e.to_string())?;
     let mut head = [0u8; 64];
     let n = conn.read(&mut head).map_err(|e| e.to_string())?;
