@@ -8,7 +8,7 @@ use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
 use alys_telemetry::demo::{self, DemoOptions, Fault};
 use alys_telemetry::governance::server::{GovernanceServer, ServerConfig};
 use alys_telemetry::governance::{TlsFiles, Token};
-use alys_telemetry::{Telemetry, catalog};
+use alys_telemetry::{Telemetry, TelemetryGuard, catalog};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -277,59 +277,13 @@ fn fail(message: &str, code: u8) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn run_demo(flags: &TelemetryFlags, args: DemoArgs) -> ExitCode {
-    // The demo exports metrics every 5 s so a new user sees data move; files, the
-    // environment and flags still override it.
-    let demo_defaults = Layer::new(Origin::Default).set(settings::METRIC_EXPORT_INTERVAL, "5000");
-    let config = match load_config(flags, demo_defaults) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => return fail(&format!("cannot start the Tokio runtime: {e}"), 1),
-    };
-    runtime.block_on(async {
-        let telemetry = match Telemetry::init(&config) {
-            Ok(t) => t,
-            Err(e) => return fail(&e.to_string(), e.exit_code() as u8),
-        };
-        telemetry.mark_ready();
-        let options = DemoOptions {
-            duration: args.duration,
-            block_interval: args.block_interval,
-            validators: args.validators,
-            fault: args.fault.map(|f| (f, args.fault_duration)),
-            governance: demo::Governance {
-                endpoint: args.governance_endpoint.clone(),
-                token: GovernanceSecurity::token(),
-                tls: args.governance.tls(),
-            },
-        };
-        demo::run(&telemetry, options, stop_signal()).await;
-        let report = telemetry.shutdown().await;
-        if report.is_clean() {
-            eprintln!("alys-telemetry: shut down in {} ms", report.elapsed.as_millis());
-        } else {
-            eprintln!(
-                "alys-telemetry: shut down in {} ms with problems: traces {:?}, metrics {:?}, logs {:?}",
-                report.elapsed.as_millis(),
-                report.traces,
-                report.metrics,
-                report.logs
-            );
-        }
-        ExitCode::SUCCESS
-    })
-}
-
-fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> ExitCode {
-    let defaults = Layer::new(Origin::Default)
-        .set(settings::SERVICE_NAME, "alys-governance")
-        .set(settings::METRIC_EXPORT_INTERVAL, "5000");
+/// Loads the configuration over `defaults`, starts the pipeline on a multi-thread runtime,
+/// runs `body`, and shuts the pipeline down (bounded) whatever `body` returns.
+fn with_pipeline(
+    flags: &TelemetryFlags,
+    defaults: Layer,
+    body: impl AsyncFnOnce(&TelemetryGuard) -> ExitCode,
+) -> ExitCode {
     let config = match load_config(flags, defaults) {
         Ok(c) => c,
         Err(code) => return code,
@@ -346,6 +300,50 @@ fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> 
             Ok(t) => t,
             Err(e) => return fail(&e.to_string(), e.exit_code() as u8),
         };
+        let code = body(&telemetry).await;
+        let report = telemetry.shutdown().await;
+        if report.is_clean() {
+            eprintln!("alys-telemetry: shut down in {} ms", report.elapsed.as_millis());
+        } else {
+            eprintln!(
+                "alys-telemetry: shut down in {} ms with problems: traces {:?}, metrics {:?}, logs {:?}",
+                report.elapsed.as_millis(),
+                report.traces,
+                report.metrics,
+                report.logs
+            );
+        }
+        code
+    })
+}
+
+fn run_demo(flags: &TelemetryFlags, args: DemoArgs) -> ExitCode {
+    // The demo exports metrics every 5 s so a new user sees data move; files, the
+    // environment and flags still override it.
+    let defaults = Layer::new(Origin::Default).set(settings::METRIC_EXPORT_INTERVAL, "5000");
+    with_pipeline(flags, defaults, async move |telemetry| {
+        telemetry.mark_ready();
+        let options = DemoOptions {
+            duration: args.duration,
+            block_interval: args.block_interval,
+            validators: args.validators,
+            fault: args.fault.map(|f| (f, args.fault_duration)),
+            governance: demo::Governance {
+                endpoint: args.governance_endpoint.clone(),
+                token: GovernanceSecurity::token(),
+                tls: args.governance.tls(),
+            },
+        };
+        demo::run(telemetry, options, stop_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> ExitCode {
+    let defaults = Layer::new(Origin::Default)
+        .set(settings::SERVICE_NAME, "alys-governance")
+        .set(settings::METRIC_EXPORT_INTERVAL, "5000");
+    with_pipeline(flags, defaults, async move |telemetry| {
         let server_config = ServerConfig {
             listen: args.grpc_listen,
             token: GovernanceSecurity::token(),
@@ -357,16 +355,12 @@ fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> 
         };
         let server = match GovernanceServer::start(server_config, &telemetry.meter()).await {
             Ok(s) => s,
-            Err(e) => {
-                telemetry.shutdown().await;
-                return fail(&e, 2);
-            }
+            Err(e) => return fail(&e, 2),
         };
         telemetry.mark_ready();
         tracing::info!(endpoint = server.endpoint(), "governance node listening");
         stop_signal().await;
         server.shutdown().await;
-        telemetry.shutdown().await;
         ExitCode::SUCCESS
     })
 }

@@ -10,9 +10,7 @@ use alys_telemetry::actors::{
     ActorFailure, ActorMessage, ActorSystem, RestartPolicy, SendError, Supervisor, TraceMode,
 };
 use alys_telemetry::catalog::labels::{ActorType, LifecycleState, MessageType, RestartReason};
-use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
-use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
 use support::node::sample_sum;
 use tracing::Instrument;
@@ -34,8 +32,7 @@ impl ActorMessage for Work {
 struct Harness {
     spans: InMemorySpanExporter,
     tracer_provider: SdkTracerProvider,
-    registry: prometheus::Registry,
-    meter_provider: SdkMeterProvider,
+    metrics: support::metrics::Registry,
     _subscriber: tracing::subscriber::DefaultGuard,
 }
 
@@ -48,27 +45,16 @@ impl Harness {
             .build();
         let subscriber = tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("test")));
-        let registry = prometheus::Registry::new();
-        let meter_provider = SdkMeterProvider::builder()
-            .with_reader(
-                opentelemetry_prometheus::exporter()
-                    .with_registry(registry.clone())
-                    .scope_info_enabled(false)
-                    .build()
-                    .unwrap(),
-            )
-            .build();
         Harness {
             spans,
             tracer_provider,
-            registry,
-            meter_provider,
+            metrics: support::metrics::Registry::new(),
             _subscriber: tracing::subscriber::set_default(subscriber),
         }
     }
 
     fn system(&self) -> ActorSystem {
-        ActorSystem::new(&self.meter_provider.meter("actors"))
+        ActorSystem::new(&self.metrics.meter())
     }
 
     fn finished(&self) -> Vec<SpanData> {
@@ -77,14 +63,7 @@ impl Harness {
     }
 
     fn metrics(&self) -> String {
-        let mut out = Vec::new();
-        prometheus::Encoder::encode(
-            &prometheus::TextEncoder::new(),
-            &self.registry.gather(),
-            &mut out,
-        )
-        .unwrap();
-        String::from_utf8(out).unwrap()
+        self.metrics.text()
     }
 }
 

@@ -20,13 +20,10 @@ use alys_telemetry::governance::server::{
     DROPPED_MESSAGE, GovernanceServer, ServerConfig, ServerHandle,
 };
 use alys_telemetry::governance::{TlsFiles, Token};
-use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::{SpanId, TraceContextExt as _, TraceId, TracerProvider as _};
-use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use support::TempDir;
-use support::node::sample_sum;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
@@ -37,41 +34,21 @@ use tracing_subscriber::layer::SubscriberExt as _;
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Metrics into a Prometheus registry, one per test.
-struct Metrics {
-    registry: prometheus::Registry,
-    provider: SdkMeterProvider,
-}
+struct Metrics(support::metrics::Registry);
 
 impl Metrics {
     fn new() -> Metrics {
-        let registry = prometheus::Registry::new();
-        let provider = SdkMeterProvider::builder()
-            .with_reader(
-                opentelemetry_prometheus::exporter()
-                    .with_registry(registry.clone())
-                    .scope_info_enabled(false)
-                    .build()
-                    .unwrap(),
-            )
-            .build();
-        Metrics { registry, provider }
+        Metrics(support::metrics::Registry::new())
     }
 
     async fn start(&self, config: ServerConfig) -> ServerHandle {
-        GovernanceServer::start(config, &self.provider.meter("governance-server"))
+        GovernanceServer::start(config, &self.0.meter())
             .await
             .unwrap()
     }
 
     fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let mut out = Vec::new();
-        prometheus::Encoder::encode(
-            &prometheus::TextEncoder::new(),
-            &self.registry.gather(),
-            &mut out,
-        )
-        .unwrap();
-        sample_sum(&String::from_utf8(out).unwrap(), name, labels)
+        self.0.value(name, labels)
     }
 }
 
@@ -483,7 +460,7 @@ async fn shutdown_is_bounded_ends_streams_and_frees_the_port() {
 async fn starting_on_a_taken_port_fails_naming_the_address() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let meter = Metrics::new().provider.meter("governance-server");
+    let meter = Metrics::new().0.meter();
     let Err(err) = GovernanceServer::start(
         ServerConfig {
             listen: addr,

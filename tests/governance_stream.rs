@@ -19,48 +19,11 @@ use alys_telemetry::governance::proto::{
     FederationUpdate, GovernanceMessage, NodeMessage, SignatureRequest, SignatureResponse,
 };
 use alys_telemetry::governance::server::{GovernanceServer, ServerConfig, ServerHandle};
-use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use support::node::sample_sum;
 use tracing_subscriber::layer::SubscriberExt;
 
-struct Metrics {
-    registry: prometheus::Registry,
-    provider: SdkMeterProvider,
-}
-
-impl Metrics {
-    fn new() -> Metrics {
-        let registry = prometheus::Registry::new();
-        let provider = SdkMeterProvider::builder()
-            .with_reader(
-                opentelemetry_prometheus::exporter()
-                    .with_registry(registry.clone())
-                    .scope_info_enabled(false)
-                    .build()
-                    .unwrap(),
-            )
-            .build();
-        Metrics { registry, provider }
-    }
-
-    fn meter(&self) -> opentelemetry::metrics::Meter {
-        self.provider.meter("governance-test")
-    }
-
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let mut out = Vec::new();
-        prometheus::Encoder::encode(
-            &prometheus::TextEncoder::new(),
-            &self.registry.gather(),
-            &mut out,
-        )
-        .unwrap();
-        sample_sum(&String::from_utf8(out).unwrap(), name, labels)
-    }
-}
+type Metrics = support::metrics::Registry;
 
 fn fast_reconnect() -> ReconnectPolicy {
     ReconnectPolicy {

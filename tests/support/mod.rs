@@ -22,6 +22,7 @@ use serde_json::Value;
 
 mod http;
 /// The project's own demo node as a test subject.
+pub mod metrics;
 pub mod node;
 mod process;
 mod prometheus;
