@@ -6,8 +6,6 @@ mod support;
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use alys_telemetry::governance::proto::governance_message::Payload as Outgoing;
@@ -564,91 +562,14 @@ async fn answers_continue_the_senders_trace_through_the_governance_nodes_span() 
     server.shutdown().await;
 }
 
-/// A CA and a certificate for "localhost" it signed, made with the openssl CLI.
-fn make_certificates(dir: &Path) -> Result<(), String> {
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .map_err(|e| e.to_string())?;
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let steps: [Vec<&str>; 3] = [
-        [
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=test-ca",
-            ],
-        ]
-        .concat(),
-        [
-            &["req", "-new"][..],
-            &ec,
-            &[
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=localhost",
-            ],
-        ]
-        .concat(),
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    ];
-    for args in steps {
-        let out = Command::new("openssl")
-            .args(&args)
-            .current_dir(dir)
-            .output()
-            .map_err(|e| format!("openssl: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-    }
-    Ok(())
-}
-
 #[tokio::test]
 async fn tls_clients_with_the_ca_are_answered_and_plaintext_clients_fail() {
-    if Command::new("openssl").arg("version").output().is_err() {
+    if !support::tls::openssl_available() {
         eprintln!("SKIPPED: the openssl CLI is not installed, so no test certificates can be made");
         return;
     }
     let dir = TempDir::new("governance-tls");
-    make_certificates(&dir.path).unwrap();
+    support::tls::make_certificates(&dir.path).unwrap();
     let metrics = Metrics::new();
     let server = metrics
         .start(ServerConfig {

@@ -482,3 +482,55 @@ async fn bad_messages_are_counted_and_skipped_and_resets_are_reconnects() {
     client.shutdown().await;
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_stream_runs_over_tls_with_a_token() {
+    assert!(
+        support::tls::openssl_available(),
+        "the openssl CLI makes the test certificates: run scripts/install-test-deps.sh"
+    );
+    let dir = support::TempDir::new("stream-tls");
+    support::tls::make_certificates(&dir.path).unwrap();
+    let metrics = Metrics::new();
+    let token = Token::new("tls-token-5c1d");
+    let mut config = server_config("127.0.0.1:0".parse().unwrap());
+    config.token = Some(token.clone());
+    config.tls = Some(alys_telemetry::governance::TlsFiles {
+        ca: None,
+        cert: Some(dir.path.join("server.pem")),
+        key: Some(dir.path.join("server.key")),
+    });
+    let server = start_server(config, &metrics).await;
+    assert!(server.endpoint().starts_with("https://"));
+    // The certificate names "localhost"; the endpoint is an address.
+    let client = connected_client(&server, &metrics, |c| {
+        c.token = Some(token.clone());
+        c.tls_domain = Some("localhost".into());
+        c.tls = Some(alys_telemetry::governance::TlsFiles {
+            ca: Some(dir.path.join("ca.pem")),
+            ..Default::default()
+        });
+    })
+    .await;
+    client
+        .request_signature(b"over tls".to_vec())
+        .await
+        .unwrap();
+    client.shutdown().await;
+
+    // Without the CA the server is not trusted: no connection, and the failure is counted.
+    let mut untrusting = StreamConfig::new(server.endpoint());
+    untrusting.reconnect = fast_reconnect();
+    untrusting.token = Some(token);
+    untrusting.tls_domain = Some("localhost".into());
+    untrusting.tls = Some(alys_telemetry::governance::TlsFiles::default());
+    let client = StreamActor::spawn(untrusting, &metrics.meter()).unwrap();
+    let c = client.clone();
+    eventually("two failed attempts", Duration::from_secs(10), move || {
+        c.attempt_times().len() >= 2
+    })
+    .await;
+    assert!(!client.is_connected());
+    client.shutdown().await;
+    server.shutdown().await;
+}

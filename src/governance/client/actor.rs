@@ -217,7 +217,10 @@ impl Actor {
                 .endpoint
                 .parse()
                 .map_err(|_| GrpcCode::InvalidArgument)?;
-            let domain = uri.host().unwrap_or("localhost").to_string();
+            let domain = match &self.config.tls_domain {
+                Some(domain) => domain.clone(),
+                None => uri.host().unwrap_or("localhost").to_string(),
+            };
             let tls = tls.client(&domain).map_err(|e| {
                 tracing::error!("governance TLS: {e}");
                 GrpcCode::FailedPrecondition

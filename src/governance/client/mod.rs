@@ -42,6 +42,8 @@ pub struct StreamConfig {
     /// Sent as `authorization: Bearer …`; never logged.
     pub token: Option<Token>,
     pub tls: Option<TlsFiles>,
+    /// The name the server's certificate must carry; default: the endpoint's host.
+    pub tls_domain: Option<String>,
     pub reconnect: ReconnectPolicy,
     /// Messages kept while disconnected; beyond it the oldest are dropped (and counted).
     pub buffer_capacity: usize,
@@ -59,6 +61,7 @@ impl StreamConfig {
             endpoint: endpoint.into(),
             token: None,
             tls: None,
+            tls_domain: None,
             reconnect: ReconnectPolicy::default(),
             buffer_capacity: 1_000,
             request_timeout: Duration::from_secs(10),
