@@ -12,8 +12,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
+use serde_norway::Value as Yaml;
 use support::node::{BIN, Demo};
-use support::{Proc, TempDir, find_binary, free_port, http_get, wait_until};
+use support::promql::parse_query;
+use support::{Prometheus, find_binary, http_get, pull_config, wait_until};
 
 const RUNBOOK_BASE: &str = "https://github.com/alys/alys-telemetry/blob/main/alerts/runbooks/";
 const SEVERITIES: [&str; 3] = ["critical", "warning", "info"];
@@ -151,51 +153,42 @@ fn amtool_accepts_the_alertmanager_config_and_routes_by_severity() {
     let critical_route = config
         .get("route")
         .and_then(|r| r.get("routes"))
-        .map(Yaml::seq)
+        .map(seq)
         .unwrap_or_default()
         .iter()
-        .find(|r| r.get("receiver").and_then(Yaml::str) == Some("alys-critical"))
+        .find(|r| r.get("receiver").and_then(Yaml::as_str) == Some("alys-critical"))
         .cloned()
         .expect("a route to alys-critical");
     let group_wait = critical_route
         .get("group_wait")
-        .and_then(Yaml::str)
+        .and_then(Yaml::as_str)
         .map(duration_secs)
         .expect("the critical route sets group_wait");
     assert!(group_wait <= 10.0, "critical group_wait {group_wait}s");
-    for receiver in config.get("receivers").map(Yaml::seq).unwrap_or_default() {
-        for hook in receiver
-            .get("webhook_configs")
-            .map(Yaml::seq)
-            .unwrap_or_default()
-        {
+    for receiver in config.get("receivers").map(seq).unwrap_or_default() {
+        for hook in receiver.get("webhook_configs").map(seq).unwrap_or_default() {
             assert_eq!(
-                hook.get("send_resolved").and_then(Yaml::str),
-                Some("true"),
+                hook.get("send_resolved").and_then(Yaml::as_bool),
+                Some(true),
                 "{receiver:?}"
             );
         }
     }
     // A critical alert inhibits the warning of the same alertname and instance.
-    let inhibits = config
-        .get("inhibit_rules")
-        .map(Yaml::seq)
-        .unwrap_or_default();
+    let inhibits = config.get("inhibit_rules").map(seq).unwrap_or_default();
     let strings = |rule: &Yaml, key: &str| -> Vec<String> {
         rule.get(key)
-            .map(Yaml::seq)
+            .map(seq)
             .unwrap_or_default()
             .iter()
-            .filter_map(|v| v.str().map(|s| s.replace(' ', "")))
+            .filter_map(|v| v.as_str().map(|s| s.replace(' ', "")))
             .collect()
     };
     assert!(
         inhibits.iter().any(|rule| {
             strings(rule, "source_matchers") == ["severity=\"critical\""]
                 && strings(rule, "target_matchers") == ["severity=\"warning\""]
-                && ["alertname", "instance"]
-                    .iter()
-                    .all(|l| strings(rule, "equal").iter().any(|e| e == l))
+                && strings(rule, "equal") == ["alertname", "instance"]
         }),
         "no inhibit rule critical -> warning on [alertname, instance]: {inhibits:?}"
     );
@@ -206,19 +199,19 @@ fn the_prometheus_config_follows_the_stack_label_conventions() {
     let config = parse_yaml_file(&alerts_dir().join("prometheus.yml"));
     let global = config.get("global").expect("global");
     assert_eq!(
-        global.get("scrape_interval").and_then(Yaml::str),
+        global.get("scrape_interval").and_then(Yaml::as_str),
         Some("15s")
     );
     assert_eq!(
-        global.get("evaluation_interval").and_then(Yaml::str),
+        global.get("evaluation_interval").and_then(Yaml::as_str),
         Some("15s")
     );
     let rule_files: Vec<&str> = config
         .get("rule_files")
-        .map(Yaml::seq)
+        .map(seq)
         .unwrap_or_default()
         .iter()
-        .filter_map(Yaml::str)
+        .filter_map(Yaml::as_str)
         .collect();
     assert_eq!(rule_files, ["rules/*.yml"]);
     let alertmanagers = format!("{:?}", config.get("alerting"));
@@ -229,11 +222,14 @@ fn the_prometheus_config_follows_the_stack_label_conventions() {
 
     let jobs: BTreeMap<String, Yaml> = config
         .get("scrape_configs")
-        .map(Yaml::seq)
+        .map(seq)
         .unwrap_or_default()
         .iter()
         .map(|job| {
-            let name = job.get("job_name").and_then(Yaml::str).expect("job_name");
+            let name = job
+                .get("job_name")
+                .and_then(Yaml::as_str)
+                .expect("job_name");
             (name.to_string(), job.clone())
         })
         .collect();
@@ -252,31 +248,28 @@ fn the_prometheus_config_follows_the_stack_label_conventions() {
         let config = jobs
             .get(job)
             .unwrap_or_else(|| panic!("no scrape job {job}"));
-        let statics = config
-            .get("static_configs")
-            .map(Yaml::seq)
-            .unwrap_or_default();
+        let statics = config.get("static_configs").map(seq).unwrap_or_default();
         assert_eq!(statics.len(), 1, "job {job}");
         let targets: Vec<&str> = statics[0]
             .get("targets")
-            .map(Yaml::seq)
+            .map(seq)
             .unwrap_or_default()
             .iter()
-            .filter_map(Yaml::str)
+            .filter_map(Yaml::as_str)
             .collect();
         assert_eq!(targets, [target], "targets of job {job}");
         assert_eq!(
             statics[0]
                 .get("labels")
                 .and_then(|l| l.get("path"))
-                .and_then(Yaml::str),
+                .and_then(Yaml::as_str),
             path,
             "the path label of job {job}"
         );
         // The collector's exporter must not take over job/instance (nor keep `path`).
         assert_ne!(
-            config.get("honor_labels").and_then(Yaml::str),
-            Some("true"),
+            config.get("honor_labels").and_then(Yaml::as_bool),
+            Some(true),
             "job {job}"
         );
     }
@@ -309,14 +302,13 @@ impl Rule {
 
 /// A string map (`labels:`, `annotations:`); every value must be a scalar.
 fn string_map(node: Option<&Yaml>, what: &str) -> BTreeMap<String, String> {
-    node.map(Yaml::map)
-        .unwrap_or_default()
-        .iter()
+    node.and_then(Yaml::as_mapping)
+        .into_iter()
+        .flatten()
         .map(|(k, v)| {
-            let v = v
-                .str()
-                .unwrap_or_else(|| panic!("{what}: {k} is not a string: {v:?}"));
-            (k.clone(), v.to_string())
+            let k = scalar(k).unwrap_or_else(|| panic!("{what}: a key is not a scalar: {k:?}"));
+            let v = scalar(v).unwrap_or_else(|| panic!("{what}: {k} is not a scalar: {v:?}"));
+            (k, v)
         })
         .collect()
 }
@@ -326,12 +318,15 @@ fn load_rules() -> Vec<Rule> {
     for path in yml_files("rules") {
         let file = file_name(&path);
         let doc = parse_yaml_file(&path);
-        let groups = doc.get("groups").map(Yaml::seq).unwrap_or_default();
+        let groups = doc.get("groups").map(seq).unwrap_or_default();
         assert!(!groups.is_empty(), "{file}: no groups");
         for group in groups {
-            let group_name = group.get("name").and_then(Yaml::str).expect("group name");
-            for rule in group.get("rules").map(Yaml::seq).unwrap_or_default() {
-                let Some(alert) = rule.get("alert").and_then(Yaml::str) else {
+            let group_name = group
+                .get("name")
+                .and_then(Yaml::as_str)
+                .expect("group name");
+            for rule in group.get("rules").map(seq).unwrap_or_default() {
+                let Some(alert) = rule.get("alert").and_then(Yaml::as_str) else {
                     continue; // a recording rule
                 };
                 let what = format!("{file}: {alert}");
@@ -341,12 +336,12 @@ fn load_rules() -> Vec<Rule> {
                     alert: alert.to_string(),
                     expr: rule
                         .get("expr")
-                        .and_then(Yaml::str)
+                        .and_then(Yaml::as_str)
                         .unwrap_or_else(|| panic!("{what}: no expr"))
                         .to_string(),
                     for_secs: rule
                         .get("for")
-                        .and_then(Yaml::str)
+                        .and_then(Yaml::as_str)
                         .map_or(0.0, duration_secs),
                     labels: string_map(rule.get("labels"), &what),
                     annotations: string_map(rule.get("annotations"), &what),
@@ -458,19 +453,15 @@ fn load_unit_cases() -> Vec<UnitCase> {
     for path in yml_files("tests") {
         let file = file_name(&path);
         let doc = parse_yaml_file(&path);
-        for test in doc.get("tests").map(Yaml::seq).unwrap_or_default() {
-            for case in test
-                .get("alert_rule_test")
-                .map(Yaml::seq)
-                .unwrap_or_default()
-            {
+        for test in doc.get("tests").map(seq).unwrap_or_default() {
+            for case in test.get("alert_rule_test").map(seq).unwrap_or_default() {
                 let alertname = case
                     .get("alertname")
-                    .and_then(Yaml::str)
+                    .and_then(Yaml::as_str)
                     .unwrap_or_else(|| panic!("{file}: alert_rule_test without alertname"));
                 let expected = case
                     .get("exp_alerts")
-                    .map(Yaml::seq)
+                    .map(seq)
                     .unwrap_or_default()
                     .iter()
                     .map(|alert| {
@@ -577,9 +568,16 @@ impl Known {
         assert!(series.len() > 50, "a short catalogue: {series:?}");
 
         let external = parse_yaml_file(&alerts_dir().join("external-metrics.yml"));
-        let listed = external.get("metrics").map(Yaml::map).unwrap_or_default();
+        let listed = external
+            .get("metrics")
+            .and_then(Yaml::as_mapping)
+            .expect("external-metrics.yml: a `metrics` mapping");
         assert!(!listed.is_empty(), "external-metrics.yml lists nothing");
         for (name, def) in listed {
+            let name = &name
+                .as_str()
+                .unwrap_or_else(|| panic!("external-metrics.yml: a name is not a string: {name:?}"))
+                .to_string();
             assert!(
                 name == "up" || name.starts_with("otel_sdk_") || name.starts_with("otelcol_"),
                 "external-metrics.yml may list only up, otel_sdk_* and otelcol_* names: {name}"
@@ -590,18 +588,18 @@ impl Known {
             );
             let kind = def
                 .get("type")
-                .and_then(Yaml::str)
+                .and_then(Yaml::as_str)
                 .filter(|t| ["counter", "gauge"].contains(t))
                 .unwrap_or_else(|| panic!("external-metrics.yml: {name} needs type counter|gauge"));
             let labels = def
                 .get("labels")
-                .map(Yaml::seq)
+                .map(seq)
                 .unwrap_or_default()
                 .iter()
-                .map(|l| l.str().expect("label name").to_string())
+                .map(|l| l.as_str().expect("label name").to_string())
                 .collect();
             assert!(
-                def.get("source").and_then(Yaml::str).is_some(),
+                def.get("source").and_then(Yaml::as_str).is_some(),
                 "external-metrics.yml: {name} needs a source"
             );
             series.insert(name.clone(), (kind.to_string(), labels));
@@ -613,54 +611,53 @@ impl Known {
 /// What is wrong with one rule's expression and templates; empty when nothing is.
 fn check_rule(rule: &Rule, known: &Known) -> Vec<String> {
     let mut problems = Vec::new();
-    let refs = match extract_promql(&rule.expr) {
-        Ok(refs) => refs,
+    let query = match parse_query(&rule.expr) {
+        Ok(query) => query,
         Err(e) => return vec![format!("cannot read the expression: {e}")],
     };
-    if refs.selectors.is_empty() {
+    let grouping = query.grouping_labels();
+    let range_calls = query.range_calls();
+    if query.selectors.is_empty() {
         problems.push("selects no metric".to_string());
     }
     let mut available: BTreeSet<String> = TARGET_LABELS.iter().map(|l| l.to_string()).collect();
     available.insert("le".to_string());
-    for selector in &refs.selectors {
-        let Some((_, labels)) = known.series.get(&selector.name) else {
+    for selector in &query.selectors {
+        let Some(name) = selector.metric.as_deref() else {
             problems.push(format!(
-                "{}: not in the catalogue nor in external-metrics.yml",
-                selector.name
+                "{}: a selector without a metric name",
+                selector.describe()
+            ));
+            continue;
+        };
+        let Some((_, labels)) = known.series.get(name) else {
+            problems.push(format!(
+                "{name}: not in the catalogue nor in external-metrics.yml"
             ));
             continue;
         };
         available.extend(labels.iter().cloned());
-        for (label, _, _) in &selector.matchers {
+        for matcher in &selector.matchers {
+            let label = &matcher.label;
             if !labels.contains(label) && !TARGET_LABELS.contains(&label.as_str()) {
-                problems.push(format!("{}: has no label `{label}`", selector.name));
+                problems.push(format!("{name}: has no label `{label}`"));
             }
         }
-        let has = |label: &str, value: &str| {
-            selector
-                .matchers
-                .iter()
-                .any(|(l, op, v)| l == label && op == "=" && v == value)
-        };
-        if (selector.name.starts_with("alys_") || selector.name.starts_with("otel_sdk_"))
-            && !has("path", "pull")
+        if (name.starts_with("alys_") || name.starts_with("otel_sdk_"))
+            && !selector.has(("path", "=", "pull"))
         {
             problems.push(format!(
-                "{}: must select path=\"pull\" (alerting must not depend on the collector)",
-                selector.name
+                "{name}: must select path=\"pull\" (alerting must not depend on the collector)"
             ));
         }
-        if selector.name.starts_with("otelcol_") && !has("job", "otel-collector") {
-            problems.push(format!(
-                "{}: must select job=\"otel-collector\"",
-                selector.name
-            ));
+        if name.starts_with("otelcol_") && !selector.has(("job", "=", "otel-collector")) {
+            problems.push(format!("{name}: must select job=\"otel-collector\""));
         }
-        if selector.name == "up" && !selector.matchers.iter().any(|(l, _, _)| l == "job") {
+        if name == "up" && !selector.matchers.iter().any(|m| m.label == "job") {
             problems.push("up: must select the job it watches".to_string());
         }
     }
-    for label in &refs.grouping {
+    for label in &grouping {
         if !available.contains(label) {
             problems.push(format!(
                 "groups by `{label}`, which none of its metrics has"
@@ -676,7 +673,7 @@ fn check_rule(rule: &Rule, known: &Known) -> Vec<String> {
             }
         }
     }
-    for (function, metric) in &refs.range_calls {
+    for (function, metric) in &range_calls {
         let Some((kind, _)) = known.series.get(metric) else {
             continue;
         };
@@ -690,12 +687,11 @@ fn check_rule(rule: &Rule, known: &Known) -> Vec<String> {
             problems.push(format!("{function}() of the counter {metric}"));
         }
     }
-    if refs.functions.contains("histogram_quantile") {
-        if !refs.grouping.contains("le") {
+    if query.functions().contains("histogram_quantile") {
+        if !grouping.contains("le") {
             problems.push("histogram_quantile without `le` in its aggregation".to_string());
         }
-        if !refs
-            .range_calls
+        if !range_calls
             .iter()
             .any(|(f, m)| f == "rate" && m.ends_with("_bucket"))
         {
@@ -787,6 +783,11 @@ fn the_rule_checks_reject_the_seeds_mistakes() {
             "has no label `phase`",
         ),
         (
+            r#"{__name__="alys_sync_state", path="pull"} == 5"#,
+            "",
+            "a selector without a metric name",
+        ),
+        (
             r#"histogram_quantil(0.9, x{path="pull"})"#,
             "",
             "unknown function",
@@ -805,101 +806,16 @@ fn the_rule_checks_reject_the_seeds_mistakes() {
 // A real Prometheus scraping the demo
 // ---------------------------------------------------------------------------
 
-/// A Prometheus 2.42 with our rule files, scraping one target as job `alys-node` with
-/// `path="pull"`, the way the stack's prometheus.yml does (every second here).
-struct RulesPrometheus {
-    port: u16,
-    proc: Proc,
-    // After `proc`: the config and TSDB outlive the process.
-    _dir: TempDir,
-}
-
-impl RulesPrometheus {
-    fn start(target: &str) -> RulesPrometheus {
-        let dir = TempDir::new("stack-alerts-prometheus");
-        let quote = |s: &str| Value::from(s).to_string();
-        let rules_glob = alerts_dir().join("rules").join("*.yml");
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n  - {}\n\
-             scrape_configs:\n  - job_name: alys-node\n    static_configs:\n      \
-             - targets: [{}]\n        labels:\n          path: pull\n",
-            quote(&rules_glob.to_string_lossy()),
-            quote(target)
-        );
-        let config_path = dir.join("prometheus.yml");
-        fs::write(&config_path, config).expect("write prometheus.yml");
-        let binary = find_binary("prometheus");
-        for attempt in 1..=3 {
-            let port = free_port();
-            let mut cmd = Command::new(&binary);
-            cmd.arg(format!("--config.file={}", config_path.display()))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.join(format!("data-{attempt}")).display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-            let mut proc = Proc::spawn(cmd, "prometheus");
-            let ready = wait_until(
-                "Prometheus ready or exited",
-                Duration::from_secs(30),
-                || {
-                    if !proc.is_running() {
-                        return Some(false);
-                    }
-                    matches!(
-                        http_get(&format!("http://127.0.0.1:{port}/-/ready")),
-                        Ok((200, _, _))
-                    )
-                    .then_some(true)
-                },
-            );
-            if ready {
-                return RulesPrometheus {
-                    port,
-                    proc,
-                    _dir: dir,
-                };
-            }
-            let output = format!("{}{}", proc.stdout(), proc.stderr());
-            assert!(
-                output.contains("address already in use") && attempt < 3,
-                "prometheus exited during startup\n{}",
-                proc.output_tail(40)
-            );
-        }
-        unreachable!("the last attempt returns or panics")
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// Instant query: `data.result`, or Prometheus's error.
-    fn query(&self, promql: &str) -> Result<Vec<Value>, String> {
-        let url = reqwest::Url::parse_with_params(&self.url("/api/v1/query"), [("query", promql)])
-            .map_err(|e| e.to_string())?;
-        let (status, body, _) = http_get(url.as_str())?;
-        let json: Value = serde_json::from_str(&body)
-            .map_err(|e| format!("HTTP {status}, not JSON ({e}): {body}"))?;
-        if json["status"] != "success" {
-            return Err(format!("HTTP {status}: {}", json["error"]));
-        }
-        Ok(json["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default())
-    }
-
-    fn rule_groups(&self) -> Vec<Value> {
-        match http_get(&self.url("/api/v1/rules")) {
-            Ok((200, body, _)) => serde_json::from_str::<Value>(&body).expect("rules JSON")["data"]
-                ["groups"]
+/// The rule groups Prometheus loaded (`/api/v1/rules`).
+fn rule_groups(prometheus: &Prometheus) -> Vec<Value> {
+    match http_get(&format!("{}/api/v1/rules", prometheus.url())) {
+        Ok((200, body, _)) => {
+            serde_json::from_str::<Value>(&body).expect("rules JSON")["data"]["groups"]
                 .as_array()
                 .cloned()
-                .unwrap_or_default(),
-            other => panic!("/api/v1/rules answered {other:?}"),
+                .unwrap_or_default()
         }
+        other => panic!("/api/v1/rules answered {other:?}"),
     }
 }
 
@@ -907,7 +823,7 @@ impl RulesPrometheus {
 fn a_real_prometheus_scraping_the_demo_loads_and_evaluates_every_rule() {
     let rules = load_rules();
     let demo = Demo::start(&["--no-push", "--block-interval", "200ms"], &[]);
-    let mut prom = RulesPrometheus::start(&demo.target());
+    let mut prom = Prometheus::start_yaml(&pull_config(&demo.target(), &yml_files("rules"), None));
 
     // The node is scraped with the stack's labels, and rates can be computed.
     for ready in [
@@ -921,8 +837,7 @@ fn a_real_prometheus_scraping_the_demo_loads_and_evaluates_every_rule() {
     }
 
     // Every group is evaluated again after the data arrived, and every rule is healthy.
-    let before: BTreeMap<String, String> = prom
-        .rule_groups()
+    let before: BTreeMap<String, String> = rule_groups(&prom)
         .iter()
         .map(|g| (g["name"].to_string(), g["lastEvaluation"].to_string()))
         .collect();
@@ -930,7 +845,7 @@ fn a_real_prometheus_scraping_the_demo_loads_and_evaluates_every_rule() {
         "every rule group evaluated on the demo's data",
         Duration::from_secs(60),
         || {
-            let groups = prom.rule_groups();
+            let groups = rule_groups(&prom);
             for group in &groups {
                 for rule in group["rules"].as_array().into_iter().flatten() {
                     assert_ne!(
@@ -1010,800 +925,66 @@ fn a_real_prometheus_scraping_the_demo_loads_and_evaluates_every_rule() {
 }
 
 // ---------------------------------------------------------------------------
-// A small PromQL reader: metric selectors, grouping labels, functions
+// The shared PromQL reader (tests/support/promql.rs)
 // ---------------------------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    Ident(String),
-    Num,
-    Str(String),
-    Op(String),
-    LParen,
-    RParen,
-    LBrace,
-    RBrace,
-    Comma,
-    Range,
-}
-
-fn tokenize(expr: &str) -> Result<Vec<Tok>, String> {
-    let chars: Vec<char> = expr.chars().collect();
-    let mut toks = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            c if c.is_whitespace() => i += 1,
-            '#' => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
-            }
-            '"' | '\'' | '`' => {
-                let mut value = String::new();
-                i += 1;
-                loop {
-                    let Some(&ch) = chars.get(i) else {
-                        return Err("unterminated string".into());
-                    };
-                    i += 1;
-                    if ch == c {
-                        break;
-                    }
-                    if ch == '\\' && c != '`' {
-                        let Some(&escaped) = chars.get(i) else {
-                            return Err("unterminated string".into());
-                        };
-                        i += 1;
-                        value.push(escaped);
-                    } else {
-                        value.push(ch);
-                    }
-                }
-                toks.push(Tok::Str(value));
-            }
-            '[' => {
-                while i < chars.len() && chars[i] != ']' {
-                    i += 1;
-                }
-                if i == chars.len() {
-                    return Err("unterminated [".into());
-                }
-                i += 1;
-                toks.push(Tok::Range);
-            }
-            '(' | ')' | '{' | '}' | ',' => {
-                toks.push(match c {
-                    '(' => Tok::LParen,
-                    ')' => Tok::RParen,
-                    '{' => Tok::LBrace,
-                    '}' => Tok::RBrace,
-                    _ => Tok::Comma,
-                });
-                i += 1;
-            }
-            c if c.is_ascii_digit()
-                || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) =>
-            {
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                    i += 1;
-                }
-                toks.push(Tok::Num);
-            }
-            c if c.is_ascii_alphabetic() || c == '_' || c == ':' => {
-                let start = i;
-                while i < chars.len()
-                    && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':')
-                {
-                    i += 1;
-                }
-                toks.push(Tok::Ident(chars[start..i].iter().collect()));
-            }
-            _ => {
-                let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
-                let op = if ["=~", "!~", "!=", "==", ">=", "<="].contains(&two.as_str()) {
-                    two
-                } else if "=<>+-*/%^@".contains(c) {
-                    c.to_string()
-                } else {
-                    return Err(format!("unexpected character {c:?}"));
-                };
-                i += op.chars().count();
-                toks.push(Tok::Op(op));
-            }
-        }
-    }
-    Ok(toks)
-}
-
-const GROUPING: [&str; 6] = [
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-];
-const KEYWORDS: [&str; 8] = [
-    "and", "or", "unless", "bool", "offset", "atan2", "inf", "nan",
-];
-const AGGREGATIONS: [&str; 13] = [
-    "sum",
-    "avg",
-    "min",
-    "max",
-    "count",
-    "group",
-    "stddev",
-    "stdvar",
-    "topk",
-    "bottomk",
-    "quantile",
-    "count_values",
-    "limitk",
-];
-const FUNCTIONS: [&str; 69] = [
-    "abs",
-    "absent",
-    "absent_over_time",
-    "acos",
-    "acosh",
-    "asin",
-    "asinh",
-    "atan",
-    "atanh",
-    "avg_over_time",
-    "ceil",
-    "changes",
-    "clamp",
-    "clamp_max",
-    "clamp_min",
-    "cos",
-    "cosh",
-    "count_over_time",
-    "day_of_month",
-    "day_of_week",
-    "day_of_year",
-    "days_in_month",
-    "deg",
-    "delta",
-    "deriv",
-    "exp",
-    "floor",
-    "histogram_count",
-    "histogram_fraction",
-    "histogram_quantile",
-    "histogram_stddev",
-    "histogram_stdvar",
-    "histogram_sum",
-    "holt_winters",
-    "hour",
-    "idelta",
-    "increase",
-    "irate",
-    "label_join",
-    "label_replace",
-    "last_over_time",
-    "ln",
-    "log10",
-    "log2",
-    "max_over_time",
-    "min_over_time",
-    "minute",
-    "month",
-    "pi",
-    "predict_linear",
-    "present_over_time",
-    "quantile_over_time",
-    "rad",
-    "rate",
-    "resets",
-    "round",
-    "scalar",
-    "sgn",
-    "sin",
-    "sinh",
-    "sort",
-    "sort_desc",
-    "sqrt",
-    "stddev_over_time",
-    "stdvar_over_time",
-    "sum_over_time",
-    "tan",
-    "tanh",
-    "time",
-];
-/// Functions whose first argument is a range of one metric: (function, metric) is recorded.
-const RANGE_FUNCTIONS: [&str; 8] = [
-    "rate", "irate", "increase", "resets", "delta", "idelta", "deriv", "changes",
-];
-
-#[derive(Debug, Default)]
-struct PromRefs {
-    selectors: Vec<Selector>,
-    /// Label names in by/without/on/ignoring/group_left/group_right lists.
-    grouping: BTreeSet<String>,
-    functions: BTreeSet<String>,
-    /// (function, metric) for range functions applied directly to a selector.
-    range_calls: Vec<(String, String)>,
-}
-
-#[derive(Debug)]
-struct Selector {
-    name: String,
-    /// (label, operator, value)
-    matchers: Vec<(String, String, String)>,
-}
-
-fn extract_promql(expr: &str) -> Result<PromRefs, String> {
-    let toks = tokenize(expr)?;
-    let mut refs = PromRefs::default();
-    let ident = |t: Option<&Tok>| match t {
-        Some(Tok::Ident(s)) => Some(s.clone()),
-        _ => None,
-    };
-    let mut i = 0;
-    while i < toks.len() {
-        match &toks[i] {
-            Tok::Ident(word) => {
-                let lower = word.to_ascii_lowercase();
-                let next = toks.get(i + 1);
-                if GROUPING.contains(&lower.as_str()) {
-                    i += 1;
-                    if next == Some(&Tok::LParen) {
-                        i += 1;
-                        while let Some(tok) = toks.get(i) {
-                            i += 1;
-                            match tok {
-                                Tok::RParen => break,
-                                Tok::Ident(label) => {
-                                    refs.grouping.insert(label.clone());
-                                }
-                                Tok::Comma => {}
-                                other => {
-                                    return Err(format!("unexpected {other:?} in {word}(...)"));
-                                }
-                            }
-                        }
-                    }
-                    continue;
-                }
-                if KEYWORDS.contains(&lower.as_str()) {
-                    i += 1;
-                    continue;
-                }
-                let aggregation = AGGREGATIONS.contains(&lower.as_str());
-                if next == Some(&Tok::LParen)
-                    || (aggregation
-                        && ident(next).is_some_and(|n| ["by", "without"].contains(&n.as_str())))
-                {
-                    if !aggregation && !FUNCTIONS.contains(&word.as_str()) {
-                        return Err(format!("unknown function {word}"));
-                    }
-                    refs.functions.insert(lower.clone());
-                    if RANGE_FUNCTIONS.contains(&word.as_str())
-                        && let Some(metric) = ident(toks.get(i + 2))
-                    {
-                        refs.range_calls.push((word.clone(), metric));
-                    }
-                    i += 1;
-                    continue;
-                }
-                // A metric selector.
-                let mut selector = Selector {
-                    name: word.clone(),
-                    matchers: Vec::new(),
-                };
-                i += 1;
-                if toks.get(i) == Some(&Tok::LBrace) {
-                    i += 1;
-                    loop {
-                        match (toks.get(i), toks.get(i + 1), toks.get(i + 2)) {
-                            (Some(Tok::RBrace), _, _) => {
-                                i += 1;
-                                break;
-                            }
-                            (Some(Tok::Comma), _, _) => i += 1,
-                            (Some(Tok::Ident(label)), Some(Tok::Op(op)), Some(Tok::Str(value)))
-                                if ["=", "!=", "=~", "!~"].contains(&op.as_str()) =>
-                            {
-                                selector
-                                    .matchers
-                                    .push((label.clone(), op.clone(), value.clone()));
-                                i += 3;
-                            }
-                            other => {
-                                return Err(format!("bad matcher in {word}{{...}}: {other:?}"));
-                            }
-                        }
-                    }
-                }
-                refs.selectors.push(selector);
-            }
-            Tok::LBrace => return Err("a selector without a metric name".into()),
-            _ => i += 1,
-        }
-    }
-    Ok(refs)
-}
 
 #[test]
 fn the_promql_reader_finds_selectors_grouping_and_functions() {
-    let refs = extract_promql(
+    let query = parse_query(
         r#"sum by (instance, job) (rate(a_total{path="pull", x!~"a,b}"}[5m] offset 1m)) / on (instance) group_left
            max(b) without (le) > 0.1 or c unless sum(d{y="1"}) by (z) # d{q="no"}"#,
     )
     .expect("parse");
-    let names: Vec<&str> = refs.selectors.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = query
+        .selectors
+        .iter()
+        .filter_map(|s| s.metric.as_deref())
+        .collect();
     assert_eq!(names, ["a_total", "b", "c", "d"]);
+    let matchers: Vec<(&str, &str, &str)> = query.selectors[0]
+        .matchers
+        .iter()
+        .map(|m| (m.label.as_str(), m.op.as_str(), m.value.as_str()))
+        .collect();
+    assert_eq!(matchers, [("path", "=", "pull"), ("x", "!~", "a,b}")]);
     assert_eq!(
-        refs.selectors[0].matchers,
-        [
-            ("path".to_string(), "=".to_string(), "pull".to_string()),
-            ("x".to_string(), "!~".to_string(), "a,b}".to_string())
-        ]
-    );
-    assert_eq!(
-        refs.grouping,
+        query.grouping_labels(),
         BTreeSet::from(["instance", "job", "le", "z"].map(String::from))
     );
     assert_eq!(
-        refs.range_calls,
+        query.range_calls(),
         [("rate".to_string(), "a_total".to_string())]
     );
-    assert!(refs.functions.contains("sum") && refs.functions.contains("max"));
-    assert!(extract_promql("rat(a[5m])").is_err());
-    assert!(extract_promql(r#"{__name__="a"}"#).is_err());
+    let functions = query.functions();
+    assert!(functions.contains("sum") && functions.contains("max"));
+    assert!(parse_query("rat(a[5m])").is_err());
+    // A selector without a metric name is read as such (check_rule refuses it).
+    let nameless = parse_query(r#"{__name__="a"}"#).expect("parse");
+    assert!(nameless.selectors[0].metric.is_none());
+    // Grafana's variables only in dashboards, comments only in rules.
+    assert!(parse_query(r#"a{path="pull"}[$__rate_interval]"#).is_ok());
+    assert!(parse_query("rate(a[5m]) > $threshold").is_err());
+    assert!(support::promql::parse_grafana_query("rate(a[5m]) > $threshold").is_ok());
+    assert!(support::promql::parse_grafana_query("a # comment").is_err());
 }
 
-// ---------------------------------------------------------------------------
-// A YAML subset reader (no YAML crate among the dependencies)
-//
-// Block mappings and sequences (also `- key: value` items), plain, single- and
-// double-quoted scalars, flow sequences of scalars (`[a, 'b']`), `{}`, literal and folded
-// block scalars (`|`, `|-`, `>`, `>-`), comments. Anything else is an error, never a
-// silent misreading; the live test also compares what it reads with what Prometheus loads.
-// ---------------------------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq)]
-enum Yaml {
-    Null,
-    Str(String),
-    Seq(Vec<Yaml>),
-    Map(Vec<(String, Yaml)>),
-}
-
-impl Yaml {
-    fn get(&self, key: &str) -> Option<&Yaml> {
-        self.map().iter().find(|(k, _)| k == key).map(|(_, v)| v)
-    }
-
-    fn str(&self) -> Option<&str> {
-        match self {
-            Yaml::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    fn seq(&self) -> &[Yaml] {
-        match self {
-            Yaml::Seq(items) => items,
-            _ => &[],
-        }
-    }
-
-    fn map(&self) -> &[(String, Yaml)] {
-        match self {
-            Yaml::Map(entries) => entries,
-            _ => &[],
-        }
-    }
-}
-
+/// The YAML of a file.
 fn parse_yaml_file(path: &Path) -> Yaml {
-    parse_yaml(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    serde_norway::from_str(&read(path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-struct YamlLine {
-    no: usize,
-    indent: usize,
-    /// The line without its indentation (and without a trailing `\r`).
-    text: String,
+/// The items of a sequence; nothing for anything else.
+fn seq(node: &Yaml) -> &[Yaml] {
+    node.as_sequence().map_or(&[], Vec::as_slice)
 }
 
-struct YamlReader {
-    lines: Vec<YamlLine>,
-}
-
-fn parse_yaml(src: &str) -> Result<Yaml, String> {
-    let mut lines = Vec::new();
-    for (no, raw) in src.lines().enumerate() {
-        let raw = raw.trim_end_matches('\r');
-        let text = raw.trim_start_matches(' ');
-        if text.starts_with('\t') {
-            return Err(format!("line {}: tab indentation", no + 1));
-        }
-        lines.push(YamlLine {
-            no: no + 1,
-            indent: raw.len() - text.len(),
-            text: text.trim_end().to_string(),
-        });
-    }
-    let mut reader = YamlReader { lines };
-    let mut i = 0;
-    let doc = reader.node(&mut i, 0)?;
-    if let Some(j) = reader.next_significant(i) {
-        return Err(reader.error(j, "unexpected content"));
-    }
-    Ok(doc)
-}
-
-fn is_seq_item(text: &str) -> bool {
-    text == "-" || text.starts_with("- ")
-}
-
-/// Splits `key: value` at the first `:` that is outside quotes and followed by a space or
-/// the end of the line.
-fn split_key(text: &str) -> Option<(&str, &str)> {
-    let start = match text.chars().next() {
-        Some(q @ ('"' | '\'')) => text[1..].find(q)? + 2,
-        _ => 0,
-    };
-    let rest = &text[start..];
-    for (at, c) in rest.char_indices() {
-        if c == '#' && (at == 0 || rest[..at].ends_with(' ')) {
-            return None;
-        }
-        if c == ':' {
-            let after = &rest[at + 1..];
-            if after.is_empty() || after.starts_with(' ') {
-                return Some((&text[..start + at], after));
-            }
-        }
-    }
-    None
-}
-
-/// `text` up to a comment (`#` at the start or after a space, outside quotes).
-fn strip_comment(text: &str) -> &str {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut quote: Option<char> = None;
-    let mut k = 0;
-    while k < chars.len() {
-        let (at, c) = chars[k];
-        let prev = if k == 0 { ' ' } else { chars[k - 1].1 };
-        match quote {
-            Some('"') if c == '\\' => k += 1,
-            Some('\'') if c == '\'' && chars.get(k + 1).is_some_and(|n| n.1 == '\'') => k += 1,
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if (c == '"' || c == '\'') && " [,".contains(prev) => quote = Some(c),
-            None if c == '#' && prev == ' ' => return text[..at].trim_end(),
-            None => {}
-        }
-        k += 1;
-    }
-    text.trim_end()
-}
-
-fn scalar(text: &str) -> Result<Yaml, String> {
-    let text = strip_comment(text).trim();
-    let quoted = |q: char| -> Result<(String, &str), String> {
-        let mut value = String::new();
-        let mut chars = text[1..].char_indices();
-        while let Some((at, c)) = chars.next() {
-            if c == q {
-                if q == '\'' && text[1 + at + 1..].starts_with('\'') {
-                    chars.next();
-                    value.push('\'');
-                    continue;
-                }
-                return Ok((value, text[1 + at + 1..].trim()));
-            }
-            if q == '"' && c == '\\' {
-                let (_, e) = chars.next().ok_or("unterminated escape")?;
-                value.push(match e {
-                    'n' => '\n',
-                    't' => '\t',
-                    '"' | '\\' | '/' => e,
-                    other => return Err(format!("unsupported escape \\{other}")),
-                });
-                continue;
-            }
-            value.push(c);
-        }
-        Err(format!("unterminated quoted scalar: {text}"))
-    };
-    match text.chars().next() {
-        None => Ok(Yaml::Null),
-        Some(q @ ('"' | '\'')) => {
-            let (value, rest) = quoted(q)?;
-            if !rest.is_empty() {
-                return Err(format!("text after a quoted scalar: {text}"));
-            }
-            Ok(Yaml::Str(value))
-        }
-        Some('[') => {
-            let inner = text
-                .strip_prefix('[')
-                .and_then(|t| t.strip_suffix(']'))
-                .ok_or_else(|| format!("unsupported flow sequence: {text}"))?;
-            let mut items = Vec::new();
-            let mut quote: Option<char> = None;
-            let mut current = String::new();
-            for c in inner.chars() {
-                match quote {
-                    Some(q) if c == q => quote = None,
-                    Some(_) => {}
-                    None if c == '"' || c == '\'' => quote = Some(c),
-                    None if c == ',' => {
-                        items.push(scalar(&current)?);
-                        current.clear();
-                        continue;
-                    }
-                    None if "[]{}".contains(c) => {
-                        return Err(format!("nested flow collections: {text}"));
-                    }
-                    None => {}
-                }
-                current.push(c);
-            }
-            if !current.trim().is_empty() || !items.is_empty() {
-                items.push(scalar(&current)?);
-            }
-            Ok(Yaml::Seq(items))
-        }
-        Some('{') if text == "{}" => Ok(Yaml::Map(Vec::new())),
-        Some(c) if "{&*!|>%@`".contains(c) => Err(format!("unsupported YAML: {text}")),
-        _ if text == "~" || text == "null" => Ok(Yaml::Null),
-        _ => Ok(Yaml::Str(text.to_string())),
-    }
-}
-
-impl YamlReader {
-    fn error(&self, at: usize, what: &str) -> String {
-        let line = &self.lines[at];
-        format!("line {}: {what}: {}", line.no, line.text)
-    }
-
-    fn next_significant(&self, mut i: usize) -> Option<usize> {
-        while let Some(line) = self.lines.get(i) {
-            if line.text.is_empty() || line.text.starts_with('#') {
-                i += 1;
-            } else {
-                return Some(i);
-            }
-        }
-        None
-    }
-
-    /// The node starting at the next significant line, if it is indented at least `min`.
-    fn node(&mut self, i: &mut usize, min: usize) -> Result<Yaml, String> {
-        let Some(j) = self.next_significant(*i) else {
-            return Ok(Yaml::Null);
-        };
-        let indent = self.lines[j].indent;
-        if indent < min {
-            return Ok(Yaml::Null);
-        }
-        if self.lines[j].text == "---" || self.lines[j].text == "..." {
-            return Err(self.error(j, "documents markers are not supported"));
-        }
-        *i = j;
-        if is_seq_item(&self.lines[j].text) {
-            self.sequence(i, indent)
-        } else {
-            self.mapping(i, indent)
-        }
-    }
-
-    fn sequence(&mut self, i: &mut usize, indent: usize) -> Result<Yaml, String> {
-        let mut items = Vec::new();
-        while let Some(j) = self.next_significant(*i) {
-            let line_indent = self.lines[j].indent;
-            let text = self.lines[j].text.clone();
-            if line_indent > indent {
-                return Err(self.error(j, "unexpected indentation"));
-            }
-            if line_indent < indent || !is_seq_item(&text) {
-                break;
-            }
-            let rest = text[1..].trim_start();
-            let offset = text.len() - rest.len();
-            if rest.is_empty() || rest.starts_with('#') {
-                *i = j + 1;
-                items.push(self.node(i, indent + 1)?);
-            } else if is_seq_item(rest) {
-                return Err(self.error(j, "nested sequences on one line are not supported"));
-            } else if split_key(rest).is_some() {
-                // A mapping that starts on the item's line: read that line at the
-                // indentation of its first key.
-                self.lines[j].indent = indent + offset;
-                self.lines[j].text = rest.to_string();
-                *i = j;
-                items.push(self.mapping(i, indent + offset)?);
-            } else {
-                items.push(scalar(rest).map_err(|e| self.error(j, &e))?);
-                *i = j + 1;
-            }
-        }
-        Ok(Yaml::Seq(items))
-    }
-
-    fn mapping(&mut self, i: &mut usize, indent: usize) -> Result<Yaml, String> {
-        let mut entries: Vec<(String, Yaml)> = Vec::new();
-        while let Some(j) = self.next_significant(*i) {
-            let line_indent = self.lines[j].indent;
-            let text = self.lines[j].text.clone();
-            if line_indent < indent {
-                break;
-            }
-            if line_indent > indent || is_seq_item(&text) {
-                return Err(self.error(j, "unexpected line in a mapping"));
-            }
-            let (raw_key, raw_value) =
-                split_key(&text).ok_or_else(|| self.error(j, "expected `key: value`"))?;
-            let key = match scalar(raw_key).map_err(|e| self.error(j, &e))? {
-                Yaml::Str(key) => key,
-                _ => return Err(self.error(j, "bad key")),
-            };
-            if entries.iter().any(|(k, _)| *k == key) {
-                return Err(self.error(j, "duplicate key"));
-            }
-            let value = strip_comment(raw_value).trim();
-            *i = j + 1;
-            let node = if value.is_empty() {
-                match self.next_significant(*i) {
-                    Some(k) if self.lines[k].indent > indent => self.node(i, indent + 1)?,
-                    Some(k)
-                        if self.lines[k].indent == indent && is_seq_item(&self.lines[k].text) =>
-                    {
-                        *i = k;
-                        self.sequence(i, indent)?
-                    }
-                    _ => Yaml::Null,
-                }
-            } else if value.starts_with('|') || value.starts_with('>') {
-                self.block_scalar(i, indent, value)
-                    .map_err(|e| self.error(j, &e))?
-            } else {
-                let node = scalar(value).map_err(|e| self.error(j, &e))?;
-                if let Some(k) = self.next_significant(*i)
-                    && self.lines[k].indent > indent
-                {
-                    return Err(self.error(k, "multi-line plain scalars are not supported"));
-                }
-                node
-            };
-            entries.push((key, node));
-        }
-        Ok(Yaml::Map(entries))
-    }
-
-    /// A `|` or `>` scalar whose content lines are indented more than `parent`.
-    fn block_scalar(&mut self, i: &mut usize, parent: usize, header: &str) -> Result<Yaml, String> {
-        let (folded, chomp) = match header {
-            "|" => (false, ""),
-            "|-" => (false, "-"),
-            ">" => (true, ""),
-            ">-" => (true, "-"),
-            other => return Err(format!("unsupported block scalar header {other}")),
-        };
-        let mut content: Vec<(usize, String)> = Vec::new();
-        while let Some(line) = self.lines.get(*i) {
-            if !line.text.is_empty() && line.indent <= parent {
-                break;
-            }
-            content.push((line.indent, line.text.clone()));
-            *i += 1;
-        }
-        while content.last().is_some_and(|(_, t)| t.is_empty()) {
-            content.pop();
-        }
-        let base = content
-            .iter()
-            .filter(|(_, t)| !t.is_empty())
-            .map(|(indent, _)| *indent)
-            .min()
-            .unwrap_or(parent + 1);
-        let lines: Vec<String> = content
-            .iter()
-            .map(|(indent, t)| {
-                if t.is_empty() {
-                    String::new()
-                } else {
-                    format!("{}{t}", " ".repeat(indent - base))
-                }
-            })
-            .collect();
-        let mut text = if folded {
-            if lines.iter().any(|l| l.starts_with(' ')) {
-                return Err("more-indented lines in a folded scalar are not supported".into());
-            }
-            let mut out = String::new();
-            for (n, line) in lines.iter().enumerate() {
-                if line.is_empty() {
-                    out.push('\n');
-                } else {
-                    if n > 0 && !lines[n - 1].is_empty() {
-                        out.push(' ');
-                    }
-                    out.push_str(line);
-                }
-            }
-            out
-        } else {
-            lines.join("\n")
-        };
-        if chomp != "-" && !text.is_empty() {
-            text.push('\n');
-        }
-        Ok(Yaml::Str(text))
-    }
-}
-
-#[test]
-fn the_yaml_reader_reads_the_subset_and_refuses_the_rest() {
-    let doc = parse_yaml(
-        "# comment\n\
-         a: plain # trailing\n\
-         b: 'it''s: # not a comment'\n\
-         c: \"q \\\"x\\\" y\"\n\
-         d: [x, 'y, z', \"w\"]\n\
-         e: []\n\
-         list:\n\
-         \x20 - k: v\n\
-         \x20   m:\n\
-         \x20     n: 1\n\
-         \x20 - scalar item\n\
-         same_indent:\n\
-         - one\n\
-         - two\n\
-         lit: |\n\
-         \x20 line 1\n\
-         \x20   # kept\n\
-         \n\
-         \x20 line 2\n\
-         fold: >-\n\
-         \x20 a\n\
-         \x20 b\n\
-         url: http://x:5001/alerts\n\
-         empty:\n",
-    )
-    .expect("parse");
-    let s = |v: &str| Yaml::Str(v.to_string());
-    assert_eq!(doc.get("a"), Some(&s("plain")));
-    assert_eq!(doc.get("b"), Some(&s("it's: # not a comment")));
-    assert_eq!(doc.get("c"), Some(&s("q \"x\" y")));
-    assert_eq!(
-        doc.get("d"),
-        Some(&Yaml::Seq(vec![s("x"), s("y, z"), s("w")]))
-    );
-    assert_eq!(doc.get("e"), Some(&Yaml::Seq(vec![])));
-    let list = doc.get("list").map(Yaml::seq).expect("list");
-    assert_eq!(list[0].get("k"), Some(&s("v")));
-    assert_eq!(list[0].get("m").and_then(|m| m.get("n")), Some(&s("1")));
-    assert_eq!(list[1], s("scalar item"));
-    assert_eq!(
-        doc.get("same_indent"),
-        Some(&Yaml::Seq(vec![s("one"), s("two")]))
-    );
-    assert_eq!(doc.get("lit"), Some(&s("line 1\n  # kept\n\nline 2\n")));
-    assert_eq!(doc.get("fold"), Some(&s("a b")));
-    assert_eq!(doc.get("url"), Some(&s("http://x:5001/alerts")));
-    assert_eq!(doc.get("empty"), Some(&Yaml::Null));
-
-    for bad in [
-        "a: &anchor x\n",
-        "a: *alias\n",
-        "a: {b: c}\n",
-        "a: b\na: c\n",
-        "a: multi\n  line\n",
-        "a: |2\n  x\n",
-        "\ta: b\n",
-    ] {
-        assert!(parse_yaml(bad).is_err(), "{bad:?} should be refused");
+/// A scalar as Prometheus reads it into a string (`5`, `true` and `"5"` alike).
+fn scalar(node: &Yaml) -> Option<String> {
+    match node {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Number(n) => Some(n.to_string()),
+        Yaml::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 

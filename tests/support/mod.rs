@@ -26,8 +26,10 @@ pub mod metrics;
 pub mod node;
 mod process;
 mod prometheus;
+pub mod promql;
 mod rotel;
 mod rotel_dump;
+pub mod tls;
 
 // Each test binary uses a different part of the harness.
 #[allow(unused_imports)]
