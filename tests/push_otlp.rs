@@ -14,34 +14,47 @@ const FAST_EXPORT: &[(&str, &str)] = &[
     ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
 ];
 
-/// Waits for one block's trace chain → engine → storage → network and returns it.
-fn block_trace(rotel: &Rotel) -> Vec<RotelSpan> {
-    wait_until(
-        "a whole block trace at the receiver",
-        Duration::from_secs(30),
-        || {
-            let spans = rotel.spans();
-            let find = |name: &str, parent: &RotelSpan| {
-                spans
-                    .iter()
-                    .find(|s| {
-                        s.name == name
-                            && s.parent_id == parent.span_id
-                            && s.trace_id == parent.trace_id
-                    })
-                    .cloned()
-            };
+/// Waits until a span named `root` has a chain of descendants named `chain`, each the child
+/// of the one before in the same trace, and returns the whole chain.
+fn span_chain(rotel: &Rotel, what: &str, root: &str, chain: &[&str]) -> Vec<RotelSpan> {
+    wait_until(what, Duration::from_secs(30), || {
+        let spans = rotel.spans();
+        let child_of = |name: &str, parent: &RotelSpan| {
             spans
                 .iter()
-                .filter(|s| s.name == "chain.produce_block" && s.parent_id.is_empty())
-                .find_map(|root| {
-                    let engine = find("engine.execute_block", root)?;
-                    let storage = find("storage.store_block", &engine)?;
-                    let network = find("network.broadcast_block", &storage)?;
-                    Some(vec![root.clone(), engine, storage, network])
+                .find(|s| {
+                    s.name == name && s.parent_id == parent.span_id && s.trace_id == parent.trace_id
                 })
-        },
-    )
+                .cloned()
+        };
+        spans.iter().filter(|s| s.name == root).find_map(|first| {
+            let mut found = vec![first.clone()];
+            for name in chain {
+                let next = child_of(name, found.last()?)?;
+                found.push(next);
+            }
+            Some(found)
+        })
+    })
+}
+
+/// One block's trace: chain → engine → storage → network.
+fn block_trace(rotel: &Rotel) -> Vec<RotelSpan> {
+    let trace = span_chain(
+        rotel,
+        "a whole block trace at the receiver",
+        "chain.produce_block",
+        &[
+            "engine.execute_block",
+            "storage.store_block",
+            "network.broadcast_block",
+        ],
+    );
+    assert!(
+        trace[0].parent_id.is_empty(),
+        "a block starts its own trace"
+    );
+    trace
 }
 
 fn assert_pipeline_arrives(rotel: &Rotel, service: &str) {
@@ -258,31 +271,15 @@ fn the_governance_round_trip_is_one_trace_at_the_receiver() {
     );
     // bridge handling → the node's request → the governance node → the node's handling of
     // the response, all in the bridge's trace.
-    let chain = wait_until(
+    let chain = span_chain(
+        &rotel,
         "a governance round trip at the receiver",
-        Duration::from_secs(30),
-        || {
-            let spans = rotel.spans();
-            let child_of = |name: &str, parent: &RotelSpan| {
-                spans
-                    .iter()
-                    .find(|s| {
-                        s.name == name
-                            && s.parent_id == parent.span_id
-                            && s.trace_id == parent.trace_id
-                    })
-                    .cloned()
-            };
-            spans
-                .iter()
-                .filter(|s| s.name == "bridge.process_peg")
-                .find_map(|bridge| {
-                    let request = child_of("stream.signature_request", bridge)?;
-                    let node = child_of("governance_node.signature_request", &request)?;
-                    let response = child_of("stream.handle_signature_response", &node)?;
-                    Some([bridge.clone(), request, node, response])
-                })
-        },
+        "bridge.process_peg",
+        &[
+            "stream.signature_request",
+            "governance_node.signature_request",
+            "stream.handle_signature_response",
+        ],
     );
     assert_eq!(chain.len(), 4);
     demo.stop("TERM", Duration::from_secs(10));
