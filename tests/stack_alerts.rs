@@ -235,6 +235,7 @@ fn the_prometheus_config_follows_the_stack_label_conventions() {
         .collect();
     for (job, target, path) in [
         ("alys-node", "alys-node:9001", Some("pull")),
+        ("alys-governance", "governance:9002", Some("pull")),
         (
             "otel-collector-exporter",
             "otel-collector:8889",

@@ -8,18 +8,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::metrics::Meter;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Endpoint;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use super::connection::{self, Connection, next_inbound};
 use super::policy::OutboundBuffer;
 use super::{Command, GovernanceError, Reply, Shared, StreamConfig};
 use crate::catalog::labels::{GovernanceMessageType, GrpcCode, InvalidMessageReason};
 use crate::governance::metrics::ClientMetrics;
 use crate::governance::propagation;
 use crate::governance::proto::governance_message::Payload as Inbound;
-use crate::governance::proto::governance_stream_client::GovernanceStreamClient;
 use crate::governance::proto::node_message::Payload as Outbound;
 use crate::governance::proto::{Acknowledgement, GovernanceMessage, Heartbeat, NodeMessage};
 use crate::rng::Rng;
@@ -27,12 +25,6 @@ use crate::rng::Rng;
 struct Pending {
     reply: Reply,
     sent: Instant,
-}
-
-struct Connection {
-    outbound: mpsc::Sender<NodeMessage>,
-    inbound: tonic::Streaming<GovernanceMessage>,
-    since: Instant,
 }
 
 pub(super) struct Actor {
@@ -173,7 +165,7 @@ impl Actor {
             }
             times.push(Instant::now());
         }
-        match self.open().await {
+        match connection::open(&self.config).await {
             Ok(conn) => {
                 tracing::info!(
                     endpoint = self.config.endpoint.as_str(),
@@ -204,55 +196,6 @@ impl Actor {
                 None
             }
         }
-    }
-
-    async fn open(&self) -> Result<Connection, GrpcCode> {
-        let mut endpoint = Endpoint::from_shared(self.config.endpoint.clone())
-            .map_err(|_| GrpcCode::InvalidArgument)?
-            .connect_timeout(self.config.connect_timeout)
-            .tcp_nodelay(true);
-        if let Some(tls) = &self.config.tls {
-            let uri: http::Uri = self
-                .config
-                .endpoint
-                .parse()
-                .map_err(|_| GrpcCode::InvalidArgument)?;
-            let domain = match &self.config.tls_domain {
-                Some(domain) => domain.clone(),
-                None => uri.host().unwrap_or("localhost").to_string(),
-            };
-            let tls = tls.client(&domain).map_err(|e| {
-                tracing::error!("governance TLS: {e}");
-                GrpcCode::FailedPrecondition
-            })?;
-            endpoint = endpoint
-                .tls_config(tls)
-                .map_err(|_| GrpcCode::FailedPrecondition)?;
-        }
-        let limit = self.config.connect_timeout;
-        let channel = tokio::time::timeout(limit, endpoint.connect())
-            .await
-            .map_err(|_| GrpcCode::DeadlineExceeded)?
-            .map_err(|_| GrpcCode::Unavailable)?;
-        let (outbound, requests) = mpsc::channel(256);
-        let mut request = tonic::Request::new(ReceiverStream::new(requests));
-        if let Some(token) = &self.config.token {
-            let value = token
-                .bearer()
-                .parse()
-                .map_err(|_| GrpcCode::InvalidArgument)?;
-            request.metadata_mut().insert("authorization", value);
-        }
-        let response =
-            tokio::time::timeout(limit, GovernanceStreamClient::new(channel).stream(request))
-                .await
-                .map_err(|_| GrpcCode::DeadlineExceeded)?
-                .map_err(|status| GrpcCode::from_code(status.code()))?;
-        Ok(Connection {
-            outbound,
-            inbound: response.into_inner(),
-            since: Instant::now(),
-        })
     }
 
     /// Notes a lost connection and schedules the next attempt.
@@ -441,14 +384,5 @@ impl Actor {
         if let Some(ack) = handled {
             self.deliver(ack, conn).await;
         }
-    }
-}
-
-async fn next_inbound(
-    conn: &mut Option<Connection>,
-) -> Result<Option<GovernanceMessage>, tonic::Status> {
-    match conn {
-        Some(c) => c.inbound.message().await,
-        None => std::future::pending().await,
     }
 }

@@ -18,6 +18,7 @@
 //! ```
 
 mod actor;
+mod connection;
 mod policy;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

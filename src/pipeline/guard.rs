@@ -1,0 +1,107 @@
+//! The guard that owns the running pipeline and shuts it down.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::global;
+use opentelemetry::metrics::Meter;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::shutdown::{self, ShutdownReport};
+use super::{ExportStats, SCOPE};
+use crate::exits::health::{HealthRegistry, Readiness};
+
+/// Owns the running pipeline. Call [`shutdown`](Self::shutdown) before the process exits;
+/// dropping the guard without it still flushes, but blocks the dropping thread.
+pub struct TelemetryGuard {
+    pub(super) providers: Option<shutdown::Providers>,
+    pub(super) registry: prometheus::Registry,
+    pub(super) stats: Arc<ExportStats>,
+    pub(super) health: HealthRegistry,
+    pub(super) readiness: Readiness,
+    pub(super) local_addr: Option<SocketAddr>,
+    pub(super) server: Option<JoinHandle<()>>,
+    pub(super) system: Option<JoinHandle<()>>,
+    pub(super) stop: watch::Sender<bool>,
+    pub(super) shutdown_timeout: Duration,
+}
+
+impl TelemetryGuard {
+    /// A meter of the node's scope (a no-op meter when the SDK is disabled).
+    pub fn meter(&self) -> Meter {
+        global::meter(SCOPE)
+    }
+    /// Where components register their health checks.
+    pub fn health(&self) -> &HealthRegistry {
+        &self.health
+    }
+    /// The registry the pull endpoint serves.
+    pub fn registry(&self) -> &prometheus::Registry {
+        &self.registry
+    }
+    /// Export counters per signal.
+    pub fn export_stats(&self) -> &Arc<ExportStats> {
+        &self.stats
+    }
+    /// The address the pull endpoint listens on, if it runs.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+    /// `/ready` answers 200 from now until shutdown begins.
+    pub fn mark_ready(&self) {
+        self.readiness.set_ready();
+    }
+
+    /// Flushes traces, metrics and logs in parallel, bounded by the configured shutdown
+    /// timeout, then stops the pull endpoint. Works on any Tokio runtime flavour.
+    pub async fn shutdown(mut self) -> ShutdownReport {
+        self.readiness.set_shutting_down();
+        let providers = self.providers.take().unwrap_or(shutdown::Providers {
+            tracer: None,
+            meter: None,
+            logger: None,
+        });
+        let report = shutdown::shutdown_all(providers, self.shutdown_timeout).await;
+        self.stop_server();
+        report
+    }
+
+    fn stop_server(&mut self) {
+        let _ = self.stop.send(true);
+        // Keep-alive scrapers would hold a graceful stop open; the flush is done, so abort.
+        for task in [self.server.take(), self.system.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(providers) = self.providers.take() {
+            self.readiness.set_shutting_down();
+            let bound = self.shutdown_timeout;
+            // No runtime can be assumed here: shut down on a thread and wait, bounded.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let spawned = std::thread::Builder::new()
+                .name("otel-shutdown".into())
+                .spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build();
+                    if let Ok(rt) = rt {
+                        rt.block_on(shutdown::shutdown_all(providers, bound));
+                    }
+                    let _ = tx.send(());
+                });
+            if spawned.is_ok() {
+                let _ = rx.recv_timeout(bound + Duration::from_millis(200));
+            }
+        }
+        self.stop_server();
+    }
+}
