@@ -96,7 +96,7 @@ fn every_metric_the_demo_causes_is_exported_as_the_catalogue_says() {
         .collect();
     let exposition = wait_until(
         "every expected metric on /metrics",
-        Duration::from_secs(30),
+        Duration::from_secs(60),
         || {
             let e = parse(&demo.metrics());
             expected

@@ -163,14 +163,19 @@ pub(crate) fn spawn(
         ),
         supervised(&supervisor, "bridge", ActorType::Bridge, bridge, {
             let shared = shared.clone();
+            let handled = Arc::new(std::sync::atomic::AtomicU64::new(0));
             move |_peg: PegOperation, mut rng: Rng| {
                 let crashing = shared.fault_active(Fault::ActorCrash);
+                // The third peg-out fails once, so a restart shows early; after that, rarely
+                // enough that a healthy demo raises no restart-loop alert.
+                let n = handled.fetch_add(1, Ordering::Relaxed) + 1;
+                let fails = crashing || n == 3 || rng.chance(0.01);
                 let governance = governance.clone();
                 async move {
                     tokio::time::sleep(Duration::from_millis(rng.range(10, 60))).await;
                     // Now and then the bridge loses its connection to the federation and
                     // the supervisor restarts it.
-                    if crashing || rng.chance(0.05) {
+                    if fails {
                         return Err("lost the federation connection".to_string());
                     }
                     // A peg-out needs the federation's signature, over the governance

@@ -185,7 +185,7 @@ async fn connect_governance(
                     latency: Duration::from_millis(50),
                     error_rate: 0.02,
                     federation_interval: Some(options.block_interval * 10),
-                    drop_every: Some(options.block_interval * 30),
+                    drop_every: Some(options.block_interval * 60),
                 },
                 meter,
             )

@@ -31,11 +31,16 @@ async fn migration(shared: Arc<Shared>) {
     let mut phase = 0usize;
     let mut progress = 0.0;
     let mut rolled_back = false;
+    let mut ticks = 0u64;
     m.set_phase(MigrationPhase::ALL[0], 0.0);
     loop {
         ticker.tick().await;
+        ticks += 1;
         let current = MigrationPhase::ALL[phase];
-        if rng.chance(0.08) {
+        let finished = phase + 1 == MigrationPhase::ALL.len() && progress >= 100.0;
+        // Errors now and then while migrating (below MigrationErrorRate's 0.1/s at the
+        // default pace), none once it is done.
+        if !finished && (ticks == 5 || rng.chance(0.03)) {
             let error = ErrorType::ALL[rng.range(0, ErrorType::ALL.len() as u64) as usize];
             m.error(current, error);
             tracing::warn!(
