@@ -113,6 +113,15 @@ impl Node {
     }
 
     /// The next message; the stream ending without an error fails the test.
+    /// Sends a heartbeat and expects one back: the stream is alive.
+    async fn assert_alive(&mut self) {
+        self.send(heartbeat()).await;
+        assert!(matches!(
+            self.next().await.unwrap().payload,
+            Some(Outgoing::Heartbeat(_))
+        ));
+    }
+
     async fn next(&mut self) -> Result<GovernanceMessage, Status> {
         match bounded("a message from the governance node", self.inbound.message()).await {
             Ok(Some(message)) => Ok(message),
@@ -262,11 +271,7 @@ async fn a_missing_or_wrong_token_is_refused_counted_and_never_echoed() {
     let mut node = Node::connect(&server.endpoint(), Some(secret))
         .await
         .unwrap();
-    node.send(heartbeat()).await;
-    assert!(matches!(
-        node.next().await.unwrap().payload,
-        Some(Outgoing::Heartbeat(_))
-    ));
+    node.assert_alive().await;
     server.shutdown().await;
 }
 
@@ -427,11 +432,7 @@ async fn a_node_that_resets_its_stream_mid_flight_is_cleaned_up() {
     .await;
 
     let mut next = Node::connect(&server.endpoint(), None).await.unwrap();
-    next.send(heartbeat()).await;
-    assert!(matches!(
-        next.next().await.unwrap().payload,
-        Some(Outgoing::Heartbeat(_))
-    ));
+    next.assert_alive().await;
     server.shutdown().await;
 }
 

@@ -14,6 +14,14 @@ const FAST_EXPORT: &[(&str, &str)] = &[
     ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
 ];
 
+/// The demo pushing over gRPC to `rotel` with fast exports, plus `args`.
+fn demo_pushing_to(rotel: &Rotel, args: &[&str]) -> Demo {
+    let endpoint = rotel.grpc_endpoint();
+    let mut all = vec!["--otlp-endpoint", endpoint.as_str()];
+    all.extend_from_slice(args);
+    Demo::start(&all, FAST_EXPORT)
+}
+
 /// Waits until a span named `root` has a chain of descendants named `chain`, each the child
 /// of the one before in the same trace, and returns the whole chain.
 fn span_chain(rotel: &Rotel, what: &str, root: &str, chain: &[&str]) -> Vec<RotelSpan> {
@@ -113,16 +121,14 @@ fn assert_pipeline_arrives(rotel: &Rotel, service: &str) {
 #[test]
 fn grpc_push_delivers_traces_metrics_and_logs() {
     let rotel = Rotel::start();
-    let mut demo = Demo::start(
+    let mut demo = demo_pushing_to(
+        &rotel,
         &[
-            "--otlp-endpoint",
-            &rotel.grpc_endpoint(),
             "--service-name",
             "alys-node-grpc",
             "--block-interval",
             "300ms",
         ],
-        FAST_EXPORT,
     );
     assert_pipeline_arrives(&rotel, "alys-node-grpc");
     demo.stop("TERM", Duration::from_secs(10));
@@ -144,16 +150,7 @@ fn http_protobuf_push_delivers_traces_metrics_and_logs() {
 #[test]
 fn push_only_serves_no_endpoint_and_still_exports() {
     let rotel = Rotel::start();
-    let mut demo = Demo::start(
-        &[
-            "--no-pull",
-            "--otlp-endpoint",
-            &rotel.grpc_endpoint(),
-            "--block-interval",
-            "300ms",
-        ],
-        FAST_EXPORT,
-    );
+    let mut demo = demo_pushing_to(&rotel, &["--no-pull", "--block-interval", "300ms"]);
     block_trace(&rotel);
     assert!(
         http_get(&demo.url("/ready")).is_err(),
@@ -210,15 +207,7 @@ fn prometheus_name(otlp_name: &str, unit: &str, data_type: &str) -> String {
 #[test]
 fn names_pushed_over_otlp_translate_to_the_catalogue_names() {
     let rotel = Rotel::start();
-    let mut demo = Demo::start(
-        &[
-            "--otlp-endpoint",
-            &rotel.grpc_endpoint(),
-            "--block-interval",
-            "200ms",
-        ],
-        FAST_EXPORT,
-    );
+    let mut demo = demo_pushing_to(&rotel, &["--block-interval", "200ms"]);
     let wanted = [
         "alys_block_production_duration_seconds",
         "alys_txpool_rejections_total",
@@ -260,15 +249,7 @@ fn names_pushed_over_otlp_translate_to_the_catalogue_names() {
 #[test]
 fn the_governance_round_trip_is_one_trace_at_the_receiver() {
     let rotel = Rotel::start();
-    let mut demo = Demo::start(
-        &[
-            "--otlp-endpoint",
-            &rotel.grpc_endpoint(),
-            "--block-interval",
-            "200ms",
-        ],
-        FAST_EXPORT,
-    );
+    let mut demo = demo_pushing_to(&rotel, &["--block-interval", "200ms"]);
     // bridge handling → the node's request → the governance node → the node's handling of
     // the response, all in the bridge's trace.
     let chain = span_chain(
