@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Builds the stack's programs (collector, Jaeger, Prometheus, Alertmanager) from their Go modules.
+
+Each program listed in stack-programs/versions.toml has a small Go module of its own in
+stack-programs/<name>/ with a committed go.sum. A program is built once per version: the
+binaries are kept in ~/.cache/alys-telemetry/stack-programs/<name>-<release>-<key>/, where
+<key> hashes everything that decides the build (go.mod, go.sum, generated sources, Go version,
+flags), and target/stack-programs/<binary> links to them for the tests.
+
+    scripts/build-stack-programs.py            # build what is missing, link all
+    scripts/build-stack-programs.py --check    # exit 1 if any program is not built yet
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PROGRAMS = REPO / "stack-programs"
+LINKS = REPO / "target" / "stack-programs"
+
+# Static binaries, as the upstream images ship them; only the module graph in go.sum is used.
+GO_ENV = {"CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly -trimpath -buildvcs=false"}
+
+# Where each program reports its version, so that `--version` prints the release we pin.
+VERSION_LDFLAGS = {
+    "jaeger": ["github.com/jaegertracing/jaeger/internal/version.latestVersion=v{release}"],
+    "prometheus": ["github.com/prometheus/common/version.Version={release}"],
+    "alertmanager": ["github.com/prometheus/common/version.Version={release}"],
+}
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "alys-telemetry" / "stack-programs"
+
+
+def go_version() -> str:
+    try:
+        out = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        sys.exit(f"build-stack-programs: Go is needed to build the stack's programs: {e}")
+    return out.stdout.strip()
+
+
+def build_key(name: str, spec: dict, module_dir: Path, go: str) -> str:
+    """Hashes every input of the build, so a changed module or Go rebuilds and nothing else does."""
+    h = hashlib.sha256()
+    h.update(f"{name}\0{spec['release']}\0{go}\0{sorted(GO_ENV.items())}\0".encode())
+    h.update(repr(VERSION_LDFLAGS.get(name)).encode())
+    for path in sorted(module_dir.rglob("*")):
+        if path.is_file():
+            h.update(str(path.relative_to(module_dir)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def build(name: str, spec: dict, module_dir: Path, out_dir: Path) -> None:
+    tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    ldflags = " ".join(f"-X {x.format(release=spec['release'])}" for x in VERSION_LDFLAGS.get(name, []))
+    env = {**os.environ, **GO_ENV}
+    for package, binary in zip(spec["packages"], spec["binaries"]):
+        cmd = ["go", "build", "-ldflags", f"-s -w {ldflags}".strip(), "-o", str(tmp / binary), package]
+        started = time.monotonic()
+        result = subprocess.run(cmd, cwd=module_dir, env=env)
+        if result.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            sys.exit(f"build-stack-programs: building {binary} of {name} {spec['release']} failed "
+                     f"(exit {result.returncode}): {' '.join(cmd)} in {module_dir}")
+        print(f"build-stack-programs:   {binary} built in {time.monotonic() - started:.0f} s", flush=True)
+    # Publish whole or not at all: a killed build leaves only a .tmp folder behind.
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tmp.rename(out_dir)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report whether every program is built")
+    args = parser.parse_args()
+
+    versions = tomllib.loads((PROGRAMS / "versions.toml").read_text())
+    go = go_version()
+    LINKS.mkdir(parents=True, exist_ok=True)
+    missing = []
+    for name, spec in versions.items():
+        if "packages" not in spec:
+            continue  # listed for its image only (Grafana)
+        module_dir = PROGRAMS / name
+        if not (module_dir / "go.sum").is_file():
+            sys.exit(f"build-stack-programs: {module_dir}/go.sum is missing")
+        out_dir = cache_root() / f"{name}-{spec['release']}-{build_key(name, spec, module_dir, go)}"
+        if not all((out_dir / b).is_file() for b in spec["binaries"]):
+            if args.check:
+                missing.append(f"{name} {spec['release']}")
+                continue
+            print(f"build-stack-programs: building {name} {spec['release']} with {go}, first time only "
+                  f"(cached in {out_dir})", flush=True)
+            build(name, spec, module_dir, out_dir)
+        else:
+            print(f"build-stack-programs: {name} {spec['release']} cached in {out_dir}", flush=True)
+        for binary in spec["binaries"]:
+            link = LINKS / binary
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(out_dir / binary)
+    if missing:
+        print(f"build-stack-programs: not built yet: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
