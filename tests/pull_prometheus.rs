@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::node::Demo;
-use support::{Prometheus, find_binary, wait_until};
+use support::{Prometheus, wait_until};
 
 fn sum_of(result: &[serde_json::Value]) -> f64 {
     result
@@ -54,7 +54,7 @@ fn promtool_finds_no_problem_in_the_exposition() {
         demo.metric_sum("alys_block_production_duration_seconds_count", &[])
     });
     let exposition = demo.metrics();
-    let mut promtool = Command::new(find_binary("promtool"))
+    let mut promtool = Command::new(support::stack_tool("promtool"))
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

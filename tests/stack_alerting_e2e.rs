@@ -13,9 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::node::Demo;
-use support::{
-    Proc, Prometheus, TempDir, find_binary, free_port, http_get, pull_config, wait_until,
-};
+use support::{Proc, Prometheus, TempDir, free_port, http_get, pull_config, wait_until};
 
 /// Collects what Alertmanager posts.
 struct Webhook {
@@ -152,7 +150,7 @@ fn start_alertmanager(webhook: &Webhook, dir: &TempDir) -> (Proc, u16) {
     let path = dir.path.join("alertmanager.yml");
     std::fs::write(&path, config).unwrap();
     let port = free_port();
-    let mut cmd = std::process::Command::new(find_binary("prometheus-alertmanager"));
+    let mut cmd = std::process::Command::new(support::stack_tool("alertmanager"));
     cmd.arg(format!("--config.file={}", path.display()))
         .arg(format!(
             "--storage.path={}",

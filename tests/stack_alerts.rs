@@ -15,7 +15,7 @@ use serde_json::Value;
 use serde_norway::Value as Yaml;
 use support::node::{BIN, Demo};
 use support::promql::parse_query;
-use support::{Prometheus, find_binary, http_get, pull_config, wait_until};
+use support::{Prometheus, http_get, pull_config, wait_until};
 
 const RUNBOOK_BASE: &str = "https://github.com/alys/alys-telemetry/blob/main/alerts/runbooks/";
 const SEVERITIES: [&str; 3] = ["critical", "warning", "info"];
@@ -53,7 +53,7 @@ fn file_name(path: &Path) -> String {
 /// Runs a tool in `alerts/`; asserts that it exits 0 and returns its standard output.
 #[track_caller]
 fn run_tool(tool: &str, args: &[String]) -> String {
-    let binary = find_binary(tool);
+    let binary = support::stack_tool(tool);
     let out = Command::new(&binary)
         .args(args)
         .current_dir(alerts_dir())

@@ -73,38 +73,32 @@ const OTEL_SDK_PREFIX: &str = "otel_sdk_";
 const OTEL_SDK_LABELS: &[&str] = &["error_type", "otel_component_type", "otel_component_name"];
 
 /// The OpenTelemetry Collector's own metrics (job `otel-collector`, scraped from its :8888
-/// endpoint), as collector-contrib names them since v0.106, when its internal telemetry
-/// moved to the Go SDK's Prometheus exporter: counters end in `_total`, queue size and
-/// capacity are gauges. One per line: type, name, labels. No collector runs in tests, so
-/// only their spelling and labels are checked, never their data.
+/// endpoint), as release 0.161.0 exports them through its configured Prometheus reader:
+/// counters without `_total`, the collector's resource in `target_info` rather than on every
+/// series. One per line: type, name, labels. tests/stack_live.rs checks that each exists in
+/// the running stack.
 const OTELCOL_JOB: &str = "otel-collector";
 const OTELCOL_SERIES: &str = "
-    counter otelcol_receiver_accepted_spans_total            receiver transport
-    counter otelcol_receiver_refused_spans_total             receiver transport
-    counter otelcol_receiver_accepted_metric_points_total    receiver transport
-    counter otelcol_receiver_accepted_log_records_total      receiver transport
-    counter otelcol_exporter_sent_spans_total                exporter
-    counter otelcol_exporter_send_failed_spans_total         exporter
-    counter otelcol_exporter_sent_metric_points_total        exporter
-    counter otelcol_exporter_send_failed_metric_points_total exporter
-    counter otelcol_exporter_sent_log_records_total          exporter
-    counter otelcol_exporter_send_failed_log_records_total   exporter
-    counter otelcol_exporter_enqueue_failed_spans_total         exporter
-    counter otelcol_exporter_enqueue_failed_metric_points_total exporter
-    counter otelcol_exporter_enqueue_failed_log_records_total   exporter
-    gauge   otelcol_exporter_queue_size                      exporter data_type
-    gauge   otelcol_exporter_queue_capacity                  exporter data_type
-    counter otelcol_processor_incoming_items_total           processor otel_signal
-    counter otelcol_processor_outgoing_items_total           processor otel_signal
+    counter otelcol_receiver_accepted_spans            receiver transport
+    counter otelcol_receiver_refused_spans             receiver transport
+    counter otelcol_receiver_accepted_metric_points    receiver transport
+    counter otelcol_receiver_accepted_log_records      receiver transport
+    counter otelcol_exporter_sent_spans                exporter
+    counter otelcol_exporter_send_failed_spans         exporter
+    counter otelcol_exporter_sent_metric_points        exporter
+    counter otelcol_exporter_send_failed_metric_points exporter
+    counter otelcol_exporter_sent_log_records          exporter
+    counter otelcol_exporter_send_failed_log_records   exporter
+    counter otelcol_exporter_enqueue_failed_spans         exporter
+    counter otelcol_exporter_enqueue_failed_metric_points exporter
+    counter otelcol_exporter_enqueue_failed_log_records   exporter
+    gauge   otelcol_exporter_queue_size                exporter data_type
+    gauge   otelcol_exporter_queue_capacity            exporter data_type
+    counter otelcol_processor_incoming_items           processor
+    counter otelcol_processor_outgoing_items           processor
 ";
-/// Labels on every collector series: the target's, and the collector's resource.
-const OTELCOL_COMMON_LABELS: &[&str] = &[
-    "instance",
-    "job",
-    "service_instance_id",
-    "service_name",
-    "service_version",
-];
+/// Labels on every collector series: the target's.
+const OTELCOL_COMMON_LABELS: &[&str] = &["instance", "job"];
 
 const NO_COLLECTOR: &str = "no OpenTelemetry Collector runs in tests (otelcol_* metrics)";
 

