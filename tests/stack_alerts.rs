@@ -267,11 +267,17 @@ fn the_prometheus_config_follows_the_stack_label_conventions() {
             path,
             "the path label of job {job}"
         );
-        // The collector's exporter must not take over job/instance (nor keep `path`).
-        assert_ne!(
-            config.get("honor_labels").and_then(Yaml::as_bool),
-            Some(true),
-            "job {job}"
+        // The collector's exporter labels each node's series with the node's own job and
+        // instance (service.name, service.instance.id): honoured on that job only, so push
+        // series carry the same label names as pull series and tell nodes apart; every other
+        // target keeps the job and instance Prometheus gives it.
+        assert_eq!(
+            config
+                .get("honor_labels")
+                .and_then(Yaml::as_bool)
+                .unwrap_or(false),
+            job == "otel-collector-exporter",
+            "honor_labels of job {job}"
         );
     }
 }
