@@ -28,7 +28,6 @@ pub mod demo;
 pub mod exits;
 pub mod governance;
 pub mod pipeline;
-pub(crate) mod rng;
 pub mod sources;
 
 pub use config::TelemetryConfig;

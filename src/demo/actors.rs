@@ -18,7 +18,7 @@ use crate::actors::{
 };
 use crate::catalog::labels::{ActorType, MessageType, Outcome, RestartReason};
 use crate::governance::client::StreamHandle;
-use crate::rng::Rng;
+use fastrand::Rng;
 
 /// A block on its way through the actors.
 #[derive(Debug, Clone, Copy)]
@@ -149,7 +149,7 @@ pub(crate) fn spawn(
             ActorType::Sync,
             sync,
             |batch: SyncBatch, mut rng| async move {
-                tokio::time::sleep(Duration::from_millis(rng.range(5, 40))).await;
+                tokio::time::sleep(Duration::from_millis(rng.u64(5..40))).await;
                 tracing::debug!(size = batch.size, "batch imported");
                 Ok::<_, String>(())
             },
@@ -169,10 +169,10 @@ pub(crate) fn spawn(
                 // The third peg-out fails once, so a restart shows early; after that, rarely
                 // enough that a healthy demo raises no restart-loop alert.
                 let n = handled.fetch_add(1, Ordering::Relaxed) + 1;
-                let fails = crashing || n == 3 || rng.chance(0.01);
+                let fails = crashing || n == 3 || rng.f64() < 0.01;
                 let governance = governance.clone();
                 async move {
-                    tokio::time::sleep(Duration::from_millis(rng.range(10, 60))).await;
+                    tokio::time::sleep(Duration::from_millis(rng.u64(10..60))).await;
                     // Now and then the bridge loses its connection to the federation and
                     // the supervisor restarts it.
                     if fails {
@@ -180,7 +180,7 @@ pub(crate) fn spawn(
                     }
                     // A peg-out needs the federation's signature, over the governance
                     // stream: the request continues this handling span's trace.
-                    let payload = rng.next_u64().to_be_bytes().to_vec();
+                    let payload = rng.u64(..).to_be_bytes().to_vec();
                     if let Err(e) = governance.request_signature(payload).await {
                         tracing::warn!("peg-out not signed: {e}");
                     }
@@ -260,7 +260,7 @@ where
                 let Some(envelope) = envelope else {
                     return Ok(());
                 };
-                let rng = Rng::from_time();
+                let rng = Rng::new();
                 envelope
                     .handle(|m| work(m, rng))
                     .await
@@ -288,7 +288,7 @@ fn relay(
             let next = next.clone();
             let work_ms = work_ms.clone();
             async move {
-                tokio::time::sleep(Duration::from_millis(rng.range(work_ms.start, work_ms.end)))
+                tokio::time::sleep(Duration::from_millis(rng.u64(work_ms)))
                     .await;
                 tracing::debug!(
                     height = block.height,
@@ -314,7 +314,7 @@ async fn chain(
     shared: Arc<Shared>,
     mut stop: StopSignal,
 ) -> Result<(), ActorFailure> {
-    let mut rng = Rng::from_time();
+    let mut rng = Rng::new();
     let mut ticker = tokio::time::interval(shared.options.block_interval);
     let validators = shared.options.validators.max(1);
     let m = &shared.metrics;
@@ -335,12 +335,12 @@ async fn chain(
             let started = Instant::now();
             // Building the block: take transactions from the pool, execute, sign.
             let waiting = shared.pending_transactions.load(Ordering::Relaxed);
-            let transactions = waiting.min(rng.range(50, 500));
+            let transactions = waiting.min(rng.u64(50..500));
             shared
                 .pending_transactions
                 .fetch_sub(transactions, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(rng.range(20, 250))).await;
-            let bytes = 512 + transactions * rng.range(180, 320);
+            tokio::time::sleep(Duration::from_millis(rng.u64(20..250))).await;
+            let bytes = 512 + transactions * rng.u64(180..320);
             m.chain.block_produced(
                 &validator,
                 started.elapsed(),
@@ -373,12 +373,12 @@ async fn chain(
 
 /// Blocks from the other validators arrive from the network and are validated.
 async fn validate_foreign_blocks(shared: Arc<Shared>) {
-    let mut rng = Rng::from_time();
+    let mut rng = Rng::new();
     let validators = shared.options.validators.max(1) as u64;
     let mut ticker = tokio::time::interval(shared.options.block_interval);
     loop {
         ticker.tick().await;
-        let validator = format!("validator-{}", rng.range(1, validators + 1));
+        let validator = format!("validator-{}", rng.u64(1..=validators));
         let span = tracing::info_span!(
             "chain.validate_block",
             actor = ActorType::Chain.as_str(),
@@ -386,11 +386,11 @@ async fn validate_foreign_blocks(shared: Arc<Shared>) {
         );
         let started = Instant::now();
         tracing::Instrument::instrument(
-            tokio::time::sleep(Duration::from_millis(rng.range(5, 120))),
+            tokio::time::sleep(Duration::from_millis(rng.u64(5..120))),
             span,
         )
         .await;
-        let outcome = if rng.chance(0.03) {
+        let outcome = if rng.f64() < 0.03 {
             Outcome::Failure
         } else {
             Outcome::Success

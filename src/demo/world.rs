@@ -14,7 +14,7 @@ use crate::catalog::labels::{
     ActorType, ErrorType, MigrationPhase, Outcome, PeerRegion, RollbackReason, SyncState,
     TransactionRejectionReason,
 };
-use crate::rng::Rng;
+use fastrand::Rng;
 
 pub(crate) fn spawn(tasks: &mut JoinSet<()>, shared: &Arc<Shared>, to_sync: SyncMailbox) {
     tasks.spawn(migration(shared.clone()));
@@ -26,7 +26,7 @@ pub(crate) fn spawn(tasks: &mut JoinSet<()>, shared: &Arc<Shared>, to_sync: Sync
 /// A phase takes about ten block intervals; errors now and then; one rollback on the way.
 async fn migration(shared: Arc<Shared>) {
     let m = &shared.metrics.migration;
-    let mut rng = Rng::from_time();
+    let mut rng = Rng::new();
     let mut ticker = tokio::time::interval(shared.options.block_interval / 2);
     let mut phase = 0usize;
     let mut progress = 0.0;
@@ -40,8 +40,8 @@ async fn migration(shared: Arc<Shared>) {
         let finished = phase + 1 == MigrationPhase::ALL.len() && progress >= 100.0;
         // Errors now and then while migrating (below MigrationErrorRate's 0.1/s at the
         // default pace), none once it is done.
-        if !finished && (ticks == 5 || rng.chance(0.03)) {
-            let error = ErrorType::ALL[rng.range(0, ErrorType::ALL.len() as u64) as usize];
+        if !finished && (ticks == 5 || rng.f64() < 0.03) {
+            let error = ErrorType::ALL[rng.usize(..ErrorType::ALL.len())];
             m.error(current, error);
             tracing::warn!(
                 phase = current.as_str(),
@@ -51,7 +51,7 @@ async fn migration(shared: Arc<Shared>) {
         }
         m.validation(
             current,
-            if rng.chance(0.05) {
+            if rng.f64() < 0.05 {
                 Outcome::Failure
             } else {
                 Outcome::Success
@@ -70,7 +70,7 @@ async fn migration(shared: Arc<Shared>) {
             m.set_phase(MigrationPhase::ALL[phase], progress);
             continue;
         }
-        progress += rng.range(5, 15) as f64;
+        progress += rng.u64(5..15) as f64;
         if progress >= 100.0 && phase + 1 < MigrationPhase::ALL.len() {
             phase += 1;
             progress = 0.0;
@@ -84,7 +84,7 @@ async fn migration(shared: Arc<Shared>) {
 /// Discovers peers, fetches headers, then blocks in batches, catches up, and follows.
 async fn sync(shared: Arc<Shared>, to_sync: SyncMailbox) {
     let m = &shared.metrics.sync;
-    let mut rng = Rng::from_time();
+    let mut rng = Rng::new();
     let network_lead = 2_000;
     let mut current = 0u64;
     let mut state = SyncState::Discovering;
@@ -118,7 +118,7 @@ async fn sync(shared: Arc<Shared>, to_sync: SyncMailbox) {
             SyncState::Blocks | SyncState::Catchup | SyncState::Synced
         ) && behind > 0
         {
-            let batch = rng.range(40, 160).min(behind);
+            let batch = rng.u64(40..160).min(behind);
             // Peers deliver a batch; the sync actor imports it.
             let span = tracing::info_span!(
                 "network.fetch_batch",
@@ -127,7 +127,7 @@ async fn sync(shared: Arc<Shared>, to_sync: SyncMailbox) {
                 from_height = current,
             );
             async {
-                tokio::time::sleep(Duration::from_millis(rng.range(5, 40))).await;
+                tokio::time::sleep(Duration::from_millis(rng.u64(5..40))).await;
                 let _ = to_sync.send(SyncBatch { size: batch }).await;
             }
             .instrument(span)
@@ -141,7 +141,7 @@ async fn sync(shared: Arc<Shared>, to_sync: SyncMailbox) {
 /// Transactions arrive, some are refused for one of several reasons, blocks drain the pool.
 async fn txpool(shared: Arc<Shared>) {
     let m = &shared.metrics.txpool;
-    let mut rng = Rng::from_time();
+    let mut rng = Rng::new();
     // The reasons a healthy pool mostly sees, most common first.
     let common = [
         TransactionRejectionReason::InsufficientFee,
@@ -154,15 +154,15 @@ async fn txpool(shared: Arc<Shared>) {
     loop {
         ticker.tick().await;
         let now = Instant::now();
-        let arrived = rng.range(5, 60);
+        let arrived = rng.u64(5..60);
         let mut accepted = 0;
         for _ in 0..arrived {
-            if rng.chance(0.06) {
-                let reason = if rng.chance(0.9) {
-                    common[rng.range(0, common.len() as u64) as usize]
+            if rng.f64() < 0.06 {
+                let reason = if rng.f64() < 0.9 {
+                    common[rng.usize(..common.len())]
                 } else {
                     TransactionRejectionReason::ALL
-                        [rng.range(0, TransactionRejectionReason::ALL.len() as u64) as usize]
+                        [rng.usize(..TransactionRejectionReason::ALL.len())]
                 };
                 m.rejected(reason, now);
             } else {
@@ -175,7 +175,7 @@ async fn txpool(shared: Arc<Shared>) {
             .fetch_add(accepted, Ordering::Relaxed)
             .saturating_add(accepted)
             .min(TXPOOL_CAPACITY);
-        let queued = pending / 10 + rng.range(0, 20);
+        let queued = pending / 10 + rng.u64(0..20);
         m.set_contents(pending, queued, now);
     }
 }
@@ -183,7 +183,7 @@ async fn txpool(shared: Arc<Shared>) {
 /// A peer set that churns slowly across regions, with a random walk of quality.
 async fn peers(shared: Arc<Shared>) {
     let m = &shared.metrics.peers;
-    let mut rng = Rng::from_time();
+    let mut rng = Rng::new();
     let regions = [
         PeerRegion::Europe,
         PeerRegion::NorthAmerica,
@@ -200,14 +200,14 @@ async fn peers(shared: Arc<Shared>) {
         ticker.tick().await;
         // One connection attempt a tick; most succeed and replace a departing peer.
         m.connection_attempted();
-        if rng.chance(0.85) {
+        if rng.f64() < 0.85 {
             m.connection_finished(Outcome::Success);
-            if rng.chance(0.3) && !peers.is_empty() {
-                let gone = rng.range(0, peers.len() as u64) as usize;
+            if rng.f64() < 0.3 && !peers.is_empty() {
+                let gone = rng.usize(..peers.len());
                 peers.swap_remove(gone);
             }
             if peers.len() < 40 {
-                let region = regions[rng.range(0, regions.len() as u64) as usize];
+                let region = regions[rng.usize(..regions.len())];
                 peers.push((peer_id(&mut rng), region, 0.75));
             }
         } else {
@@ -217,7 +217,7 @@ async fn peers(shared: Arc<Shared>) {
         let mut quality_sum = 0.0;
         let lost = shared.fault_active(Fault::PeerLoss);
         for (id, region, quality) in peers.iter_mut().filter(|_| !lost) {
-            *quality = (*quality + (rng.range(0, 21) as f64 - 10.0) / 100.0).clamp(0.2, 1.0);
+            *quality = (*quality + (rng.u64(0..21) as f64 - 10.0) / 100.0).clamp(0.2, 1.0);
             m.set_quality(id, *quality);
             quality_sum += *quality;
             per_region.push((*region, 1));
@@ -232,5 +232,5 @@ async fn peers(shared: Arc<Shared>) {
 }
 
 fn peer_id(rng: &mut Rng) -> String {
-    format!("12D3KooW{:016x}", rng.next_u64())
+    format!("12D3KooW{:016x}", rng.u64(..))
 }

@@ -20,7 +20,7 @@ use crate::governance::propagation;
 use crate::governance::proto::governance_message::Payload as Inbound;
 use crate::governance::proto::node_message::Payload as Outbound;
 use crate::governance::proto::{Acknowledgement, GovernanceMessage, Heartbeat, NodeMessage};
-use crate::rng::Rng;
+use fastrand::Rng;
 
 struct Pending {
     reply: Reply,
@@ -86,7 +86,7 @@ impl Actor {
             pending: HashMap::new(),
             failures: 0,
             attempts: 0,
-            rng: Rng::from_time(),
+            rng: Rng::new(),
         }
     }
 
@@ -102,7 +102,7 @@ impl Actor {
                     let delay = self
                         .config
                         .reconnect
-                        .delay(self.failures - 1, self.rng.unit());
+                        .delay(self.failures - 1, self.rng.f64());
                     next_attempt = tokio::time::Instant::now() + delay;
                 }
             }
@@ -216,7 +216,7 @@ impl Actor {
         if lost.since.elapsed() >= self.config.reconnect.reset_after {
             self.failures = 0;
         }
-        let delay = self.config.reconnect.delay(self.failures, self.rng.unit());
+        let delay = self.config.reconnect.delay(self.failures, self.rng.f64());
         self.failures += 1;
         *next_attempt = tokio::time::Instant::now() + delay;
         tracing::warn!(

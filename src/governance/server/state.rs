@@ -15,7 +15,6 @@ use crate::governance::metrics::ServerMetrics;
 use crate::governance::proto::governance_message::Payload;
 use crate::governance::proto::{FederationUpdate, GovernanceMessage};
 use crate::governance::{Token, propagation};
-use crate::rng::Rng;
 
 /// How many request ids [`super::ServerHandle::requests_seen`] keeps.
 const SEEN_LIMIT: usize = 10_000;
@@ -45,7 +44,6 @@ pub(super) struct Shared {
     pub(super) seen: Mutex<VecDeque<String>>,
     pub(super) received: AtomicU64,
     pub(super) federation_version: AtomicU64,
-    pub(super) rng: Mutex<Rng>,
 }
 
 impl Shared {
@@ -61,7 +59,6 @@ impl Shared {
             seen: Mutex::new(VecDeque::new()),
             received: AtomicU64::new(0),
             federation_version: AtomicU64::new(0),
-            rng: Mutex::new(Rng::from_time()),
         }
     }
 
@@ -109,7 +106,7 @@ impl Shared {
 
     pub(super) fn push_federation_update(&self) {
         let version = self.federation_version.fetch_add(1, Ordering::Relaxed) + 1;
-        let count = lock(&self.rng).range(3, 6);
+        let count = fastrand::u64(3..6);
         let members: Vec<String> = (1..=count).map(|n| format!("member-{n}")).collect();
         let span = tracing::info_span!(
             parent: None,

@@ -216,7 +216,7 @@ async fn sign_and_answer(
     }
     let refused = if request.request_id.is_empty() {
         Some("a signature request needs a request_id")
-    } else if shared.error_rate > 0.0 && lock(&shared.rng).chance(shared.error_rate) {
+    } else if shared.error_rate > 0.0 && fastrand::f64() < shared.error_rate {
         Some("the governance node refused to sign")
     } else {
         None
