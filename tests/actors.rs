@@ -6,6 +6,7 @@ mod support;
 use std::time::Duration;
 
 use alys_telemetry::actors::supervisor::ChildExit;
+use alys_telemetry::sources::backoff::Backoff;
 use alys_telemetry::actors::{
     ActorFailure, ActorMessage, ActorSystem, RestartPolicy, SendError, Supervisor, TraceMode,
 };
@@ -276,9 +277,7 @@ fn a_failing_actor_is_restarted_up_to_its_policy_then_given_up() {
     let policy = RestartPolicy {
         max_restarts: 3,
         within: Duration::from_secs(60),
-        initial_backoff: Duration::from_millis(1),
-        factor: 2.0,
-        max_backoff: Duration::from_millis(10),
+        backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(10)),
     };
     let exit = runtime().block_on(async {
         let supervisor = Supervisor::new(&system, ActorType::Supervisor, policy);

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use alys_telemetry::governance::Token;
+use alys_telemetry::sources::backoff::Backoff;
 use alys_telemetry::governance::client::{
     GovernanceError, ReconnectPolicy, StreamActor, StreamConfig, StreamHandle,
 };
@@ -27,10 +28,7 @@ type Metrics = support::metrics::Registry;
 
 fn fast_reconnect() -> ReconnectPolicy {
     ReconnectPolicy {
-        initial: Duration::from_millis(50),
-        factor: 2.0,
-        max: Duration::from_millis(400),
-        jitter: 0.0,
+        backoff: Backoff::new(Duration::from_millis(50), Duration::from_millis(400)),
         reset_after: Duration::from_secs(30),
     }
 }
@@ -171,10 +169,7 @@ async fn reconnect_attempts_are_counted_and_back_off() {
         .unwrap();
     let mut config = StreamConfig::new(format!("http://{closed}"));
     config.reconnect = ReconnectPolicy {
-        initial: Duration::from_millis(100),
-        factor: 2.0,
-        max: Duration::from_secs(5),
-        jitter: 0.0,
+        backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(5)),
         reset_after: Duration::from_secs(30),
     };
     let client = StreamActor::spawn(config, &metrics.meter()).unwrap();

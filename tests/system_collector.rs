@@ -8,8 +8,8 @@ use alys_telemetry::catalog::labels::ResourceSource;
 use alys_telemetry::catalog::system as defs;
 use alys_telemetry::exits::health::{HealthRegistry, HealthStatus};
 use alys_telemetry::sources::system::{
-    Backoff, DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessHealth, ProcessStats,
-    ResourceReader, SystemCollector, SystemCollectorConfig, count_entries,
+    DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessHealth, ProcessStats,
+    ResourceReader, Schedule, SystemCollector, SystemCollectorConfig, count_entries,
 };
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -240,7 +240,7 @@ fn a_collection_where_every_source_fails_drives_the_backoff() {
     let (collector, script) = scripted();
     let metrics = Exposition::for_collector(&collector);
     let config = collector.config();
-    let mut backoff = Backoff::new(config.interval, config.max_backoff);
+    let mut schedule = Schedule::new(&config);
 
     script.set(|p| p.failing = ResourceSource::ALL.to_vec());
     let mut delays = Vec::new();
@@ -248,8 +248,7 @@ fn a_collection_where_every_source_fails_drives_the_backoff() {
         let report = collector.collect_once();
         assert!(!report.succeeded());
         assert_eq!(report.failures.len(), ResourceSource::ALL.len());
-        backoff.record(report.succeeded());
-        delays.push(backoff.next_delay().as_secs());
+        delays.push(schedule.after(report.succeeded()).as_secs());
     }
     assert_eq!(delays, [10, 20, 40, 60, 60]);
     assert_eq!(collector.snapshot().last_success, None);
@@ -264,8 +263,7 @@ fn a_collection_where_every_source_fails_drives_the_backoff() {
     script.set(|p| p.failing.retain(|s| *s != ResourceSource::Threads));
     let report = collector.collect_once();
     assert!(report.succeeded());
-    backoff.record(report.succeeded());
-    assert_eq!(backoff.next_delay(), config.interval);
+    assert_eq!(schedule.after(report.succeeded()), config.interval);
     let last = metrics
         .value(defs::LAST_COLLECTION_SUCCESS.name, &[])
         .unwrap();

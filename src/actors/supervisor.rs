@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::system::{ActorEntry, ActorSystem, Inner};
 use crate::catalog::labels::{ActorType, LifecycleState, LifecycleStep, RestartReason};
+use crate::sources::backoff::Backoff;
 
 /// When to restart and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,11 +21,9 @@ pub struct RestartPolicy {
     pub max_restarts: u32,
     /// … within this window; one more failure and the supervisor gives up.
     pub within: Duration,
-    /// The first restart waits this long; each further one `factor` times longer …
-    pub initial_backoff: Duration,
-    pub factor: f64,
-    /// … up to this.
-    pub max_backoff: Duration,
+    /// The wait before each restart of a run of consecutive failures (no jitter: restarts
+    /// are local to the process, there is no crowd to spread).
+    pub backoff: Backoff,
 }
 
 impl Default for RestartPolicy {
@@ -32,23 +31,8 @@ impl Default for RestartPolicy {
         RestartPolicy {
             max_restarts: 5,
             within: Duration::from_secs(60),
-            initial_backoff: Duration::from_millis(100),
-            factor: 2.0,
-            max_backoff: Duration::from_secs(10),
+            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(10)),
         }
-    }
-}
-
-impl RestartPolicy {
-    /// The wait before restart number `n` (0-based) of a run of consecutive failures.
-    pub fn backoff(&self, n: u32) -> Duration {
-        let factor = if self.factor.is_finite() && self.factor >= 1.0 {
-            self.factor
-        } else {
-            1.0
-        };
-        let secs = self.initial_backoff.as_secs_f64() * factor.powi(n.min(64) as i32);
-        Duration::from_secs_f64(secs.min(self.max_backoff.as_secs_f64()))
     }
 }
 
@@ -274,7 +258,7 @@ impl Run {
                 .add((self.supervisor, self.child, failure.reason), 1);
             recent_restarts.push_back(now);
             failed_at = Some(now);
-            let wait = self.policy.backoff(consecutive);
+            let wait = self.policy.backoff.delay(consecutive);
             consecutive += 1;
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -302,19 +286,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_by_the_factor_up_to_the_cap() {
+    fn restarts_wait_by_the_shared_backoff() {
         let p = RestartPolicy {
-            initial_backoff: Duration::from_millis(100),
-            factor: 2.0,
-            max_backoff: Duration::from_millis(500),
+            backoff: Backoff::new(Duration::from_millis(100), Duration::from_millis(500)),
             ..RestartPolicy::default()
         };
-        let waits: Vec<u128> = (0..5).map(|n| p.backoff(n).as_millis()).collect();
+        let waits: Vec<u128> = (0..5).map(|n| p.backoff.delay(n).as_millis()).collect();
         assert_eq!(waits, [100, 200, 400, 500, 500]);
-        let bad = RestartPolicy {
+        let bad = Backoff {
             factor: f64::NAN,
-            ..p
+            ..p.backoff
         };
-        assert_eq!(bad.backoff(3), Duration::from_millis(100));
+        assert_eq!(bad.delay(3), Duration::from_millis(100));
     }
 }

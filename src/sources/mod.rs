@@ -1,3 +1,4 @@
 //! Sources of measurements that are not the node's own code paths.
 
+pub mod backoff;
 pub mod system;

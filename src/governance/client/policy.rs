@@ -3,18 +3,14 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-/// Exponential backoff with jitter between reconnection attempts.
+use crate::sources::backoff::Backoff;
+
+/// When to try again after a failed or lost connection.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ReconnectPolicy {
-    /// The wait before the first reconnection attempt …
-    pub initial: Duration,
-    /// … multiplied by this for each further failed attempt …
-    pub factor: f64,
-    /// … up to this.
-    pub max: Duration,
-    /// Each wait is spread by up to this share either way, so that many nodes cut off at
-    /// once do not all come back in the same instant.
-    pub jitter: f64,
+    /// The wait before each attempt of a run of failures. Jittered: every node cut off by
+    /// one governance node comes back to that same node, and must not all come at once.
+    pub backoff: Backoff,
     /// A connection that stayed up this long resets the backoff.
     pub reset_after: Duration,
 }
@@ -22,10 +18,8 @@ pub struct ReconnectPolicy {
 impl Default for ReconnectPolicy {
     fn default() -> Self {
         ReconnectPolicy {
-            initial: Duration::from_millis(100),
-            factor: 2.0,
-            max: Duration::from_secs(30),
-            jitter: 0.2,
+            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(30))
+                .with_jitter(0.2),
             reset_after: Duration::from_secs(30),
         }
     }
@@ -35,16 +29,7 @@ impl ReconnectPolicy {
     /// The wait before attempt `n` (0-based) of a run of failures, for a uniform `random`
     /// in 0..1.
     pub fn delay(&self, n: u32, random: f64) -> Duration {
-        let factor = if self.factor.is_finite() && self.factor >= 1.0 {
-            self.factor
-        } else {
-            1.0
-        };
-        let base = (self.initial.as_secs_f64() * factor.powi(n.min(64) as i32))
-            .min(self.max.as_secs_f64());
-        let jitter = self.jitter.clamp(0.0, 1.0);
-        let spread = 1.0 + jitter * (2.0 * random.clamp(0.0, 1.0) - 1.0);
-        Duration::from_secs_f64(base * spread)
+        self.backoff.jittered(n, random)
     }
 }
 
@@ -115,8 +100,7 @@ mod tests {
         assert_eq!(ms(0, 0.0), 80, "-20 %");
         assert_eq!(ms(0, 1.0), 120, "+20 %");
         let flat = ReconnectPolicy {
-            factor: f64::NAN,
-            jitter: 0.0,
+            backoff: p.backoff.with_factor(f64::NAN).with_jitter(0.0),
             ..p
         };
         assert_eq!(flat.delay(5, 0.9), Duration::from_millis(100));

@@ -5,8 +5,8 @@
 //!
 //! Each source fails alone: the others keep updating, the failed one keeps its last good
 //! value and counts one failure. Only a collection where every source failed is a failed
-//! collection; consecutive failed collections stretch the interval (doubling, up to
-//! [`SystemCollectorConfig::max_backoff`]) until one succeeds.
+//! collection; consecutive failed collections stretch the interval by the shared
+//! [`Backoff`] (doubling, up to [`SystemCollectorConfig::max_backoff`]) until one succeeds.
 //!
 //! ```
 //! use alys_telemetry::exits::health::HealthRegistry;
@@ -43,10 +43,11 @@ use tokio::task::JoinHandle;
 
 use crate::catalog::labels::ResourceSource;
 use crate::exits::health::{CheckResult, HealthRegistry};
+use crate::sources::backoff::Backoff;
 use snapshot::SOURCES;
 
 pub use health::{
-    Backoff, CPU_CRITICAL_PERCENT, CPU_WARNING_PERCENT, MEMORY_CRITICAL_PERCENT,
+    CPU_CRITICAL_PERCENT, CPU_WARNING_PERCENT, MEMORY_CRITICAL_PERCENT,
     MEMORY_WARNING_PERCENT, ProcessHealth, classify, evaluate,
 };
 pub use reader::{
@@ -239,8 +240,9 @@ impl SystemCollector {
         CollectionReport { duration, failures }
     }
 
-    /// Collects now and then on the schedule of [`Backoff`], until `stop` resolves or the
-    /// returned task is aborted. Fails only outside a Tokio runtime.
+    /// Collects now and then every [`SystemCollectorConfig::interval`], stretched by the
+    /// [`Backoff`] while collections fail, until `stop` resolves or the returned task is
+    /// aborted. Fails only outside a Tokio runtime.
     pub fn spawn<F>(self, stop: F) -> Result<JoinHandle<()>, String>
     where
         F: Future<Output = ()> + Send + 'static,
@@ -252,7 +254,7 @@ impl SystemCollector {
 
     async fn run(self, stop: impl Future<Output = ()>) {
         let config = self.shared.config;
-        let mut backoff = Backoff::new(config.interval, config.max_backoff);
+        let mut schedule = Schedule::new(&config);
         tokio::pin!(stop);
         loop {
             let collector = self.clone();
@@ -265,9 +267,8 @@ impl SystemCollector {
                         false
                     }
                 };
-            let was_failing = backoff.consecutive_failures() > 0;
-            backoff.record(succeeded);
-            let delay = backoff.next_delay();
+            let was_failing = schedule.consecutive_failures() > 0;
+            let delay = schedule.after(succeeded);
             if !succeeded && !was_failing {
                 tracing::warn!(
                     "every system resource source failed; backing off up to {} s",
@@ -285,6 +286,39 @@ impl SystemCollector {
     }
 }
 
+/// When the next collection runs: the interval while collections succeed, stretched by the
+/// shared [`Backoff`] after each consecutive failed one, back to the interval on a success.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Schedule {
+    // No jitter: the collector reads its own process, there is no crowd to spread.
+    backoff: Backoff,
+    failures: u32,
+}
+
+impl Schedule {
+    pub fn new(config: &SystemCollectorConfig) -> Self {
+        Schedule {
+            backoff: Backoff::new(config.interval, config.max_backoff),
+            failures: 0,
+        }
+    }
+
+    /// Notes a collection that `succeeded` (or not) and returns the wait before the next.
+    pub fn after(&mut self, succeeded: bool) -> Duration {
+        self.failures = if succeeded {
+            0
+        } else {
+            self.failures.saturating_add(1)
+        };
+        self.backoff.delay(self.failures)
+    }
+
+    /// Failed collections since the last success.
+    pub fn consecutive_failures(&self) -> u32 {
+        self.failures
+    }
+}
+
 /// Stores a good reading; a failure leaves the last good value in place.
 fn keep<T>(
     source: ResourceSource,
@@ -295,5 +329,46 @@ fn keep<T>(
     match reading {
         Ok(value) => *slot = Some(value),
         Err(error) => failures.push((source, error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    /// The waits after each collection outcome in turn.
+    fn waits(outcomes: &[bool]) -> Vec<u64> {
+        let mut schedule = Schedule::new(&SystemCollectorConfig {
+            interval: S(5),
+            max_backoff: S(60),
+            ..SystemCollectorConfig::default()
+        });
+        outcomes
+            .iter()
+            .map(|&ok| schedule.after(ok).as_secs())
+            .collect()
+    }
+
+    #[test]
+    fn failed_collections_double_the_interval_up_to_the_maximum() {
+        assert_eq!(waits(&[true]), [5]);
+        assert_eq!(waits(&[false; 6]), [10, 20, 40, 60, 60, 60]);
+    }
+
+    #[test]
+    fn the_first_success_returns_to_the_base_and_doubling_starts_over() {
+        assert_eq!(waits(&[false, false, false, true, false]), [10, 20, 40, 5, 10]);
+        // Endless failure stays at the maximum; a maximum below the interval never
+        // shortens it.
+        assert_eq!(waits(&[false; 10_000]).last(), Some(&60));
+        let mut odd = Schedule::new(&SystemCollectorConfig {
+            interval: S(10),
+            max_backoff: S(1),
+            ..SystemCollectorConfig::default()
+        });
+        assert_eq!(odd.after(false), S(10));
+        assert_eq!(odd.consecutive_failures(), 1);
     }
 }
