@@ -39,11 +39,11 @@ impl Token {
         format!("Bearer {}", self.0)
     }
 
-    /// Constant-time comparison with a presented `authorization` value.
-    pub(crate) fn matches_bearer(&self, presented: &str) -> bool {
-        let expected = self.bearer();
-        let (a, b) = (expected.as_bytes(), presented.as_bytes());
-        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    /// Whether a presented `authorization` value carries this token, compared in constant
+    /// time so that the answer's timing tells an attacker nothing about the token.
+    pub fn matches_bearer(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.bearer().as_bytes().ct_eq(presented.as_bytes()).into()
     }
 }
 
