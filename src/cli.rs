@@ -204,20 +204,18 @@ pub(crate) struct DemoArgs {
     pub(crate) governance: GovernanceSecurity,
 }
 
+/// A duration as humantime reads it (`500ms`, `30s`, `5m`, `1h 30m`); a bare number is
+/// seconds, as it always was here. Zero is refused: every duration flag is a period or a
+/// bound, and zero would spin or stop at once.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map(|i| text.split_at(i))
-        .unwrap_or((text, "s"));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration such as 500ms, 30s or 5m"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("`{text}`: the unit must be ms, s, m or h")),
+    let text = text.trim();
+    let d = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|e| format!("`{text}`: {e}"))?
+    } else {
+        humantime::parse_duration(text)
+            .map_err(|e| format!("`{text}` is not a duration such as 500ms, 30s or 5m: {e}"))?
     };
     if d.is_zero() {
         return Err(format!("`{text}` must be greater than zero"));
@@ -235,7 +233,10 @@ mod tests {
         assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5400));
         assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("0").is_err());
         assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
     }
 }
