@@ -5,10 +5,10 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use alys_telemetry::catalog::actors::MESSAGE_LATENCY;
-use alys_telemetry::catalog::instruments::{CounterVec, HistogramVec};
-use alys_telemetry::catalog::labels::{ActorType, ErrorType, MigrationPhase};
-use alys_telemetry::catalog::migration::ERRORS;
+use alys_telemetry::sources::catalog::actors::MESSAGE_LATENCY;
+use alys_telemetry::sources::catalog::instruments::{CounterVec, HistogramVec};
+use alys_telemetry::sources::catalog::labels::{ActorType, ErrorType, MigrationPhase};
+use alys_telemetry::sources::catalog::migration::ERRORS;
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;

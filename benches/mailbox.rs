@@ -8,8 +8,10 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use alys_telemetry::actors::{ActorMessage, ActorSystem, SenderContext, TraceMode, set_root_spans};
-use alys_telemetry::catalog::labels::{ActorType, MessageType};
+use alys_telemetry::sources::actors::{
+    ActorMessage, ActorSystem, SenderContext, TraceMode, set_root_spans,
+};
+use alys_telemetry::sources::catalog::labels::{ActorType, MessageType};
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::Context;
 use opentelemetry::metrics::MeterProvider as _;

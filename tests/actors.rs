@@ -1,19 +1,19 @@
 //! Metered mailboxes, trace correlation between actors, supervision and health, in process:
 //! spans go to the SDK's in-memory exporter, metrics to a Prometheus registry.
 
-mod support;
-
 use std::time::Duration;
 
-use alys_telemetry::actors::supervisor::ChildExit;
-use alys_telemetry::sources::backoff::Backoff;
-use alys_telemetry::actors::{
+use alys_telemetry::sources::actors::supervisor::ChildExit;
+use alys_telemetry::sources::actors::{
     ActorFailure, ActorMessage, ActorSystem, RestartPolicy, SendError, Supervisor, TraceMode,
 };
-use alys_telemetry::catalog::labels::{ActorType, LifecycleState, MessageType, RestartReason};
+use alys_telemetry::sources::backoff::Backoff;
+use alys_telemetry::sources::catalog::labels::{
+    ActorType, LifecycleState, MessageType, RestartReason,
+};
+use alys_test_support::sample_sum;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
-use support::node::sample_sum;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -33,7 +33,7 @@ impl ActorMessage for Work {
 struct Harness {
     spans: InMemorySpanExporter,
     tracer_provider: SdkTracerProvider,
-    metrics: support::metrics::Registry,
+    metrics: alys_test_support::metrics::Registry,
     _subscriber: tracing::subscriber::DefaultGuard,
 }
 
@@ -49,7 +49,7 @@ impl Harness {
         Harness {
             spans,
             tracer_provider,
-            metrics: support::metrics::Registry::new(),
+            metrics: alys_test_support::metrics::Registry::new(),
             _subscriber: tracing::subscriber::set_default(subscriber),
         }
     }

@@ -1,12 +1,10 @@
 //! One million distinct peer ids: the metric stays at its cardinality limit, the SDK's
 //! overflow series holds the rest, and the overflow self-metric counts every such record.
 
-mod support;
-
 use alys_telemetry::Telemetry;
-use alys_telemetry::catalog::peers::{PEER_QUALITY_SCORE, PeerMetrics};
 use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
-use support::node::sample_sum;
+use alys_telemetry::sources::catalog::peers::{PEER_QUALITY_SCORE, PeerMetrics};
+use alys_test_support::sample_sum;
 
 const PEERS: u64 = 1_000_000;
 

@@ -4,12 +4,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use alys_telemetry::catalog::labels::ResourceSource;
-use alys_telemetry::catalog::system as defs;
-use alys_telemetry::exits::health::{HealthRegistry, HealthStatus};
+use alys_telemetry::health::{HealthRegistry, HealthStatus};
+use alys_telemetry::sources::catalog::labels::ResourceSource;
+use alys_telemetry::sources::catalog::system as defs;
 use alys_telemetry::sources::system::{
-    DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessHealth, ProcessStats,
-    ResourceReader, Schedule, SystemCollector, SystemCollectorConfig, count_entries,
+    DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessHealth, ProcessStats, ResourceReader,
+    Schedule, SystemCollector, SystemCollectorConfig, count_entries,
 };
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -142,20 +142,9 @@ impl Exposition {
         String::from_utf8(out).unwrap()
     }
 
-    /// The value of the series `name` whose labels include `labels`.
+    /// The value of the one series `name` with exactly these `labels` among its own.
     fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let text = self.text();
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .find_map(|line| {
-                let (series, value) = line.rsplit_once(' ')?;
-                let (series_name, series_labels) = series.split_once('{').unwrap_or((series, ""));
-                let matches = series_name == name
-                    && labels
-                        .iter()
-                        .all(|(k, v)| series_labels.contains(&format!("{k}=\"{v}\"")));
-                matches.then(|| value.parse().ok())?
-            })
+        alys_test_support::Exposition::of(&self.text()).value(name, labels)
     }
 
     fn failures(&self, source: ResourceSource) -> Option<f64> {

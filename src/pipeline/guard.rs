@@ -9,9 +9,11 @@ use opentelemetry::metrics::Meter;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::SCOPE;
 use super::shutdown::{self, ShutdownReport};
-use super::{ExportStats, SCOPE};
-use crate::exits::health::{HealthRegistry, Readiness};
+use crate::exits::otlp::ExportStats;
+use crate::exits::pull::Readiness;
+use crate::health::HealthRegistry;
 
 /// Owns the running pipeline. Call [`shutdown`](Self::shutdown) before the process exits;
 /// dropping the guard without it still flushes, but blocks the dropping thread.

@@ -15,9 +15,7 @@
 //! }
 //! ```
 
-pub mod export_stats;
 mod guard;
-mod otlp;
 pub mod resource;
 mod shutdown;
 mod subscriber;
@@ -35,15 +33,14 @@ use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use export_stats::{ExportStats, Signal, SignalStats};
 pub use guard::TelemetryGuard;
-pub use otlp::ExporterError;
 pub use shutdown::{ShutdownReport, SignalShutdown};
 
-use crate::catalog;
 use crate::config::{ConfigError, SamplerChoice, TelemetryConfig, settings};
-use crate::exits::health::{HealthRegistry, Readiness};
-use crate::exits::pull::{self, PullState};
+use crate::exits::otlp::{self, ExportStats, ExporterError};
+use crate::exits::pull::{self, PullState, Readiness};
+use crate::health::HealthRegistry;
+use crate::sources::catalog;
 use crate::sources::system::{SystemCollector, SystemCollectorConfig};
 
 /// At most one export-failure log line per signal in this time; the metrics count them all.
@@ -185,7 +182,7 @@ impl Telemetry {
         if let Some(tracer) = &tracer {
             global::set_tracer_provider(tracer.clone());
         }
-        crate::actors::set_root_spans(enabled && samples_roots(config.sampler));
+        crate::sources::actors::set_root_spans(enabled && samples_roots(config.sampler));
         let logger = log_exporter.map(|exporter| {
             SdkLoggerProvider::builder()
                 .with_resource(resource)

@@ -15,7 +15,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::sync::oneshot;
 
-use super::export_stats::Signal;
+use crate::exits::otlp::Signal;
 
 /// How one signal's shutdown ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -166,7 +166,7 @@ mod tests {
         ] {
             assert!(feeds_itself(t), "{t}");
         }
-        assert!(!feeds_itself("alys_telemetry::demo"));
+        assert!(!feeds_itself("alys_node::demo"));
         assert!(!feeds_itself("alys_node::chain"));
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::exits::health::CheckResult;
+use crate::health::CheckResult;
 
 use super::Snapshot;
 
@@ -25,7 +25,7 @@ pub enum ProcessHealth {
 }
 
 impl ProcessHealth {
-    /// The value of [`PROCESS_HEALTH`](crate::catalog::system::PROCESS_HEALTH): 0, 1 or 2.
+    /// The value of [`PROCESS_HEALTH`](crate::sources::catalog::system::PROCESS_HEALTH): 0, 1 or 2.
     pub fn gauge_value(self) -> f64 {
         match self {
             ProcessHealth::Healthy => 0.0,
@@ -90,8 +90,8 @@ pub fn evaluate(snapshot: &Snapshot, quiet_for: Duration, stale_after: Duration)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::labels::ResourceSource;
-    use crate::exits::health::HealthStatus;
+    use crate::health::HealthStatus;
+    use crate::sources::catalog::labels::ResourceSource;
     use crate::sources::system::{HostStats, ProcessStats};
     use ProcessHealth::*;
 

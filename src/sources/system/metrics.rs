@@ -13,10 +13,10 @@ use std::time::SystemTime;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 
-use crate::catalog::MetricDef;
-use crate::catalog::instruments::{LabelValues, attributes};
-use crate::catalog::labels::{DiskOperation, NetworkDirection, ResourceSource};
-use crate::catalog::system as defs;
+use crate::sources::catalog::MetricDef;
+use crate::sources::catalog::instruments::{LabelValues, attributes};
+use crate::sources::catalog::labels::{DiskOperation, NetworkDirection, ResourceSource};
+use crate::sources::catalog::system as defs;
 
 use super::{Snapshot, SystemCollector, lock};
 

@@ -1,7 +1,7 @@
 //! The system resource collector (seed 001, phase 4): every few seconds it reads the node
 //! process's memory, CPU, threads, file descriptors and disk I/O, the host's memory, CPU
 //! count and network traffic, keeps the latest reading of each, and publishes them as the
-//! metrics of [`catalog::system`](crate::catalog::system) and as the `system` health check.
+//! metrics of [`catalog::system`](crate::sources::catalog::system) and as the `system` health check.
 //!
 //! Each source fails alone: the others keep updating, the failed one keeps its last good
 //! value and counts one failure. Only a collection where every source failed is a failed
@@ -9,7 +9,7 @@
 //! [`Backoff`] (doubling, up to [`SystemCollectorConfig::max_backoff`]) until one succeeds.
 //!
 //! ```
-//! use alys_telemetry::exits::health::HealthRegistry;
+//! use alys_telemetry::health::HealthRegistry;
 //! use alys_telemetry::sources::system::{SystemCollector, SystemCollectorConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -41,14 +41,14 @@ use std::time::{Duration, Instant, SystemTime};
 use opentelemetry::metrics::Histogram;
 use tokio::task::JoinHandle;
 
-use crate::catalog::labels::ResourceSource;
-use crate::exits::health::{CheckResult, HealthRegistry};
+use crate::health::{CheckResult, HealthRegistry};
 use crate::sources::backoff::Backoff;
+use crate::sources::catalog::labels::ResourceSource;
 use snapshot::SOURCES;
 
 pub use health::{
-    CPU_CRITICAL_PERCENT, CPU_WARNING_PERCENT, MEMORY_CRITICAL_PERCENT,
-    MEMORY_WARNING_PERCENT, ProcessHealth, classify, evaluate,
+    CPU_CRITICAL_PERCENT, CPU_WARNING_PERCENT, MEMORY_CRITICAL_PERCENT, MEMORY_WARNING_PERCENT,
+    ProcessHealth, classify, evaluate,
 };
 pub use reader::{
     DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessStats, ResourceReader, count_entries,
@@ -145,7 +145,7 @@ impl SystemCollector {
         self.shared.config
     }
 
-    /// Publishes the metrics of [`catalog::system`](crate::catalog::system) on `meter`.
+    /// Publishes the metrics of [`catalog::system`](crate::sources::catalog::system) on `meter`.
     /// Call once per meter provider: each call registers another set of instruments.
     pub fn register_metrics(&self, meter: &opentelemetry::metrics::Meter) {
         metrics::register(self, meter);
@@ -359,7 +359,10 @@ mod tests {
 
     #[test]
     fn the_first_success_returns_to_the_base_and_doubling_starts_over() {
-        assert_eq!(waits(&[false, false, false, true, false]), [10, 20, 40, 5, 10]);
+        assert_eq!(
+            waits(&[false, false, false, true, false]),
+            [10, 20, 40, 5, 10]
+        );
         // Endless failure stays at the maximum; a maximum below the interval never
         // shortens it.
         assert_eq!(waits(&[false; 10_000]).last(), Some(&60));

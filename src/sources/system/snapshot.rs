@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::catalog::labels::ResourceSource;
+use crate::sources::catalog::labels::ResourceSource;
 
 use super::{DiskTotals, HostStats, NetworkTotals, ProcessHealth, ProcessStats, classify};
 

@@ -1,0 +1,402 @@
+//! The demo's actors, on metered mailboxes under one supervisor: the chain actor produces
+//! blocks that travel engine → storage → network in one trace; the sync actor takes batches
+//! (each its own trace, linked to the sender's); the bridge now and then fails and is
+//! restarted; blocks from other validators are validated.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+use tokio::task::JoinSet;
+
+use super::{Fault, Shared};
+use alys_telemetry::sources::actors::{
+    ActorFailure, ActorMessage, ActorSystem, ChildHandle, MailboxReceiver, MailboxSender,
+    RestartPolicy, StopSignal, Supervisor, TraceMode,
+};
+use alys_telemetry::sources::catalog::labels::{ActorType, MessageType, Outcome, RestartReason};
+use alys_telemetry::sources::governance::client::StreamHandle;
+use fastrand::Rng;
+
+/// A block on its way through the actors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Block {
+    height: u64,
+    transactions: u64,
+    step: Step,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Execute,
+    Store,
+    Broadcast,
+}
+
+impl ActorMessage for Block {
+    fn message_type(&self) -> MessageType {
+        match self.step {
+            Step::Execute => MessageType::Mining,
+            Step::Store => MessageType::Storage,
+            Step::Broadcast => MessageType::Network,
+        }
+    }
+    fn name(&self) -> &'static str {
+        match self.step {
+            Step::Execute => "execute_block",
+            Step::Store => "store_block",
+            Step::Broadcast => "broadcast_block",
+        }
+    }
+}
+
+/// Blocks fetched from peers, for the sync actor.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SyncBatch {
+    pub size: u64,
+}
+
+impl ActorMessage for SyncBatch {
+    fn message_type(&self) -> MessageType {
+        MessageType::Sync
+    }
+    fn name(&self) -> &'static str {
+        "import_batch"
+    }
+}
+
+/// A peg-in or peg-out for the bridge.
+#[derive(Debug, Clone, Copy)]
+struct PegOperation;
+
+impl ActorMessage for PegOperation {
+    fn message_type(&self) -> MessageType {
+        MessageType::Bridge
+    }
+    fn name(&self) -> &'static str {
+        "process_peg"
+    }
+}
+
+/// A heartbeat from the governance stream, for the stream actor.
+#[derive(Debug, Clone, Copy)]
+struct Heartbeat;
+
+impl ActorMessage for Heartbeat {
+    fn message_type(&self) -> MessageType {
+        MessageType::Governance
+    }
+    fn name(&self) -> &'static str {
+        "heartbeat"
+    }
+}
+
+/// Where the world sends sync batches.
+pub(crate) type SyncMailbox = MailboxSender<SyncBatch>;
+
+/// Starts the actors; returns the sync actor's mailbox and the supervised children.
+pub(crate) fn spawn(
+    tasks: &mut JoinSet<()>,
+    shared: &Arc<Shared>,
+    system: &ActorSystem,
+    governance: StreamHandle,
+) -> (SyncMailbox, Vec<ChildHandle>) {
+    let supervisor = Supervisor::new(system, ActorType::Supervisor, RestartPolicy::default());
+    let (to_engine, engine) =
+        system.mailbox::<Block>("engine", ActorType::Engine, 64, TraceMode::Child);
+    let (to_storage, storage) =
+        system.mailbox::<Block>("storage", ActorType::Storage, 64, TraceMode::Child);
+    let (to_network, network) =
+        system.mailbox::<Block>("network", ActorType::Network, 64, TraceMode::Child);
+    // Sync is a long-lived flow: each batch is its own trace, linked to whoever sent it.
+    let (to_sync, sync) = system.mailbox::<SyncBatch>("sync", ActorType::Sync, 64, TraceMode::Link);
+    let (to_bridge, bridge) =
+        system.mailbox::<PegOperation>("bridge", ActorType::Bridge, 16, TraceMode::Child);
+    // The governance stream is long-lived: each heartbeat its own trace.
+    let (to_stream, stream) =
+        system.mailbox::<Heartbeat>("stream", ActorType::Stream, 16, TraceMode::Link);
+
+    let mut children = vec![
+        relay(
+            &supervisor,
+            "engine",
+            ActorType::Engine,
+            engine,
+            Some(to_storage.from(ActorType::Engine)),
+            5..40,
+        ),
+        relay(
+            &supervisor,
+            "storage",
+            ActorType::Storage,
+            storage,
+            Some(to_network.from(ActorType::Storage)),
+            3..25,
+        ),
+        relay(
+            &supervisor,
+            "network",
+            ActorType::Network,
+            network,
+            None,
+            2..15,
+        ),
+        supervised(
+            &supervisor,
+            "sync",
+            ActorType::Sync,
+            sync,
+            |batch: SyncBatch, mut rng| async move {
+                tokio::time::sleep(Duration::from_millis(rng.u64(5..40))).await;
+                tracing::debug!(size = batch.size, "batch imported");
+                Ok::<_, String>(())
+            },
+        ),
+        supervised(
+            &supervisor,
+            "stream",
+            ActorType::Stream,
+            stream,
+            |_: Heartbeat, _| async { Ok::<_, String>(()) },
+        ),
+        supervised(&supervisor, "bridge", ActorType::Bridge, bridge, {
+            let shared = shared.clone();
+            let handled = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            move |_peg: PegOperation, mut rng: Rng| {
+                let crashing = shared.fault_active(Fault::ActorCrash);
+                // The third peg-out fails once, so a restart shows early; after that, rarely
+                // enough that a healthy demo raises no restart-loop alert.
+                let n = handled.fetch_add(1, Ordering::Relaxed) + 1;
+                let fails = crashing || n == 3 || rng.f64() < 0.01;
+                let governance = governance.clone();
+                async move {
+                    tokio::time::sleep(Duration::from_millis(rng.u64(10..60))).await;
+                    // Now and then the bridge loses its connection to the federation and
+                    // the supervisor restarts it.
+                    if fails {
+                        return Err("lost the federation connection".to_string());
+                    }
+                    // A peg-out needs the federation's signature, over the governance
+                    // stream: the request continues this handling span's trace.
+                    let payload = rng.u64(..).to_be_bytes().to_vec();
+                    if let Err(e) = governance.request_signature(payload).await {
+                        tracing::warn!("peg-out not signed: {e}");
+                    }
+                    Ok(())
+                }
+            }
+        }),
+    ];
+    let chain_shared = shared.clone();
+    let to_engine = to_engine.from(ActorType::Chain);
+    children.push(
+        supervisor.supervise("chain", ActorType::Chain, move |stop| {
+            chain(to_engine.clone(), chain_shared.clone(), stop)
+        }),
+    );
+    let to_bridge = to_bridge.from(ActorType::Chain);
+    let interval = shared.options.block_interval;
+    tasks.spawn(async move {
+        let mut ticker = tokio::time::interval(interval * 2);
+        loop {
+            ticker.tick().await;
+            let _ = to_bridge.try_send(PegOperation);
+        }
+    });
+    let to_stream = to_stream.from(ActorType::Network);
+    tasks.spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        loop {
+            ticker.tick().await;
+            let _ = to_stream.try_send(Heartbeat);
+        }
+    });
+    tasks.spawn(validate_foreign_blocks(shared.clone()));
+    let deps = system.clone();
+    tasks.spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            ticker.tick().await;
+            for (actor, dependency) in [
+                (ActorType::Chain, ActorType::Engine),
+                (ActorType::Engine, ActorType::Storage),
+                (ActorType::Storage, ActorType::Network),
+            ] {
+                deps.set_dependency_health(actor, dependency, true);
+            }
+        }
+    });
+    (to_sync.from(ActorType::Network), children)
+}
+
+/// Supervises an actor that handles each message of `inbox` with `work`; an `Err` from
+/// `work` fails the actor (after counting the message as failed), which is restarted.
+fn supervised<M, F, Fut>(
+    supervisor: &Supervisor,
+    name: &str,
+    actor: ActorType,
+    inbox: MailboxReceiver<M>,
+    work: F,
+) -> ChildHandle
+where
+    M: ActorMessage,
+    F: Fn(M, Rng) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    // The mailbox outlives each instance: a restarted actor picks up where the last stopped.
+    let inbox = Arc::new(Mutex::new(inbox));
+    supervisor.supervise(name, actor, move |mut stop: StopSignal| {
+        let inbox = inbox.clone();
+        let work = work.clone();
+        async move {
+            let mut inbox = inbox.lock().await;
+            loop {
+                let envelope = tokio::select! {
+                    e = inbox.recv() => e,
+                    _ = stop.stopped() => return Ok(()),
+                };
+                let Some(envelope) = envelope else {
+                    return Ok(());
+                };
+                let rng = Rng::new();
+                envelope
+                    .handle(|m| work(m, rng))
+                    .await
+                    .map_err(|e| ActorFailure::new(RestartReason::Error, e))?;
+            }
+        }
+    })
+}
+
+/// An actor that handles each block and passes it on to `next`.
+fn relay(
+    supervisor: &Supervisor,
+    name: &str,
+    actor: ActorType,
+    inbox: MailboxReceiver<Block>,
+    next: Option<MailboxSender<Block>>,
+    work_ms: std::ops::Range<u64>,
+) -> ChildHandle {
+    supervised(
+        supervisor,
+        name,
+        actor,
+        inbox,
+        move |block: Block, mut rng| {
+            let next = next.clone();
+            let work_ms = work_ms.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(rng.u64(work_ms))).await;
+                tracing::debug!(
+                    height = block.height,
+                    transactions = block.transactions,
+                    "block handled"
+                );
+                if let Some(next) = next {
+                    let step = match block.step {
+                        Step::Execute => Step::Store,
+                        _ => Step::Broadcast,
+                    };
+                    // A full downstream mailbox waits here: back-pressure, counted.
+                    let _ = next.send(Block { step, ..block }).await;
+                }
+                Ok(())
+            }
+        },
+    )
+}
+
+async fn chain(
+    engine: MailboxSender<Block>,
+    shared: Arc<Shared>,
+    mut stop: StopSignal,
+) -> Result<(), ActorFailure> {
+    let mut rng = Rng::new();
+    let mut ticker = tokio::time::interval(shared.options.block_interval);
+    let validators = shared.options.validators.max(1);
+    let m = &shared.metrics;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.stopped() => return Ok(()),
+        }
+        let h = shared.chain_height.fetch_add(1, Ordering::Relaxed) + 1;
+        let validator = format!("validator-{}", h as usize % validators + 1);
+        let span = tracing::info_span!(
+            "chain.produce_block",
+            actor = ActorType::Chain.as_str(),
+            block.height = h,
+            validator = validator.as_str(),
+        );
+        let produce = async {
+            let started = Instant::now();
+            // Building the block: take transactions from the pool, execute, sign.
+            let waiting = shared.pending_transactions.load(Ordering::Relaxed);
+            let transactions = waiting.min(rng.u64(50..500));
+            shared
+                .pending_transactions
+                .fetch_sub(transactions, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(rng.u64(20..250))).await;
+            let bytes = 512 + transactions * rng.u64(180..320);
+            m.chain.block_produced(
+                &validator,
+                started.elapsed(),
+                transactions,
+                bytes,
+                Instant::now(),
+            );
+            tracing::info!(
+                height = h,
+                validator = validator.as_str(),
+                transactions,
+                "block produced"
+            );
+            let block = Block {
+                height: h,
+                transactions,
+                step: Step::Execute,
+            };
+            if engine.send(block).await.is_err() {
+                tracing::warn!("engine actor is gone");
+            }
+        };
+        tracing::Instrument::instrument(produce, span).await;
+        shared.last_block_ms.store(
+            shared.started.elapsed().as_millis() as u64,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// Blocks from the other validators arrive from the network and are validated.
+async fn validate_foreign_blocks(shared: Arc<Shared>) {
+    let mut rng = Rng::new();
+    let validators = shared.options.validators.max(1) as u64;
+    let mut ticker = tokio::time::interval(shared.options.block_interval);
+    loop {
+        ticker.tick().await;
+        let validator = format!("validator-{}", rng.u64(1..=validators));
+        let span = tracing::info_span!(
+            "chain.validate_block",
+            actor = ActorType::Chain.as_str(),
+            validator = validator.as_str(),
+        );
+        let started = Instant::now();
+        tracing::Instrument::instrument(
+            tokio::time::sleep(Duration::from_millis(rng.u64(5..120))),
+            span,
+        )
+        .await;
+        let outcome = if rng.f64() < 0.03 {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        };
+        shared
+            .metrics
+            .chain
+            .block_validated(&validator, started.elapsed(), outcome);
+    }
+}
