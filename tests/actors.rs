@@ -8,9 +8,8 @@ use alys_telemetry::sources::actors::{
     ActorFailure, ActorMessage, ActorSystem, RestartPolicy, SendError, Supervisor, TraceMode,
 };
 use alys_telemetry::sources::backoff::Backoff;
-use alys_telemetry::sources::catalog::labels::{
-    ActorType, LifecycleState, MessageType, RestartReason,
-};
+use alys_telemetry::sources::catalog::actors::{LifecycleState, RestartReason};
+use alys_telemetry::sources::catalog::labels::{ActorType, MessageType};
 use alys_test_support::sample_sum;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};

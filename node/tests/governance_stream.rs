@@ -87,6 +87,44 @@ async fn connected_client(
 }
 
 #[tokio::test]
+async fn counters_are_on_metrics_at_zero_before_their_first_event() {
+    let metrics = Metrics::new();
+    let server = start_server(server_config("127.0.0.1:0".parse().unwrap()), &metrics).await;
+    let client = connected_client(&server, &metrics, |_| {}).await;
+    // Connected at the first attempt: nothing reconnected, dropped, timed out or refused yet,
+    // and each counter already says 0 instead of "No data".
+    assert_eq!(client.attempt_times().len(), 1);
+    let e = metrics.exposition();
+    for name in [
+        "alys_governance_reconnect_attempts_total",
+        "alys_governance_buffer_dropped_total",
+        "alys_governance_correlation_timeouts_total",
+        "alys_governance_server_auth_failures_total",
+    ] {
+        assert_eq!(e.value(name, &[]), Some(0.0), "{name}");
+    }
+    // A counter labelled by a closed set has every label value at 0.
+    for reason in ["unknown_type", "malformed", "uncorrelated"] {
+        assert_eq!(
+            e.value(
+                "alys_governance_invalid_messages_total",
+                &[("reason", reason)]
+            ),
+            Some(0.0),
+            "{reason}"
+        );
+    }
+    assert_eq!(
+        e.matching("alys_governance_stream_errors_total", &[])
+            .count(),
+        17,
+        "one series per gRPC code"
+    );
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_restarted_server_receives_the_buffer_in_order_and_overflow_is_counted() {
     let metrics = Metrics::new();
     let server = start_server(server_config("127.0.0.1:0".parse().unwrap()), &metrics).await;

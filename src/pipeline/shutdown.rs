@@ -15,7 +15,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::sync::oneshot;
 
-use crate::exits::otlp::Signal;
+use crate::sources::catalog::pipeline::Signal;
 
 /// How one signal's shutdown ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,8 @@ use alys_telemetry::sources::actors::{
     ActorFailure, ActorMessage, ActorSystem, ChildHandle, MailboxReceiver, MailboxSender,
     RestartPolicy, StopSignal, Supervisor, TraceMode,
 };
-use alys_telemetry::sources::catalog::labels::{ActorType, MessageType, Outcome, RestartReason};
+use alys_telemetry::sources::catalog::actors::RestartReason;
+use alys_telemetry::sources::catalog::labels::{ActorType, MessageType, Outcome};
 use alys_telemetry::sources::governance::client::StreamHandle;
 use fastrand::Rng;
 

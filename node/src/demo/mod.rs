@@ -115,7 +115,7 @@ pub async fn run(
             chain: ChainMetrics::new(&meter),
             migration: MigrationMetrics::new(&meter),
             sync: SyncMetrics::new(&meter),
-            txpool: TxPoolMetrics::new(&meter, TXPOOL_CAPACITY),
+            txpool: TxPoolMetrics::with_capacity(&meter, TXPOOL_CAPACITY),
             peers: PeerMetrics::new(&meter),
         },
         options: options.clone(),

@@ -10,10 +10,11 @@ use tracing::Instrument;
 use super::Fault;
 use super::actors::{SyncBatch, SyncMailbox};
 use super::{Shared, TXPOOL_CAPACITY};
-use alys_telemetry::sources::catalog::labels::{
-    ActorType, ErrorType, MigrationPhase, Outcome, PeerRegion, RollbackReason, SyncState,
-    TransactionRejectionReason,
-};
+use alys_telemetry::sources::catalog::labels::{ActorType, Outcome};
+use alys_telemetry::sources::catalog::migration::{ErrorType, MigrationPhase, RollbackReason};
+use alys_telemetry::sources::catalog::peers::PeerRegion;
+use alys_telemetry::sources::catalog::sync::SyncState;
+use alys_telemetry::sources::catalog::txpool::TransactionRejectionReason;
 use fastrand::Rng;
 
 pub(crate) fn spawn(tasks: &mut JoinSet<()>, shared: &Arc<Shared>, to_sync: SyncMailbox) {
@@ -42,28 +43,28 @@ async fn migration(shared: Arc<Shared>) {
         // default pace), none once it is done.
         if !finished && (ticks == 5 || rng.f64() < 0.03) {
             let error = ErrorType::ALL[rng.usize(..ErrorType::ALL.len())];
-            m.error(current, error);
+            m.errors.add((current, error), 1);
             tracing::warn!(
                 phase = current.as_str(),
                 error = error.as_str(),
                 "migration error"
             );
         }
-        m.validation(
-            current,
-            if rng.f64() < 0.05 {
-                Outcome::Failure
-            } else {
-                Outcome::Success
-            },
-        );
+        let outcome = if rng.f64() < 0.05 {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        };
+        m.validations.add((current, outcome), 1);
         if shared.fault_active(Fault::MigrationRollback) {
-            m.rollback(current, RollbackReason::ValidationFailed);
+            m.rollbacks
+                .add((current, RollbackReason::ValidationFailed), 1);
         }
         // The validation phase fails once and is rolled back to the previous phase.
         if current == MigrationPhase::Validation && progress > 50.0 && !rolled_back {
             rolled_back = true;
-            m.rollback(current, RollbackReason::ValidationFailed);
+            m.rollbacks
+                .add((current, RollbackReason::ValidationFailed), 1);
             tracing::warn!(phase = current.as_str(), "migration rolled back");
             phase -= 1;
             progress = 0.0;
@@ -199,9 +200,9 @@ async fn peers(shared: Arc<Shared>) {
     loop {
         ticker.tick().await;
         // One connection attempt a tick; most succeed and replace a departing peer.
-        m.connection_attempted();
+        m.connection_attempts.add(1);
         if rng.f64() < 0.85 {
-            m.connection_finished(Outcome::Success);
+            m.connections.add(Outcome::Success, 1);
             if rng.f64() < 0.3 && !peers.is_empty() {
                 let gone = rng.usize(..peers.len());
                 peers.swap_remove(gone);
@@ -211,7 +212,7 @@ async fn peers(shared: Arc<Shared>) {
                 peers.push((peer_id(&mut rng), region, 0.75));
             }
         } else {
-            m.connection_finished(Outcome::Failure);
+            m.connections.add(Outcome::Failure, 1);
         }
         let mut per_region: Vec<(PeerRegion, u64)> = Vec::new();
         let mut quality_sum = 0.0;

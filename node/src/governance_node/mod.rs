@@ -7,7 +7,6 @@
 //! Each received message is handled in a span that continues the sender's trace, and each
 //! answer carries that span's context, so one trace reads node → governance node → node.
 
-mod metrics;
 mod state;
 mod stream;
 

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use opentelemetry::metrics::Meter;
@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::ServerConfig;
-use super::metrics::ServerMetrics;
+use alys_telemetry::sources::catalog::governance_node::GovernanceNodeMetrics;
 use alys_telemetry::sources::governance::proto::governance_message::Payload;
 use alys_telemetry::sources::governance::proto::{FederationUpdate, GovernanceMessage};
 use alys_telemetry::sources::governance::{Token, propagation};
@@ -37,7 +37,7 @@ pub(super) struct Shared {
     pub(super) token: Option<Token>,
     pub(super) latency: Duration,
     pub(super) error_rate: f64,
-    pub(super) metrics: Arc<ServerMetrics>,
+    pub(super) metrics: GovernanceNodeMetrics,
     pub(super) streams: Mutex<HashMap<u64, StreamEntry>>,
     pub(super) next_stream: AtomicU64,
     pub(super) closing: AtomicBool,
@@ -52,7 +52,7 @@ impl Shared {
             token: config.token.clone(),
             latency: config.latency,
             error_rate: config.error_rate,
-            metrics: ServerMetrics::new(meter),
+            metrics: GovernanceNodeMetrics::new(meter),
             streams: Mutex::new(HashMap::new()),
             next_stream: AtomicU64::new(0),
             closing: AtomicBool::new(false),

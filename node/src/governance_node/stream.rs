@@ -15,7 +15,8 @@ use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::{DROPPED_MESSAGE, Shared, StreamEntry, lock};
-use alys_telemetry::sources::catalog::labels::{GovernanceMessageType, Outcome};
+use alys_telemetry::sources::catalog::governance::GovernanceMessageType;
+use alys_telemetry::sources::catalog::labels::Outcome;
 use alys_telemetry::sources::governance::propagation;
 use alys_telemetry::sources::governance::proto::governance_message::Payload as Outgoing;
 use alys_telemetry::sources::governance::proto::governance_stream_server::GovernanceStream;
@@ -48,7 +49,7 @@ impl GovernanceStream for Node {
     ) -> Result<Response<Outbound>, Status> {
         let shared = &self.shared;
         if let Err(status) = authenticate(shared.token.as_ref(), request.metadata()) {
-            shared.metrics.auth_failures.add((), 1);
+            shared.metrics.auth_failures.add(1);
             // Never the presented value: it may be a real token meant for someone else.
             tracing::warn!(peer = ?request.remote_addr(), "refused a stream: missing or wrong token");
             return Err(status);
@@ -238,9 +239,7 @@ async fn sign_and_answer(
             error,
         })),
     };
-    if tx.send(answer).await.is_ok() {
-        shared.metrics.answered.fetch_add(1, Ordering::Relaxed);
-    } else {
+    if tx.send(answer).await.is_err() {
         tracing::debug!("the stream closed before the signature answer");
     }
 }

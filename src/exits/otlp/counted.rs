@@ -18,27 +18,7 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::sources::catalog::MetricDef;
-use crate::sources::catalog::pipeline as defs;
-
-/// The three OTLP signals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    Traces,
-    Metrics,
-    Logs,
-}
-
-impl Signal {
-    pub const ALL: [Signal; 3] = [Signal::Traces, Signal::Metrics, Signal::Logs];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Signal::Traces => "traces",
-            Signal::Metrics => "metrics",
-            Signal::Logs => "logs",
-        }
-    }
-}
+use crate::sources::catalog::pipeline::{Signal, def};
 
 /// Counters for one signal's exporter.
 #[derive(Debug, Default)]
@@ -124,44 +104,33 @@ impl ExportStats {
 
     /// Registers the observable instruments that publish these statistics.
     pub fn register(self: &Arc<Self>, meter: &Meter) {
-        let counter = |def: &MetricDef, read: fn(&SignalStats) -> u64| {
+        let counter = |def: &'static MetricDef, read: fn(&SignalStats) -> u64| {
             let stats = Arc::clone(self);
-            meter
-                .u64_observable_counter(def.instrument_name())
-                .with_description(def.help)
-                .with_callback(move |obs| {
-                    for signal in Signal::ALL {
-                        obs.observe(
-                            read(stats.signal(signal)),
-                            &[KeyValue::new("signal", signal.as_str())],
-                        );
-                    }
-                })
-                .build();
+            def.observe_u64_counter(meter, move |obs| {
+                for &signal in Signal::ALL {
+                    obs.observe(read(stats.signal(signal)), &signal_label(signal));
+                }
+            });
         };
-        counter(&defs::EXPORT_ATTEMPTS, SignalStats::attempts);
-        counter(&defs::EXPORT_FAILURES, SignalStats::failures);
-        counter(&defs::EXPORTED_ITEMS, SignalStats::items);
+        counter(&def::export_attempts, SignalStats::attempts);
+        counter(&def::export_failures, SignalStats::failures);
+        counter(&def::exported_items, SignalStats::items);
 
         let stats = Arc::clone(self);
-        meter
-            .f64_observable_gauge(defs::LAST_EXPORT_SUCCESS.instrument_name())
-            .with_unit(defs::LAST_EXPORT_SUCCESS.unit)
-            .with_description(defs::LAST_EXPORT_SUCCESS.help)
-            .with_callback(move |obs| {
-                for signal in Signal::ALL {
-                    let ms = stats
-                        .signal(signal)
-                        .last_success_unix_ms
-                        .load(Ordering::Relaxed);
-                    obs.observe(
-                        ms as f64 / 1000.0,
-                        &[KeyValue::new("signal", signal.as_str())],
-                    );
-                }
-            })
-            .build();
+        def::last_export_success.observe_f64_gauge(meter, move |obs| {
+            for &signal in Signal::ALL {
+                let ms = stats
+                    .signal(signal)
+                    .last_success_unix_ms
+                    .load(Ordering::Relaxed);
+                obs.observe(ms as f64 / 1000.0, &signal_label(signal));
+            }
+        });
     }
+}
+
+fn signal_label(signal: Signal) -> [KeyValue; 1] {
+    [KeyValue::new("signal", signal.as_str())]
 }
 
 fn unix_ms(t: SystemTime) -> u64 {

@@ -18,7 +18,8 @@ use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 mod counted;
 
 use crate::config::{MetricsTemporality, OtlpProtocol, PushConfig};
-pub use counted::{Counted, ExportStats, Signal, SignalStats};
+use crate::sources::catalog::pipeline::Signal;
+pub use counted::{Counted, ExportStats, SignalStats};
 
 /// An exporter that could not be built; names the signal and the endpoint, never headers.
 #[derive(Debug)]

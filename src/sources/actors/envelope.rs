@@ -13,7 +13,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::mailbox::{ReceiverShared, Stamped};
 use super::{ActorMessage, TraceMode, root_spans_enabled};
-use crate::sources::catalog::labels::{ActorType, MessageOutcome};
+use crate::sources::catalog::actors::MessageOutcome;
+use crate::sources::catalog::labels::ActorType;
 
 /// The sender's trace context, handed over as a value: inside one process, W3C text
 /// (inject + extract, about 1 µs a hop) buys nothing. Mailboxes capture it on send; code that
@@ -75,10 +76,10 @@ impl<M: ActorMessage> Envelope<M> {
     pub(crate) fn received(stamped: Stamped<M>, shared: Arc<ReceiverShared>) -> Self {
         let received = Instant::now();
         let waited = received.saturating_duration_since(stamped.enqueued);
-        let i = &shared.system.instruments;
+        let m = &shared.system.metrics;
         let secs = waited.as_secs_f64();
-        i.wait.record(shared.actor_type, secs);
-        i.inter_actor.record(
+        m.mailbox_wait.record(shared.actor_type, secs);
+        m.inter_actor_latency.record(
             (
                 stamped.from,
                 shared.actor_type,
@@ -149,10 +150,10 @@ impl<M: ActorMessage> Envelope<M> {
             shared.entry.failed.fetch_add(1, Ordering::Relaxed);
             MessageOutcome::Failed
         };
-        let i = &shared.system.instruments;
-        i.latency
+        let m = &shared.system.metrics;
+        m.message_latency
             .record(shared.actor_type, received.elapsed().as_secs_f64());
-        i.messages
+        m.messages
             .add((shared.actor_type, message_type, outcome), 1);
         result
     }

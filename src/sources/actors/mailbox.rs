@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use super::envelope::{Envelope, SenderContext};
 use super::system::{ActorEntry, ActorSystem, Inner};
 use super::{ActorMessage, TraceMode};
-use crate::sources::catalog::labels::{ActorType, BackpressureOutcome};
+use crate::sources::catalog::actors::BackpressureOutcome;
+use crate::sources::catalog::labels::ActorType;
 
 /// A message on its way, with what the receiver needs to measure and trace it.
 pub(crate) struct Stamped<M> {
@@ -86,7 +87,7 @@ impl<M: ActorMessage> MailboxSender<M> {
             Err(mpsc::error::TrySendError::Closed(s)) => Err(SendError::Closed(s.message)),
             Err(mpsc::error::TrySendError::Full(stamped)) => {
                 self.system
-                    .instruments
+                    .metrics
                     .backpressure
                     .add((self.to, BackpressureOutcome::Blocked), 1);
                 self.tx
@@ -102,7 +103,7 @@ impl<M: ActorMessage> MailboxSender<M> {
         self.tx.try_send(self.stamp(message)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(s) => {
                 self.system
-                    .instruments
+                    .metrics
                     .backpressure
                     .add((self.to, BackpressureOutcome::Refused), 1);
                 SendError::Full(s.message)

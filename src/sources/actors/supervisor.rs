@@ -12,7 +12,8 @@ use tokio::task::JoinHandle;
 
 use super::system::{ActorEntry, ActorSystem, Inner};
 use crate::sources::backoff::Backoff;
-use crate::sources::catalog::labels::{ActorType, LifecycleState, LifecycleStep, RestartReason};
+use crate::sources::catalog::actors::{LifecycleState, LifecycleStep, RestartReason};
+use crate::sources::catalog::labels::ActorType;
 
 /// When to restart and when to give up.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -162,7 +163,7 @@ impl Run {
         let from = self.entry.set_state(to);
         if from != to {
             self.inner
-                .instruments
+                .metrics
                 .transitions
                 .add((self.child, from, to), 1);
         }
@@ -170,7 +171,7 @@ impl Run {
 
     fn duration(&self, step: LifecycleStep, since: Instant) {
         self.inner
-            .instruments
+            .metrics
             .lifecycle_duration
             .record((self.child, step), since.elapsed().as_secs_f64());
     }
@@ -252,9 +253,9 @@ impl Run {
                 "actor failed, restarting: {failure}"
             );
             self.transition(LifecycleState::Restarting);
-            let i = &self.inner.instruments;
-            i.restarts.add((self.child, failure.reason), 1);
-            i.supervision
+            let m = &self.inner.metrics;
+            m.restarts.add((self.child, failure.reason), 1);
+            m.supervision_restarts
                 .add((self.supervisor, self.child, failure.reason), 1);
             recent_restarts.push_back(now);
             failed_at = Some(now);

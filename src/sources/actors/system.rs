@@ -6,34 +6,16 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 
 use super::health::{ActorWindow, CountHistory, SystemHealth, system_health};
 use crate::health::{CheckResult, HealthRegistry};
-use crate::sources::catalog::actors as defs;
-use crate::sources::catalog::instruments::{CounterVec, GaugeVec, HistogramVec, LabelValues};
-use crate::sources::catalog::labels::{
-    ActorType, BackpressureOutcome, LifecycleState, LifecycleStep, MessageOutcome, MessageType,
-    RestartReason,
-};
+use crate::sources::catalog::actors::{ActorMetrics, LifecycleState, def};
+use crate::sources::catalog::instruments::{LabelValues, attributes};
+use crate::sources::catalog::labels::ActorType;
 
 /// The window of throughput and health.
 pub const HEALTH_WINDOW: Duration = Duration::from_secs(60);
-
-/// Instruments of the actor family. Shared by every mailbox and supervisor of a system.
-pub(crate) struct Instruments {
-    pub messages: CounterVec<(ActorType, MessageType, MessageOutcome)>,
-    pub latency: HistogramVec<ActorType>,
-    pub wait: HistogramVec<ActorType>,
-    pub inter_actor: HistogramVec<(ActorType, ActorType, MessageType)>,
-    pub backpressure: CounterVec<(ActorType, BackpressureOutcome)>,
-    pub restarts: CounterVec<(ActorType, RestartReason)>,
-    pub transitions: CounterVec<(ActorType, LifecycleState, LifecycleState)>,
-    pub lifecycle_duration: HistogramVec<(ActorType, LifecycleStep)>,
-    pub supervision: CounterVec<(ActorType, ActorType, RestartReason)>,
-    pub dependency: GaugeVec<(ActorType, ActorType)>,
-}
 
 /// One registered actor: what the hot path counts and what collection reads.
 pub(crate) struct ActorEntry {
@@ -83,7 +65,7 @@ impl ActorEntry {
 }
 
 pub(crate) struct Inner {
-    pub instruments: Instruments,
+    pub metrics: ActorMetrics,
     actors: Mutex<Vec<Arc<ActorEntry>>>,
     throughput: Mutex<Vec<(ActorType, CountHistory)>>,
 }
@@ -99,18 +81,7 @@ impl ActorSystem {
     /// Builds the instruments on `meter` and registers the gauges computed at collection.
     pub fn new(meter: &Meter) -> Self {
         let inner = Arc::new(Inner {
-            instruments: Instruments {
-                messages: CounterVec::new(&defs::MESSAGES, meter),
-                latency: HistogramVec::new(&defs::MESSAGE_LATENCY, meter),
-                wait: HistogramVec::new(&defs::MAILBOX_WAIT, meter),
-                inter_actor: HistogramVec::new(&defs::INTER_ACTOR_LATENCY, meter),
-                backpressure: CounterVec::new(&defs::MAILBOX_BACKPRESSURE, meter),
-                restarts: CounterVec::new(&defs::RESTARTS, meter),
-                transitions: CounterVec::new(&defs::LIFECYCLE_TRANSITIONS, meter),
-                lifecycle_duration: HistogramVec::new(&defs::LIFECYCLE_DURATION, meter),
-                supervision: CounterVec::new(&defs::SUPERVISION_RESTARTS, meter),
-                dependency: GaugeVec::new(&defs::DEPENDENCY_HEALTH, meter),
-            },
+            metrics: ActorMetrics::new(meter),
             actors: Mutex::new(Vec::new()),
             throughput: Mutex::new(
                 ActorType::ALL
@@ -159,8 +130,8 @@ impl ActorSystem {
     /// Records whether `actor`'s dependency is healthy.
     pub fn set_dependency_health(&self, actor: ActorType, dependency: ActorType, healthy: bool) {
         self.inner
-            .instruments
-            .dependency
+            .metrics
+            .dependency_health
             .set((actor, dependency), if healthy { 1.0 } else { 0.0 });
     }
 
@@ -236,75 +207,49 @@ impl Inner {
     }
 }
 
-fn attrs<L: LabelValues>(def: &crate::sources::catalog::MetricDef, labels: L) -> Vec<KeyValue> {
-    crate::sources::catalog::instruments::attributes(def, labels)
-}
-
 /// Gauges whose values are computed when metrics are collected, not per message.
 fn register_gauges(inner: &Arc<Inner>, meter: &Meter) {
     let i = Arc::clone(inner);
-    meter
-        .f64_observable_gauge(defs::MAILBOX_SIZE.instrument_name())
-        .with_description(defs::MAILBOX_SIZE.help)
-        .with_callback(move |obs| {
-            let actors = i.actors();
-            for t in ActorType::ALL {
-                let mine: Vec<_> = actors.iter().filter(|a| a.actor_type == *t).collect();
-                if !mine.is_empty() {
-                    let depth: usize = mine.iter().map(|a| (a.depth)()).sum();
-                    obs.observe(depth as f64, &attrs(&defs::MAILBOX_SIZE, *t));
-                }
+    def::mailbox_size.observe_f64_gauge(meter, move |obs| {
+        let actors = i.actors();
+        for t in ActorType::ALL {
+            let mine: Vec<_> = actors.iter().filter(|a| a.actor_type == *t).collect();
+            if !mine.is_empty() {
+                let depth: usize = mine.iter().map(|a| (a.depth)()).sum();
+                obs.observe(depth as f64, &attributes(&def::mailbox_size, *t));
             }
-        })
-        .build();
+        }
+    });
     let i = Arc::clone(inner);
-    meter
-        .f64_observable_gauge(defs::THROUGHPUT.instrument_name())
-        .with_description(defs::THROUGHPUT.help)
-        .with_callback(move |obs| {
-            for (t, rate) in i.throughput(Instant::now()) {
-                obs.observe(rate, &attrs(&defs::THROUGHPUT, t));
+    def::throughput.observe_f64_gauge(meter, move |obs| {
+        for (t, rate) in i.throughput(Instant::now()) {
+            obs.observe(rate, &attributes(&def::throughput, t));
+        }
+    });
+    let i = Arc::clone(inner);
+    def::success_rate.observe_f64_gauge(meter, move |obs| {
+        let windows = i.windows(Instant::now());
+        for t in ActorType::ALL {
+            let mine: Vec<ActorWindow> = windows
+                .iter()
+                .filter(|(at, _)| at == t)
+                .map(|(_, w)| *w)
+                .collect();
+            if !mine.is_empty() {
+                let rate = system_health(&mine).success_rate;
+                obs.observe(rate, &attributes(&def::success_rate, *t));
             }
-        })
-        .build();
+        }
+    });
     let i = Arc::clone(inner);
-    meter
-        .f64_observable_gauge(defs::SUCCESS_RATE.instrument_name())
-        .with_description(defs::SUCCESS_RATE.help)
-        .with_callback(move |obs| {
-            let windows = i.windows(Instant::now());
-            for t in ActorType::ALL {
-                let mine: Vec<ActorWindow> = windows
-                    .iter()
-                    .filter(|(at, _)| at == t)
-                    .map(|(_, w)| *w)
-                    .collect();
-                if !mine.is_empty() {
-                    let rate = system_health(&mine).success_rate;
-                    obs.observe(rate, &attrs(&defs::SUCCESS_RATE, *t));
-                }
-            }
-        })
-        .build();
+    def::system_healthy.observe_f64_gauge(meter, move |obs| {
+        let healthy = i.health(Instant::now()).healthy;
+        obs.observe(if healthy { 1.0 } else { 0.0 }, &[]);
+    });
     let i = Arc::clone(inner);
-    meter
-        .f64_observable_gauge(defs::SYSTEM_HEALTHY.instrument_name())
-        .with_description(defs::SYSTEM_HEALTHY.help)
-        .with_callback(move |obs| {
-            let healthy = i.health(Instant::now()).healthy;
-            obs.observe(if healthy { 1.0 } else { 0.0 }, &[]);
-        })
-        .build();
+    def::healthy_count.observe_f64_gauge(meter, move |obs| {
+        obs.observe(i.health(Instant::now()).healthy_actors as f64, &[])
+    });
     let i = Arc::clone(inner);
-    meter
-        .f64_observable_gauge(defs::HEALTHY_COUNT.instrument_name())
-        .with_description(defs::HEALTHY_COUNT.help)
-        .with_callback(move |obs| obs.observe(i.health(Instant::now()).healthy_actors as f64, &[]))
-        .build();
-    let i = Arc::clone(inner);
-    meter
-        .f64_observable_gauge(defs::TOTAL_COUNT.instrument_name())
-        .with_description(defs::TOTAL_COUNT.help)
-        .with_callback(move |obs| obs.observe(i.actors().len() as f64, &[]))
-        .build();
+    def::total_count.observe_f64_gauge(meter, move |obs| obs.observe(i.actors().len() as f64, &[]));
 }

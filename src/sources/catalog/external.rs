@@ -1,20 +1,21 @@
-//! Label values that come from outside the node (peer ids, validator names).
+//! Label values that come from outside the node (peer ids, validator names): a declaration
+//! names such a label's type [`External`], and its metric records through a keyed
+//! instrument here.
 //!
-//! They are sanitised (seed 001: at most 64 characters of `[a-z0-9_-]`, lower case) and
-//! bounded: each metric admits as many distinct values as its cardinality limit, as the SDK
+//! They are sanitised (at most 64 characters of `[a-z0-9_-]`, lower case: the form Alys
+//! peer ids and validator names are reported in) and bounded: each metric admits as many distinct values as its cardinality limit, as the SDK
 //! does before it folds new ones into its `otel_metric_overflow="true"` series. Every record
 //! with a value that arrives after the limit is counted in
 //! `alys_telemetry_cardinality_overflow_total{metric}`, so an overflow is visible even where
 //! nobody looks at the overflow series.
 //!
 //! ```
-//! use alys_telemetry::sources::catalog::external::{KeyedGauge, sanitize_label_value};
-//! use alys_telemetry::sources::catalog::peers::PEER_QUALITY_SCORE;
+//! use alys_telemetry::sources::catalog::external::sanitize_label_value;
+//! use alys_telemetry::sources::catalog::peers::PeerMetrics;
 //!
 //! assert_eq!(sanitize_label_value("12D3KooW/Peer:A"), "12d3koowpeera");
-//! let meter = opentelemetry::global::meter("example");
-//! let quality: KeyedGauge = KeyedGauge::new(&PEER_QUALITY_SCORE, &meter);
-//! quality.set("12D3KooWPeerA", (), 0.93);
+//! let peers = PeerMetrics::new(&opentelemetry::global::meter("example"));
+//! peers.set_quality("12D3KooW/Peer:A", 0.93); // recorded as peer_id="12d3koowpeera"
 //! ```
 
 use std::collections::HashSet;
@@ -27,7 +28,13 @@ use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter};
 
 use super::MetricDef;
 use super::instruments::LabelValues;
-use super::pipeline::CARDINALITY_OVERFLOW;
+use super::pipeline::def::cardinality_overflow;
+
+/// The type of a label whose values come from outside the node. In a declaration it is the
+/// first label; the metric then records through a keyed instrument, which sanitises each
+/// value and counts what overflows the cardinality limit.
+#[derive(Debug, Clone, Copy)]
+pub struct External;
 
 /// The longest label value kept.
 pub const MAX_LABEL_VALUE_LEN: usize = 64;
@@ -57,11 +64,6 @@ pub struct CardinalityGuard {
 }
 
 impl CardinalityGuard {
-    /// A guard matching the SDK's limit for `def`.
-    pub fn for_metric(def: &MetricDef) -> Self {
-        Self::with_capacity(def.cardinality_limit)
-    }
-
     /// A guard admitting `capacity` distinct values.
     pub fn with_capacity(capacity: usize) -> Self {
         CardinalityGuard {
@@ -102,8 +104,8 @@ impl CardinalityGuard {
     fn publish(self: &Arc<Self>, def: &'static MetricDef, meter: &Meter) {
         let guard = Arc::clone(self);
         meter
-            .u64_observable_counter(CARDINALITY_OVERFLOW.instrument_name())
-            .with_description(CARDINALITY_OVERFLOW.help)
+            .u64_observable_counter(cardinality_overflow.instrument_name())
+            .with_description(cardinality_overflow.help)
             .with_callback(move |obs| {
                 obs.observe(guard.overflow_count(), &[KeyValue::new("metric", def.name)])
             })
@@ -111,6 +113,7 @@ impl CardinalityGuard {
     }
 }
 
+/// The sanitised outside value under the first label name, then the closed-set labels.
 fn attributes<L: LabelValues>(def: &MetricDef, key: String, labels: L) -> Vec<KeyValue> {
     let mut values = Vec::with_capacity(L::ARITY);
     labels.push_values(&mut values);
@@ -121,45 +124,90 @@ fn attributes<L: LabelValues>(def: &MetricDef, key: String, labels: L) -> Vec<Ke
     attrs
 }
 
-/// Generates an instrument whose first label is an outside value and whose other labels
-/// (if any) come from the closed sets `L`.
+/// What every keyed instrument holds: the SDK instrument and the guard of its label.
+struct Keyed<I> {
+    def: &'static MetricDef,
+    instrument: I,
+    guard: Arc<CardinalityGuard>,
+}
+
+impl<I> Keyed<I> {
+    /// `combinations`: how many closed-set label values share the limit with the key.
+    fn new(def: &'static MetricDef, meter: &Meter, instrument: I, combinations: usize) -> Self {
+        let guard = Arc::new(CardinalityGuard::with_capacity(
+            def.cardinality_limit / combinations.max(1),
+        ));
+        guard.publish(def, meter);
+        Keyed {
+            def,
+            instrument,
+            guard,
+        }
+    }
+
+    /// The attributes of a record for the raw outside value `key`: sanitised here, and
+    /// admitted or counted as overflow. Past the limit the SDK folds the record into its
+    /// overflow series; the guard counts it so the overflow shows on a metric of its own.
+    fn attributes<L: LabelValues>(&self, key: &str, labels: L) -> Vec<KeyValue> {
+        let key = sanitize_label_value(key);
+        self.guard.admit(&key);
+        attributes(self.def, key, labels)
+    }
+}
+
+/// Generates the two instruments whose first label is an outside value: one without other
+/// labels, one whose other labels come from the closed sets `L`.
 macro_rules! keyed {
-    ($(#[$meta:meta])* $name:ident, $sdk:ident, $value:ty, $build:ident, $record:ident => $sdk_record:ident) => {
+    (
+        $(#[$meta:meta])* $name:ident,
+        $(#[$vec_meta:meta])* $vec:ident,
+        $sdk:ident, $value:ty, $build:ident, $record:ident => $sdk_record:ident
+    ) => {
         $(#[$meta])*
-        pub struct $name<L: LabelValues = ()> {
-            def: &'static MetricDef,
-            instrument: $sdk<$value>,
-            guard: Arc<CardinalityGuard>,
-            _labels: PhantomData<fn(L)>,
+        pub struct $name(Keyed<$sdk<$value>>);
+
+        impl $name {
+            /// The instrument `def` describes. Outside values are never known ahead, so its
+            /// series appear with their first record.
+            // Only `metric_family!` builds instruments, and no declaration may use a shape yet.
+            #[allow(dead_code)]
+            pub(crate) fn new(def: &'static MetricDef, meter: &Meter) -> Self {
+                $name(Keyed::new(def, meter, def.$build(meter), 1))
+            }
+
+            /// Records `value` for the outside value `key` (sanitised here: pass it raw).
+            pub fn $record(&self, key: &str, value: $value) {
+                let attributes = self.0.attributes(key, ());
+                self.0.instrument.$sdk_record(value, &attributes);
+            }
+
+            /// What the cardinality guard has admitted and counted.
+            pub fn guard(&self) -> &CardinalityGuard {
+                &self.0.guard
+            }
         }
 
-        impl<L: LabelValues> $name<L> {
-            pub fn new(def: &'static MetricDef, meter: &Meter) -> Self {
-                debug_assert_eq!(def.labels.len(), 1 + L::ARITY, "{}", def.name);
-                let guard = Arc::new(CardinalityGuard::with_capacity(
-                    def.cardinality_limit / L::COUNT.max(1),
-                ));
-                guard.publish(def, meter);
-                $name {
-                    def,
-                    instrument: def.$build(meter),
-                    guard,
-                    _labels: PhantomData,
-                }
+        $(#[$vec_meta])*
+        pub struct $vec<L: LabelValues>(Keyed<$sdk<$value>>, PhantomData<fn(L)>);
+
+        impl<L: LabelValues> $vec<L> {
+            /// The instrument `def` describes. Outside values are never known ahead, so its
+            /// series appear with their first record.
+            // Only `metric_family!` builds instruments, and no declaration may use a shape yet.
+            #[allow(dead_code)]
+            pub(crate) fn new(def: &'static MetricDef, meter: &Meter) -> Self {
+                $vec(Keyed::new(def, meter, def.$build(meter), L::COUNT), PhantomData)
             }
 
-            /// Records for the outside value `key` (sanitised here: pass it raw) and `labels`.
+            /// Records `value` for the outside value `key` (sanitised here) and `labels`.
             pub fn $record(&self, key: &str, labels: L, value: $value) {
-                let key = sanitize_label_value(key);
-                // Past the limit the SDK folds the record into its overflow series; the
-                // guard counts it so the overflow shows on a metric of its own.
-                self.guard.admit(&key);
-                self.instrument
-                    .$sdk_record(value, &attributes(self.def, key, labels));
+                let attributes = self.0.attributes(key, labels);
+                self.0.instrument.$sdk_record(value, &attributes);
             }
 
+            /// What the cardinality guard has admitted and counted.
             pub fn guard(&self) -> &CardinalityGuard {
-                &self.guard
+                &self.0.guard
             }
         }
     };
@@ -167,15 +215,24 @@ macro_rules! keyed {
 
 keyed!(
     /// A gauge keyed by an outside value.
-    KeyedGauge, Gauge, f64, f64_gauge, set => record
+    KeyedGauge,
+    /// A gauge keyed by an outside value and closed-set labels.
+    KeyedGaugeVec,
+    Gauge, f64, f64_gauge, set => record
 );
 keyed!(
     /// A histogram keyed by an outside value.
-    KeyedHistogram, Histogram, f64, f64_histogram, record => record
+    KeyedHistogram,
+    /// A histogram keyed by an outside value and closed-set labels.
+    KeyedHistogramVec,
+    Histogram, f64, f64_histogram, record => record
 );
 keyed!(
     /// A counter keyed by an outside value.
-    KeyedCounter, Counter, u64, u64_counter, add => add
+    KeyedCounter,
+    /// A counter keyed by an outside value and closed-set labels.
+    KeyedCounterVec,
+    Counter, u64, u64_counter, add => add
 );
 
 #[cfg(test)]
@@ -183,7 +240,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sanitising_follows_the_seed() {
+    fn sanitising_keeps_the_reported_form() {
         assert_eq!(sanitize_label_value("Validator_01"), "validator_01");
         assert_eq!(
             sanitize_label_value("peer id/with:odd chars!"),
@@ -201,8 +258,7 @@ mod tests {
 
     #[test]
     fn the_guard_admits_up_to_its_capacity_and_counts_the_rest() {
-        let def = MetricDef::gauge("x", "", "x", &["k"]).limit(3);
-        let guard = CardinalityGuard::for_metric(&def);
+        let guard = CardinalityGuard::with_capacity(3);
         for v in ["a", "b", "c"] {
             assert!(guard.admit(v));
         }

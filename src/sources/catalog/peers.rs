@@ -1,61 +1,82 @@
-//! Peers and the health of the network around the node (seed 001 phase 3).
+//! Peers and the health of the network around the node.
 
-use opentelemetry::metrics::Meter;
+use super::external::CardinalityGuard;
+use super::family::metric_family;
+use super::labels::{Outcome, label_enum};
 
-use super::MetricDef;
-use super::external::KeyedGauge;
-use super::instruments::{CounterVec, GaugeVec};
-use super::labels::{Outcome, PeerRegion};
+/// The name the Alys network dashboard and the peer alert rules query.
+const DASHBOARD_NAME: &str = "the name the Alys network dashboard and the peer alert rules query";
 
-const SEED: &str = "seed 000 (peers), seed 001 phase 3";
+metric_family! {
+    /// The peer family's instruments. Build once at start-up.
+    pub struct PeerMetrics, "peers" {
+        /// Connected peers
+        count: gauge("alys_peer_count") {
+            start: absent("0 peers fires LowPeerCount; the count is unknown until the network reports"),
+            why: DASHBOARD_NAME,
+        },
+        /// Connection quality of a peer, 0 to 1 (peer_id sanitised, at most 1000 peers kept)
+        quality: gauge("alys_peer_quality_score") {
+            labels: { peer_id: External },
+            limit: 1000,
+            start: absent("a peer's series appears with its first score"),
+            why: DASHBOARD_NAME,
+        },
+        /// Connected peers by region
+        regions: gauge("alys_peer_geographic_distribution") {
+            labels: { region: PeerRegion },
+            start: absent("0 in every region fires LowGeographicDiversity before the network reports"),
+            why: DASHBOARD_NAME,
+        },
+        /// Outbound connection attempts to peers
+        pub connection_attempts: counter("alys_peer_connection_attempts_total") {
+            why: "operators compare attempts with successful connections",
+        },
+        /// Finished connection attempts by outcome
+        pub connections: counter("alys_peer_connections_total") {
+            labels: { outcome: Outcome },
+            why: "operators compare attempts with successful connections",
+        },
+        /// Network health from 0 to 1: peer count 40 %, average quality 40 %, regional diversity 20 %
+        health: gauge("alys_network_health_score") {
+            start: absent("a score is computed from the first peer report"),
+            why: "the overview dashboard shows one health figure for the network",
+        },
+    }
+}
 
-pub const PEER_COUNT: MetricDef =
-    MetricDef::gauge("alys_peer_count", "", "Connected peers", &[]).from(SEED);
-pub const PEER_QUALITY_SCORE: MetricDef = MetricDef::gauge(
-    "alys_peer_quality_score",
-    "",
-    "Connection quality of a peer, 0 to 1 (peer_id sanitised, at most 1000 peers kept)",
-    &["peer_id"],
-)
-.from(SEED)
-.limit(1000);
-pub const GEOGRAPHIC_DISTRIBUTION: MetricDef = MetricDef::gauge(
-    "alys_peer_geographic_distribution",
-    "",
-    "Connected peers by region",
-    &["region"],
-)
-.from(SEED);
-pub const CONNECTION_ATTEMPTS: MetricDef = MetricDef::counter(
-    "alys_peer_connection_attempts_total",
-    "",
-    "Outbound connection attempts to peers",
-    &[],
-)
-.from("seed 001 phase 3 (connection attempts)");
-pub const CONNECTIONS: MetricDef = MetricDef::counter(
-    "alys_peer_connections_total",
-    "",
-    "Finished connection attempts by outcome",
-    &["outcome"],
-)
-.from("seed 001 phase 3 (connection successes/failures)");
-pub const NETWORK_HEALTH_SCORE: MetricDef = MetricDef::gauge(
-    "alys_network_health_score",
-    "",
-    "Network health from 0 to 1: peer count 40 %, average quality 40 %, regional diversity 20 %",
-    &[],
-)
-.from("seed 001 phase 3 (network health score)");
+label_enum! {
+    /// Peer regions, as the Alys network reports them.
+    pub enum PeerRegion {
+        NorthAmerica => "north_america",
+        Europe => "europe",
+        Asia => "asia",
+        SouthAmerica => "south_america",
+        Africa => "africa",
+        Oceania => "oceania",
+        Unknown => "unknown",
+    }
+}
 
-pub const ALL: &[MetricDef] = &[
-    PEER_COUNT,
-    PEER_QUALITY_SCORE,
-    GEOGRAPHIC_DISTRIBUTION,
-    CONNECTION_ATTEMPTS,
-    CONNECTIONS,
-    NETWORK_HEALTH_SCORE,
-];
+impl PeerRegion {
+    /// The six regions a peer can be placed in (`Unknown` is not a place: it does not
+    /// count towards geographic diversity).
+    pub const KNOWN: usize = 6;
+
+    /// Parses region names and the aliases peers report ("eu", "us", "ap", …); anything
+    /// else is `Unknown`.
+    pub fn parse(text: &str) -> PeerRegion {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "north_america" | "na" | "us" | "ca" => PeerRegion::NorthAmerica,
+            "europe" | "eu" => PeerRegion::Europe,
+            "asia" | "ap" => PeerRegion::Asia,
+            "south_america" | "sa" => PeerRegion::SouthAmerica,
+            "africa" | "af" => PeerRegion::Africa,
+            "oceania" | "oc" | "au" => PeerRegion::Oceania,
+            _ => PeerRegion::Unknown,
+        }
+    }
+}
 
 /// What the network health score is computed from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -69,9 +90,10 @@ pub struct NetworkHealthInputs {
     pub regions_with_peers: usize,
 }
 
-/// The seed's network health score (weights 0.4 / 0.4 / 0.2), with two corrections: diversity
-/// is out of the six known regions (the seed divided by 6 but counted Unknown, a seventh),
-/// and a NaN quality counts as 0 instead of poisoning the score.
+/// The network health score of the Alys network dashboard (weights 0.4 / 0.4 / 0.2), with
+/// two corrections to the formula it was first given: diversity is out of the six known
+/// regions (the first formula divided by 6 but counted Unknown, a seventh), and a NaN quality
+/// counts as 0 instead of poisoning the score.
 pub fn network_health_score(i: NetworkHealthInputs) -> f64 {
     let c = i.connected_peers as f64;
     let min = i.min_peers as f64;
@@ -100,39 +122,10 @@ pub fn connection_success_rate(successes: u64, failures: u64) -> Option<f64> {
     (total > 0).then(|| successes as f64 / total as f64)
 }
 
-/// The peer family's instruments.
-pub struct PeerMetrics {
-    count: GaugeVec<()>,
-    quality: KeyedGauge,
-    regions: GaugeVec<PeerRegion>,
-    attempts: CounterVec<()>,
-    connections: CounterVec<Outcome>,
-    health: GaugeVec<()>,
-}
-
 impl PeerMetrics {
-    pub fn new(meter: &Meter) -> Self {
-        PeerMetrics {
-            count: GaugeVec::new(&PEER_COUNT, meter),
-            quality: KeyedGauge::new(&PEER_QUALITY_SCORE, meter),
-            regions: GaugeVec::new(&GEOGRAPHIC_DISTRIBUTION, meter),
-            attempts: CounterVec::new(&CONNECTION_ATTEMPTS, meter),
-            connections: CounterVec::new(&CONNECTIONS, meter),
-            health: GaugeVec::new(&NETWORK_HEALTH_SCORE, meter),
-        }
-    }
-
     /// A peer's quality (its raw id is sanitised).
     pub fn set_quality(&self, peer_id: &str, score: f64) {
-        self.quality.set(peer_id, (), score.clamp(0.0, 1.0));
-    }
-
-    pub fn connection_attempted(&self) {
-        self.attempts.add((), 1);
-    }
-
-    pub fn connection_finished(&self, outcome: Outcome) {
-        self.connections.add(outcome, 1);
+        self.quality.set(peer_id, score.clamp(0.0, 1.0));
     }
 
     /// Publishes the peer set: count per region (every region, zeros included, so a region
@@ -158,21 +151,18 @@ impl PeerMetrics {
             }
             self.regions.set(*region, n as f64);
         }
-        self.count.set((), total as f64);
-        self.health.set(
-            (),
-            network_health_score(NetworkHealthInputs {
-                connected_peers: total,
-                min_peers,
-                optimal_peers,
-                average_quality,
-                regions_with_peers,
-            }),
-        );
+        self.count.set(total as f64);
+        self.health.set(network_health_score(NetworkHealthInputs {
+            connected_peers: total,
+            min_peers,
+            optimal_peers,
+            average_quality,
+            regions_with_peers,
+        }));
     }
 
     /// The guard of the peer-quality metric (for tests and the overflow self-metric).
-    pub fn quality_guard(&self) -> &super::external::CardinalityGuard {
+    pub fn quality_guard(&self) -> &CardinalityGuard {
         self.quality.guard()
     }
 }
@@ -211,6 +201,16 @@ mod tests {
         assert!(close(network_health_score(inputs(50, f64::NAN, 6)), 0.6));
         // No peers at all.
         assert!(close(network_health_score(inputs(0, 0.0, 0)), 0.0));
+    }
+
+    #[test]
+    fn regions_parse_the_reported_aliases() {
+        use crate::sources::catalog::instruments::LabelValues;
+        assert_eq!(PeerRegion::COUNT, 7);
+        assert_eq!(PeerRegion::parse("EU"), PeerRegion::Europe);
+        assert_eq!(PeerRegion::parse("us"), PeerRegion::NorthAmerica);
+        assert_eq!(PeerRegion::parse("au"), PeerRegion::Oceania);
+        assert_eq!(PeerRegion::parse("mars"), PeerRegion::Unknown);
     }
 
     #[test]

@@ -1,71 +1,82 @@
-//! Chain synchronisation (seed 000 sync metrics, seed 001 phase 3).
+//! Chain synchronisation: heights, speed, state and progress. Speed and progress are derived
+//! here from the heights the node reports.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use opentelemetry::metrics::Meter;
-
-use super::MetricDef;
-use super::instruments::{CounterVec, GaugeVec};
-use super::labels::SyncState;
+use super::family::metric_family;
+use super::labels::label_enum;
 use super::rate::WindowedSpeed;
 
-const SEED: &str = "seed 000 (sync), seed 001 phase 3";
+/// The name the Alys sync dashboard and the sync alert rules query.
+const DASHBOARD_NAME: &str = "the name the Alys sync dashboard and the sync alert rules query";
 
-pub const CURRENT_HEIGHT: MetricDef = MetricDef::gauge(
-    "alys_sync_current_height",
-    "",
-    "Current synchronized block height",
-    &[],
-)
-.from(SEED);
-pub const TARGET_HEIGHT: MetricDef = MetricDef::gauge(
-    "alys_sync_target_height",
-    "",
-    "Target block height reported by peers",
-    &[],
-)
-.from(SEED);
-pub const BLOCKS_PER_SECOND: MetricDef = MetricDef::gauge(
-    "alys_sync_blocks_per_second",
-    "",
-    "Sync speed: height gained over the last 30 s divided by the time it took (0 when stalled)",
-    &[],
-)
-.from(SEED);
-pub const STATE: MetricDef = MetricDef::gauge(
-    "alys_sync_state",
-    "",
-    "Sync state (0=discovering, 1=headers, 2=blocks, 3=catchup, 4=synced, 5=failed)",
-    &[],
-)
-.from(SEED);
-pub const STATE_TRANSITIONS: MetricDef = MetricDef::counter(
-    "alys_sync_state_transitions_total",
-    "",
-    "Sync state changes",
-    &["from_state", "to_state"],
-)
-.from("seed 001 phase 3 (state transitions)");
-pub const PROGRESS: MetricDef = MetricDef::gauge(
-    "alys_sync_progress_percent",
-    "%",
-    "Current height as a percentage of the target height",
-    &[],
-)
-.from("seed 001 phase 3 (sync percentage)");
+metric_family! {
+    /// The sync family's instruments and the state its derived gauges need. Build once at
+    /// start-up.
+    pub struct SyncMetrics, "sync" {
+        /// Current synchronized block height
+        current: gauge("alys_sync_current_height") {
+            start: absent("height 0 would read as a node at genesis"),
+            why: DASHBOARD_NAME,
+        },
+        /// Target block height reported by peers
+        target: gauge("alys_sync_target_height") {
+            start: absent("the target is unknown until peers report it"),
+            why: DASHBOARD_NAME,
+        },
+        /// Sync speed: height gained over the last 30 s divided by the time it took (0 when stalled)
+        speed: gauge("alys_sync_blocks_per_second") {
+            start: absent("0 blocks/s would read as a stall before sync began"),
+            why: DASHBOARD_NAME,
+        },
+        /// Sync state (0=discovering, 1=headers, 2=blocks, 3=catchup, 4=synced, 5=failed)
+        state: gauge("alys_sync_state") {
+            start: absent("0 is the discovering state, not \"unknown\""),
+            why: DASHBOARD_NAME,
+        },
+        /// Sync state changes
+        transitions: counter("alys_sync_state_transitions_total") {
+            labels: { from_state: SyncState, to_state: SyncState },
+            why: "operators follow how often sync falls back from synced to catching up",
+        },
+        /// Current height as a percentage of the target height
+        progress: gauge("alys_sync_progress_percent") {
+            unit: "%",
+            start: absent("0 % would read as no progress before the target is known"),
+            why: "the sync dashboard shows progress as a percentage",
+        },
+    }
+    state {
+        tracked: Mutex<Tracked> = Mutex::new(Tracked {
+            state: None,
+            target: 0,
+            speed: WindowedSpeed::new(SPEED_WINDOW),
+        }),
+    }
+}
 
-pub const ALL: &[MetricDef] = &[
-    CURRENT_HEIGHT,
-    TARGET_HEIGHT,
-    BLOCKS_PER_SECOND,
-    STATE,
-    STATE_TRANSITIONS,
-    PROGRESS,
-];
+label_enum! {
+    /// Sync states; `alys_sync_state` exports the position (0 discovering … 5 failed).
+    pub enum SyncState {
+        Discovering => "discovering",
+        Headers => "headers",
+        Blocks => "blocks",
+        Catchup => "catchup",
+        Synced => "synced",
+        Failed => "failed",
+    }
+}
 
 /// The window over which sync speed is measured.
 pub const SPEED_WINDOW: Duration = Duration::from_secs(30);
+
+/// What the derived gauges are computed from.
+struct Tracked {
+    state: Option<SyncState>,
+    target: u64,
+    speed: WindowedSpeed,
+}
 
 /// Sync progress in percent: 0 while the target is unknown, never above 100.
 pub fn sync_percentage(current: u64, target: u64) -> f64 {
@@ -75,40 +86,7 @@ pub fn sync_percentage(current: u64, target: u64) -> f64 {
     (current as f64 / target as f64 * 100.0).min(100.0)
 }
 
-/// The sync family's instruments and the state its derived gauges need.
-pub struct SyncMetrics {
-    current: GaugeVec<()>,
-    target: GaugeVec<()>,
-    speed_gauge: GaugeVec<()>,
-    state_gauge: GaugeVec<()>,
-    transitions: CounterVec<(SyncState, SyncState)>,
-    progress: GaugeVec<()>,
-    tracked: Mutex<Tracked>,
-}
-
-struct Tracked {
-    state: Option<SyncState>,
-    target: u64,
-    speed: WindowedSpeed,
-}
-
 impl SyncMetrics {
-    pub fn new(meter: &Meter) -> Self {
-        SyncMetrics {
-            current: GaugeVec::new(&CURRENT_HEIGHT, meter),
-            target: GaugeVec::new(&TARGET_HEIGHT, meter),
-            speed_gauge: GaugeVec::new(&BLOCKS_PER_SECOND, meter),
-            state_gauge: GaugeVec::new(&STATE, meter),
-            transitions: CounterVec::new(&STATE_TRANSITIONS, meter),
-            progress: GaugeVec::new(&PROGRESS, meter),
-            tracked: Mutex::new(Tracked {
-                state: None,
-                target: 0,
-                speed: WindowedSpeed::new(SPEED_WINDOW),
-            }),
-        }
-    }
-
     /// Moves to `state`, counting the transition when it is one.
     pub fn set_state(&self, state: SyncState) {
         let mut t = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
@@ -116,28 +94,29 @@ impl SyncMetrics {
             self.transitions.add((previous, state), 1);
         }
         t.state = Some(state);
-        self.state_gauge.set((), state as usize as f64);
+        self.state.set(state as usize as f64);
     }
 
     pub fn set_target_height(&self, target: u64) {
         let mut t = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
         t.target = target;
-        self.target.set((), target as f64);
+        self.target.set(target as f64);
     }
 
     /// Records the current height at `now`; updates speed and progress.
     pub fn set_current_height(&self, height: u64, now: Instant) {
         let mut t = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
         t.speed.sample(now, height);
-        self.current.set((), height as f64);
-        self.speed_gauge.set((), t.speed.per_second());
-        self.progress.set((), sync_percentage(height, t.target));
+        self.current.set(height as f64);
+        self.speed.set(t.speed.per_second());
+        self.progress.set(sync_percentage(height, t.target));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::catalog::instruments::LabelValues;
 
     #[test]
     fn percentage_against_hand_computed_values() {
@@ -149,5 +128,11 @@ mod tests {
             100.0,
             "ahead of peers is done, not 120 %"
         );
+    }
+
+    #[test]
+    fn the_state_gauge_encodes_the_states_in_order() {
+        assert_eq!(SyncState::Discovering.index(), 0);
+        assert_eq!(SyncState::Failed.index(), 5);
     }
 }

@@ -1,72 +1,105 @@
-//! The transaction pool (seed 000, seed 001 phase 3).
+//! The transaction pool: what it holds, what it accepts and refuses, and a health score
+//! derived from both.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use opentelemetry::metrics::Meter;
-
-use super::MetricDef;
-use super::instruments::{CounterVec, GaugeVec};
-use super::labels::{TransactionRejectionReason, TxPoolState};
+use super::family::metric_family;
+use super::labels::label_enum;
 use super::rate::WindowedRate;
 
-const SEED: &str = "seed 000 (txpool), seed 001 phase 3";
+/// The name the Alys transaction pool dashboard and alert rules query.
+const DASHBOARD_NAME: &str = "the name the Alys transaction pool dashboard and alert rules query";
 
-pub const SIZE: MetricDef =
-    MetricDef::gauge("alys_txpool_size", "", "Transactions in the pool", &[]).from(SEED);
-pub const TRANSACTIONS: MetricDef = MetricDef::gauge(
-    "alys_txpool_transactions",
-    "",
-    "Transactions in the pool by state (pending: executable now; queued: waiting on a nonce gap)",
-    &["state"],
-)
-.from("seed 001 phase 3 (pending/queued)");
-pub const PROCESSED: MetricDef = MetricDef::counter(
-    "alys_txpool_processed_total",
-    "",
-    "Transactions the pool accepted",
-    &[],
-)
-.from(SEED);
-pub const PROCESSED_PER_SECOND: MetricDef = MetricDef::gauge(
-    "alys_txpool_processed_per_second",
-    "",
-    "Transactions accepted over the last 60 s, per second",
-    &[],
-)
-.from("seed 001 phase 3 (processing rate)");
-pub const REJECTIONS: MetricDef = MetricDef::counter(
-    "alys_txpool_rejections_total",
-    "",
-    "Transactions the pool refused, by reason",
-    &["reason"],
-)
-.from(SEED);
-pub const HEALTH_SCORE: MetricDef = MetricDef::gauge(
-    "alys_txpool_health_score",
-    "",
-    "Pool health from 0 to 1: utilisation and rejection ratio, equally weighted",
-    &[],
-)
-.from("seed 001 phase 3 (pool health score)");
+metric_family! {
+    /// The transaction pool family's instruments and the window its derived gauges need.
+    /// Build once at start-up, with [`with_capacity`](Self::with_capacity).
+    pub struct TxPoolMetrics, "transaction pool" {
+        /// Transactions in the pool
+        size: gauge("alys_txpool_size") {
+            start: absent("the TransactionPoolFull alert reads the size; it is unknown until the pool reports"),
+            why: DASHBOARD_NAME,
+        },
+        /// Transactions in the pool by state (pending: executable now; queued: waiting on a nonce gap)
+        by_state: gauge("alys_txpool_transactions") {
+            labels: { state: TxPoolState },
+            start: absent("unknown until the pool reports its contents"),
+            why: "operators tell a pool stuck on nonce gaps (queued) from a busy one (pending)",
+        },
+        /// Transactions the pool accepted
+        processed: counter("alys_txpool_processed_total") {
+            why: DASHBOARD_NAME,
+        },
+        /// Transactions accepted over the last 60 s, per second
+        processed_rate: gauge("alys_txpool_processed_per_second") {
+            start: zero,
+            why: "the pool dashboard shows the processing rate without a PromQL rate()",
+        },
+        /// Transactions the pool refused, by reason
+        rejections: counter("alys_txpool_rejections_total") {
+            labels: { reason: TransactionRejectionReason },
+            why: DASHBOARD_NAME,
+        },
+        /// Pool health from 0 to 1: utilisation and rejection ratio, equally weighted
+        health: gauge("alys_txpool_health_score") {
+            start: absent("a score is computed from the pool's first report"),
+            why: "the overview dashboard shows one health figure for the pool",
+        },
+    }
+    state {
+        capacity: u64 = 1,
+        window: Mutex<Window> = Mutex::new(Window {
+            accepted: WindowedRate::new(RATE_WINDOW),
+            rejected: WindowedRate::new(RATE_WINDOW),
+            size: 0,
+        }),
+    }
+}
 
-pub const ALL: &[MetricDef] = &[
-    SIZE,
-    TRANSACTIONS,
-    PROCESSED,
-    PROCESSED_PER_SECOND,
-    REJECTIONS,
-    HEALTH_SCORE,
-];
+label_enum! {
+    /// Why the transaction pool refused a transaction: the twelve reasons the Alys pool
+    /// reports.
+    pub enum TransactionRejectionReason {
+        InsufficientFee => "insufficient_fee",
+        InvalidNonce => "invalid_nonce",
+        InsufficientBalance => "insufficient_balance",
+        GasLimitExceeded => "gas_limit_exceeded",
+        InvalidSignature => "invalid_signature",
+        AccountNotFound => "account_not_found",
+        PoolFull => "pool_full",
+        DuplicateTransaction => "duplicate_transaction",
+        InvalidTransaction => "invalid_transaction",
+        NetworkCongestion => "network_congestion",
+        RateLimited => "rate_limited",
+        Other => "other",
+    }
+}
 
+label_enum! {
+    /// Where a transaction waits in the pool (`state` label).
+    pub enum TxPoolState {
+        Pending => "pending",
+        Queued => "queued",
+    }
+}
+
+/// The window of the processing rate and the rejection ratio.
 pub const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// What the derived gauges are computed from.
+struct Window {
+    accepted: WindowedRate,
+    rejected: WindowedRate,
+    size: u64,
+}
 
 /// Pool health in 0..=1 from utilisation (size / capacity) and the rejection ratio
 /// (rejected / offered, over the rate window).
 ///
-/// The seed's score has cliffs (it jumps from 0.6 to 0.1 at 80 % utilisation and from 0.5 to
-/// 0.1 at 5 % rejections) and never reaches 0. This keeps its slopes below those thresholds
-/// and falls linearly to 0 above them: at a full pool, or at 10 % rejections.
+/// The score the Alys pool first used had cliffs (it jumped from 0.6 to 0.1 at 80 %
+/// utilisation and from 0.5 to 0.1 at 5 % rejections) and never reached 0. This keeps its
+/// slopes below those thresholds and falls linearly to 0 above them: at a full pool, or at
+/// 10 % rejections.
 pub fn health_score(utilization: f64, rejection_ratio: f64) -> f64 {
     let u = clamp_unit(utilization);
     let r = clamp_unit(rejection_ratio);
@@ -87,45 +120,18 @@ fn clamp_unit(x: f64) -> f64 {
     if x.is_nan() { 1.0 } else { x.clamp(0.0, 1.0) }
 }
 
-/// The transaction pool family's instruments.
-pub struct TxPoolMetrics {
-    capacity: u64,
-    size: GaugeVec<()>,
-    by_state: GaugeVec<TxPoolState>,
-    processed: CounterVec<()>,
-    processed_rate_gauge: GaugeVec<()>,
-    rejections: CounterVec<TransactionRejectionReason>,
-    health: GaugeVec<()>,
-    window: Mutex<Window>,
-}
-
-struct Window {
-    accepted: WindowedRate,
-    rejected: WindowedRate,
-    size: u64,
-}
-
 impl TxPoolMetrics {
-    /// `capacity`: the pool's maximum size, for utilisation.
-    pub fn new(meter: &Meter, capacity: u64) -> Self {
+    /// The family's instruments for a pool holding at most `capacity` transactions (for
+    /// utilisation).
+    pub fn with_capacity(meter: &opentelemetry::metrics::Meter, capacity: u64) -> Self {
         TxPoolMetrics {
             capacity: capacity.max(1),
-            size: GaugeVec::new(&SIZE, meter),
-            by_state: GaugeVec::new(&TRANSACTIONS, meter),
-            processed: CounterVec::new(&PROCESSED, meter),
-            processed_rate_gauge: GaugeVec::new(&PROCESSED_PER_SECOND, meter),
-            rejections: CounterVec::new(&REJECTIONS, meter),
-            health: GaugeVec::new(&HEALTH_SCORE, meter),
-            window: Mutex::new(Window {
-                accepted: WindowedRate::new(RATE_WINDOW),
-                rejected: WindowedRate::new(RATE_WINDOW),
-                size: 0,
-            }),
+            ..Self::new(meter)
         }
     }
 
     pub fn accepted(&self, n: u64, now: Instant) {
-        self.processed.add((), n);
+        self.processed.add(n);
         let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
         w.accepted.record(now, n);
         self.refresh(&mut w, now);
@@ -142,7 +148,7 @@ impl TxPoolMetrics {
     pub fn set_contents(&self, pending: u64, queued: u64, now: Instant) {
         self.by_state.set(TxPoolState::Pending, pending as f64);
         self.by_state.set(TxPoolState::Queued, queued as f64);
-        self.size.set((), (pending + queued) as f64);
+        self.size.set((pending + queued) as f64);
         let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
         w.size = pending + queued;
         self.refresh(&mut w, now);
@@ -157,17 +163,18 @@ impl TxPoolMetrics {
         } else {
             0.0
         };
-        self.processed_rate_gauge.set((), accepted);
-        self.health.set(
-            (),
-            health_score(w.size as f64 / self.capacity as f64, rejection_ratio),
-        );
+        self.processed_rate.set(accepted);
+        self.health.set(health_score(
+            w.size as f64 / self.capacity as f64,
+            rejection_ratio,
+        ));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sources::catalog::instruments::LabelValues;
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9
@@ -185,11 +192,16 @@ mod tests {
         assert!(close(health_score(0.7999999999, 0.0499999999), 0.55));
         // 90 % full, 7.5 % rejected: (0.3 + 0.25) / 2.
         assert!(close(health_score(0.9, 0.075), 0.275));
-        // A full pool rejecting everything is 0, not the seed's floor of 0.1.
+        // A full pool rejecting everything is 0, not the old score's floor of 0.1.
         assert!(close(health_score(1.0, 1.0), 0.0));
         assert!(
             close(health_score(f64::NAN, 0.0), 0.5),
             "NaN reads as the worst case"
         );
+    }
+
+    #[test]
+    fn the_pool_reports_twelve_rejection_reasons() {
+        assert_eq!(TransactionRejectionReason::COUNT, 12);
     }
 }

@@ -7,7 +7,6 @@
 //! - [`propagation`]: W3C trace context per message.
 
 pub mod client;
-mod metrics;
 pub mod propagation;
 mod tls;
 

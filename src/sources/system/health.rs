@@ -91,7 +91,7 @@ pub fn evaluate(snapshot: &Snapshot, quiet_for: Duration, stale_after: Duration)
 mod tests {
     use super::*;
     use crate::health::HealthStatus;
-    use crate::sources::catalog::labels::ResourceSource;
+    use crate::sources::catalog::system::ResourceSource;
     use crate::sources::system::{HostStats, ProcessStats};
     use ProcessHealth::*;
 

@@ -15,57 +15,51 @@ use opentelemetry::metrics::Meter;
 
 use crate::sources::catalog::MetricDef;
 use crate::sources::catalog::instruments::{LabelValues, attributes};
-use crate::sources::catalog::labels::{DiskOperation, NetworkDirection, ResourceSource};
-use crate::sources::catalog::system as defs;
+use crate::sources::catalog::system::{
+    DiskOperation, NetworkDirection, ResourceSource, SystemMetrics, def,
+};
 
 use super::{Snapshot, SystemCollector, lock};
 
 pub(super) fn register(collector: &SystemCollector, meter: &Meter) {
     let gauge = |def: &'static MetricDef, read: fn(&Snapshot) -> Option<f64>| {
         let collector = collector.clone();
-        meter
-            .f64_observable_gauge(def.instrument_name())
-            .with_unit(def.unit)
-            .with_description(def.help)
-            .with_callback(move |obs| {
-                if let Some(value) = read(&collector.snapshot()) {
-                    obs.observe(value, &[]);
-                }
-            })
-            .build();
+        def.observe_f64_gauge(meter, move |obs| {
+            if let Some(value) = read(&collector.snapshot()) {
+                obs.observe(value, &[]);
+            }
+        });
     };
 
-    gauge(&defs::MEMORY_USAGE, |s| {
+    gauge(&def::memory_usage, |s| {
         s.process.map(|p| p.resident_bytes as f64)
     });
-    gauge(&defs::VIRTUAL_MEMORY, |s| {
+    gauge(&def::virtual_memory, |s| {
         s.process.map(|p| p.virtual_bytes as f64)
     });
     // Per core (100 per fully used core), as the definition's help says; only the health
     // status divides it by the CPU count.
-    gauge(&defs::CPU_USAGE, |s| s.process.map(|p| p.cpu_percent));
-    gauge(&defs::PROCESS_START_TIME, |s| {
+    gauge(&def::cpu_usage, |s| s.process.map(|p| p.cpu_percent));
+    gauge(&def::process_start_time, |s| {
         s.process.map(|p| p.start_time_unix as f64)
     });
     // Computed at export time so it keeps counting while the process source fails.
-    gauge(&defs::UPTIME, |s| s.uptime_seconds(SystemTime::now()));
-    gauge(&defs::THREAD_COUNT, |s| s.threads.map(|t| t as f64));
-    gauge(&defs::OPEN_FILE_DESCRIPTORS, |s| {
+    gauge(&def::uptime, |s| s.uptime_seconds(SystemTime::now()));
+    gauge(&def::threads, |s| s.threads.map(|t| t as f64));
+    gauge(&def::open_file_descriptors, |s| {
         s.file_descriptors.map(|f| f as f64)
     });
-    gauge(&defs::SYSTEM_MEMORY_TOTAL, |s| {
+    gauge(&def::system_memory_total, |s| {
         s.host.map(|h| h.memory_total_bytes as f64)
     });
-    gauge(&defs::SYSTEM_MEMORY_USED, |s| {
+    gauge(&def::system_memory_used, |s| {
         s.host.map(|h| h.memory_used_bytes as f64)
     });
-    gauge(&defs::SYSTEM_CPU_COUNT, |s| {
-        s.host.map(|h| h.cpu_count as f64)
-    });
-    gauge(&defs::PROCESS_HEALTH, |s| {
+    gauge(&def::system_cpus, |s| s.host.map(|h| h.cpu_count as f64));
+    gauge(&def::process_health, |s| {
         s.process_health().map(|h| h.gauge_value())
     });
-    gauge(&defs::LAST_COLLECTION_SUCCESS, |s| {
+    gauge(&def::last_collection_success, |s| {
         let at = s
             .last_success?
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -73,25 +67,18 @@ pub(super) fn register(collector: &SystemCollector, meter: &Meter) {
         Some(at.as_secs_f64())
     });
 
+    counter(meter, collector, &def::disk_io, |s, op: DiskOperation| {
+        let d = s.disk?;
+        Some(match op {
+            DiskOperation::Read => d.read_bytes,
+            DiskOperation::Write => d.written_bytes,
+        })
+    });
     counter(
         meter,
         collector,
-        &defs::DISK_IO,
-        DiskOperation::ALL,
-        |s, op| {
-            let d = s.disk?;
-            Some(match op {
-                DiskOperation::Read => d.read_bytes,
-                DiskOperation::Write => d.written_bytes,
-            })
-        },
-    );
-    counter(
-        meter,
-        collector,
-        &defs::NETWORK_IO,
-        NetworkDirection::ALL,
-        |s, dir| {
+        &def::network_io,
+        |s, dir: NetworkDirection| {
             let n = s.network?;
             Some(match dir {
                 NetworkDirection::Receive => n.received_bytes,
@@ -104,12 +91,11 @@ pub(super) fn register(collector: &SystemCollector, meter: &Meter) {
     counter(
         meter,
         collector,
-        &defs::COLLECTION_FAILURES,
-        ResourceSource::ALL,
-        |s, source| Some(s.failures(source)),
+        &def::collection_failures,
+        |s, source: ResourceSource| Some(s.failures(source)),
     );
 
-    lock(&collector.shared.durations).push(defs::COLLECTION_DURATION.f64_histogram(meter));
+    lock(&collector.shared.metrics).push(SystemMetrics::new(meter));
 }
 
 /// An observable counter reporting the OS's cumulative totals, one series per label value.
@@ -117,23 +103,19 @@ fn counter<L: LabelValues + Send + Sync>(
     meter: &Meter,
     collector: &SystemCollector,
     def: &'static MetricDef,
-    labels: &'static [L],
     read: fn(&Snapshot, L) -> Option<u64>,
 ) {
-    let series: Vec<(L, Vec<KeyValue>)> =
-        labels.iter().map(|l| (*l, attributes(def, *l))).collect();
+    let series: Vec<(L, Vec<KeyValue>)> = (0..L::COUNT)
+        .filter_map(L::from_index)
+        .map(|l| (l, attributes(def, l)))
+        .collect();
     let collector = collector.clone();
-    meter
-        .u64_observable_counter(def.instrument_name())
-        .with_unit(def.unit)
-        .with_description(def.help)
-        .with_callback(move |obs| {
-            let snapshot = collector.snapshot();
-            for (label, attrs) in &series {
-                if let Some(value) = read(&snapshot, *label) {
-                    obs.observe(value, attrs);
-                }
+    def.observe_u64_counter(meter, move |obs| {
+        let snapshot = collector.snapshot();
+        for (label, attrs) in &series {
+            if let Some(value) = read(&snapshot, *label) {
+                obs.observe(value, attrs);
             }
-        })
-        .build();
+        }
+    });
 }

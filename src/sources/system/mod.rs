@@ -38,12 +38,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use opentelemetry::metrics::Histogram;
 use tokio::task::JoinHandle;
 
 use crate::health::{CheckResult, HealthRegistry};
 use crate::sources::backoff::Backoff;
-use crate::sources::catalog::labels::ResourceSource;
+use crate::sources::catalog::system::{ResourceSource, SystemMetrics};
 use snapshot::SOURCES;
 
 pub use health::{
@@ -101,7 +100,7 @@ struct Shared {
     reader: Mutex<Box<dyn ResourceReader>>,
     state: Mutex<State>,
     // One per meter the metrics were registered on.
-    durations: Mutex<Vec<Histogram<f64>>>,
+    metrics: Mutex<Vec<SystemMetrics>>,
 }
 
 struct State {
@@ -130,7 +129,7 @@ impl SystemCollector {
                     snapshot: Snapshot::default(),
                     quiet_since: Instant::now(),
                 }),
-                durations: Mutex::new(Vec::new()),
+                metrics: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -225,8 +224,8 @@ impl SystemCollector {
             }
         }
 
-        for histogram in lock(&self.shared.durations).iter() {
-            histogram.record(duration.as_secs_f64(), &[]);
+        for metrics in lock(&self.shared.metrics).iter() {
+            metrics.collection_duration.record(duration.as_secs_f64());
         }
         // Transitions only: a source that stays broken would otherwise log every 5 s;
         // the failure counter has the full count.

@@ -1,7 +1,7 @@
 //! Where the numbers come from: one trait with a method per source, and its Linux
 //! implementation (sysinfo for the process and host memory, `/proc` for the rest).
 //!
-//! Each method is one source of [`ResourceSource`](crate::sources::catalog::labels::ResourceSource):
+//! Each method is one source of [`ResourceSource`](crate::sources::catalog::system::ResourceSource):
 //! it fails alone, and the collector counts the failure under that source's label.
 
 use std::fs;

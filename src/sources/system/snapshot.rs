@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::sources::catalog::labels::ResourceSource;
+use crate::sources::catalog::system::ResourceSource;
 
 use super::{DiskTotals, HostStats, NetworkTotals, ProcessHealth, ProcessStats, classify};
 

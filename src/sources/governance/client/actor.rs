@@ -14,8 +14,9 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::connection::{self, Connection, next_inbound};
 use super::policy::OutboundBuffer;
 use super::{Command, GovernanceError, Reply, Shared, StreamConfig};
-use crate::sources::catalog::labels::{GovernanceMessageType, GrpcCode, InvalidMessageReason};
-use crate::sources::governance::metrics::ClientMetrics;
+use crate::sources::catalog::governance::{
+    GovernanceMessageType, GovernanceMetrics, GrpcCode, InvalidMessageReason,
+};
 use crate::sources::governance::propagation;
 use crate::sources::governance::proto::governance_message::Payload as Inbound;
 use crate::sources::governance::proto::node_message::Payload as Outbound;
@@ -31,7 +32,7 @@ struct Pending {
 
 pub(super) struct Actor {
     config: StreamConfig,
-    m: ClientMetrics,
+    m: GovernanceMetrics,
     shared: Arc<Shared>,
     commands: mpsc::Receiver<Command>,
     stop: watch::Receiver<bool>,
@@ -74,10 +75,9 @@ impl Actor {
         commands: mpsc::Receiver<Command>,
         stop: watch::Receiver<bool>,
     ) -> Self {
-        let m = ClientMetrics::new(meter);
-        m.connected.set((), 0.0);
-        m.buffer_size.set((), 0.0);
-        m.pending.set((), 0.0);
+        // Connection status, buffer and pending requests start at 0: the catalogue declares
+        // them so, and they are true before the first connection.
+        let m = GovernanceMetrics::new(meter);
         Actor {
             buffer: OutboundBuffer::new(config.buffer_capacity),
             config,
@@ -143,7 +143,7 @@ impl Actor {
                 }
             }
         }
-        self.m.connected.set((), 0.0);
+        self.m.connection_status.set(0.0);
         self.shared.connected.store(false, Ordering::Relaxed);
         for (_, p) in self.pending.drain() {
             let _ = p.reply.send(Err(GovernanceError::Stopped));
@@ -154,7 +154,7 @@ impl Actor {
     async fn connect(&mut self) -> Option<Connection> {
         self.attempts += 1;
         if self.attempts > 1 {
-            self.m.reconnect_attempts.add((), 1);
+            self.m.reconnect_attempts.add(1);
         }
         {
             let mut times = self
@@ -173,8 +173,8 @@ impl Actor {
                     endpoint = self.config.endpoint.as_str(),
                     "governance stream connected"
                 );
-                self.m.connected.set((), 1.0);
-                self.m.connected_since.set((), unix_now().as_secs_f64());
+                self.m.connection_status.set(1.0);
+                self.m.connected_since.set(unix_now().as_secs_f64());
                 self.shared.connected.store(true, Ordering::Relaxed);
                 while let Some(message) = self.buffer.pop() {
                     if let Err(mpsc::error::SendError(message)) = self.forward(message, &conn).await
@@ -209,8 +209,8 @@ impl Actor {
     ) {
         let Some(lost) = conn.take() else { return };
         self.m.stream_errors.add(code, 1);
-        self.m.connected.set((), 0.0);
-        self.m.connected_since.set((), 0.0);
+        self.m.connection_status.set(0.0);
+        self.m.connected_since.set(0.0);
         self.shared.connected.store(false, Ordering::Relaxed);
         // A connection that held for a while was healthy: start the backoff afresh. One
         // that broke soon after it was made counts as a failure, so a server that accepts
@@ -239,7 +239,7 @@ impl Actor {
                         sent: Instant::now(),
                     },
                 );
-                self.m.pending.set((), self.pending.len() as f64);
+                self.m.pending.set(self.pending.len() as f64);
                 message
             }
             Command::Send(message) => message,
@@ -285,12 +285,12 @@ impl Actor {
             self.buffer.push(message)
         };
         if dropped.is_some() {
-            self.m.buffer_dropped.add((), 1);
+            self.m.buffer_dropped.add(1);
         }
     }
 
     fn note_buffer(&self) {
-        self.m.buffer_size.set((), self.buffer.len() as f64);
+        self.m.buffer_size.set(self.buffer.len() as f64);
         self.shared
             .buffered
             .store(self.buffer.len(), Ordering::Relaxed);
@@ -307,11 +307,11 @@ impl Actor {
             .collect();
         for id in expired {
             if let Some(p) = self.pending.remove(&id) {
-                self.m.correlation_timeouts.add((), 1);
+                self.m.correlation_timeouts.add(1);
                 let _ = p.reply.send(Err(GovernanceError::Timeout(limit)));
             }
         }
-        self.m.pending.set((), self.pending.len() as f64);
+        self.m.pending.set(self.pending.len() as f64);
     }
 
     /// Handles one received message in a span that continues the sender's trace.
@@ -335,10 +335,8 @@ impl Actor {
                         self.m.invalid.add(InvalidMessageReason::Malformed, 1);
                         tracing::warn!("skipped a signature response without a request id");
                     } else if let Some(p) = self.pending.remove(&response.request_id) {
-                        self.m
-                            .correlation
-                            .record((), p.sent.elapsed().as_secs_f64());
-                        self.m.pending.set((), self.pending.len() as f64);
+                        self.m.correlation.record(p.sent.elapsed().as_secs_f64());
+                        self.m.pending.set(self.pending.len() as f64);
                         let answer = if response.error.is_empty() {
                             Ok(response)
                         } else {
@@ -369,7 +367,7 @@ impl Actor {
                     self.shared.federation.send_replace(Some(update));
                     self.m
                         .federation_update
-                        .record((), started.elapsed().as_secs_f64());
+                        .record(started.elapsed().as_secs_f64());
                     return Some(NodeMessage {
                         trace_context: propagation::inject_current(),
                         payload: Some(Outbound::Acknowledgement(Acknowledgement {

@@ -7,7 +7,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Endpoint;
 
 use super::StreamConfig;
-use crate::sources::catalog::labels::GrpcCode;
+use crate::sources::catalog::governance::GrpcCode;
 use crate::sources::governance::proto::governance_stream_client::GovernanceStreamClient;
 use crate::sources::governance::proto::{GovernanceMessage, NodeMessage};
 
