@@ -70,6 +70,7 @@ fn message_pass(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let mut g = c.benchmark_group("message_pass");
+    let producer_actor = system.actor("producer", ActorType::Chain);
 
     // Per message: a producer task sends, a consumer task receives.
     g.bench_function("baseline_tokio_mpsc_send_recv", |b| {
@@ -100,7 +101,7 @@ fn message_pass(c: &mut Criterion) {
             rt.block_on(async {
                 let (tx, mut rx) =
                     system.mailbox::<Ping>("consumer", ActorType::Network, 1024, TraceMode::Child);
-                let tx = tx.from(ActorType::Chain);
+                let tx = tx.from(&producer_actor);
                 let started = Instant::now();
                 // The producer works inside a span the sampler dropped.
                 let producer = tokio::spawn(

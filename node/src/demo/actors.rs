@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 
 use super::{Fault, Shared};
 use alys_telemetry::sources::actors::{
-    ActorFailure, ActorMessage, ActorSystem, ChildHandle, MailboxReceiver, MailboxSender,
+    ActorFailure, ActorMessage, ActorSystem, ChildHandle, Mailbox, MailboxReceiver, MailboxSender,
     RestartPolicy, StopSignal, Supervisor, TraceMode,
 };
 use alys_telemetry::sources::catalog::actors::RestartReason;
@@ -94,8 +94,18 @@ impl ActorMessage for Heartbeat {
     }
 }
 
-/// Where the world sends sync batches.
+/// Where the world sends sync batches, speaking for the network actor.
 pub(crate) type SyncMailbox = MailboxSender<SyncBatch>;
+
+/// The actors' mailboxes, each carrying its actor.
+struct Mailboxes {
+    engine: Mailbox<Block>,
+    storage: Mailbox<Block>,
+    network: Mailbox<Block>,
+    sync: Mailbox<SyncBatch>,
+    bridge: Mailbox<PegOperation>,
+    stream: Mailbox<Heartbeat>,
+}
 
 /// Starts the actors; returns the sync actor's mailbox and the supervised children.
 pub(crate) fn spawn(
@@ -105,150 +115,168 @@ pub(crate) fn spawn(
     governance: StreamHandle,
 ) -> (SyncMailbox, Vec<ChildHandle>) {
     let supervisor = Supervisor::new(system, ActorType::Supervisor, RestartPolicy::default());
-    let (to_engine, engine) =
-        system.mailbox::<Block>("engine", ActorType::Engine, 64, TraceMode::Child);
-    let (to_storage, storage) =
-        system.mailbox::<Block>("storage", ActorType::Storage, 64, TraceMode::Child);
-    let (to_network, network) =
-        system.mailbox::<Block>("network", ActorType::Network, 64, TraceMode::Child);
-    // Sync is a long-lived flow: each batch is its own trace, linked to whoever sent it.
-    let (to_sync, sync) = system.mailbox::<SyncBatch>("sync", ActorType::Sync, 64, TraceMode::Link);
-    let (to_bridge, bridge) =
-        system.mailbox::<PegOperation>("bridge", ActorType::Bridge, 16, TraceMode::Child);
-    // The governance stream is long-lived: each heartbeat its own trace.
-    let (to_stream, stream) =
-        system.mailbox::<Heartbeat>("stream", ActorType::Stream, 16, TraceMode::Link);
-
+    let (to, inboxes) = mailboxes(system);
+    let chain = system.actor("chain", ActorType::Chain);
     let mut children = vec![
         relay(
             &supervisor,
-            "engine",
-            ActorType::Engine,
-            engine,
-            Some(to_storage.from(ActorType::Engine)),
+            inboxes.engine,
+            Some(to.storage.from(to.engine.actor())),
             5..40,
         ),
         relay(
             &supervisor,
-            "storage",
-            ActorType::Storage,
-            storage,
-            Some(to_network.from(ActorType::Storage)),
+            inboxes.storage,
+            Some(to.network.from(to.storage.actor())),
             3..25,
         ),
-        relay(
-            &supervisor,
-            "network",
-            ActorType::Network,
-            network,
-            None,
-            2..15,
-        ),
+        relay(&supervisor, inboxes.network, None, 2..15),
         supervised(
             &supervisor,
-            "sync",
-            ActorType::Sync,
-            sync,
+            inboxes.sync,
             |batch: SyncBatch, mut rng| async move {
                 tokio::time::sleep(Duration::from_millis(rng.u64(5..40))).await;
                 tracing::debug!(size = batch.size, "batch imported");
                 Ok::<_, String>(())
             },
         ),
-        supervised(
-            &supervisor,
-            "stream",
-            ActorType::Stream,
-            stream,
-            |_: Heartbeat, _| async { Ok::<_, String>(()) },
-        ),
-        supervised(&supervisor, "bridge", ActorType::Bridge, bridge, {
-            let shared = shared.clone();
-            let handled = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            move |_peg: PegOperation, mut rng: Rng| {
-                let crashing = shared.fault_active(Fault::ActorCrash);
-                // The third peg-out fails once, so a restart shows early; after that, rarely
-                // enough that a healthy demo raises no restart-loop alert.
-                let n = handled.fetch_add(1, Ordering::Relaxed) + 1;
-                let fails = crashing || n == 3 || rng.f64() < 0.01;
-                let governance = governance.clone();
-                async move {
-                    tokio::time::sleep(Duration::from_millis(rng.u64(10..60))).await;
-                    // Now and then the bridge loses its connection to the federation and
-                    // the supervisor restarts it.
-                    if fails {
-                        return Err("lost the federation connection".to_string());
-                    }
-                    // A peg-out needs the federation's signature, over the governance
-                    // stream: the request continues this handling span's trace.
-                    let payload = rng.u64(..).to_be_bytes().to_vec();
-                    if let Err(e) = governance.request_signature(payload).await {
-                        tracing::warn!("peg-out not signed: {e}");
-                    }
-                    Ok(())
-                }
-            }
+        supervised(&supervisor, inboxes.stream, |_: Heartbeat, _| async {
+            Ok::<_, String>(())
         }),
+        supervised(&supervisor, inboxes.bridge, bridge_work(shared, governance)),
     ];
     let chain_shared = shared.clone();
-    let to_engine = to_engine.from(ActorType::Chain);
-    children.push(
-        supervisor.supervise("chain", ActorType::Chain, move |stop| {
-            chain(to_engine.clone(), chain_shared.clone(), stop)
-        }),
-    );
-    let to_bridge = to_bridge.from(ActorType::Chain);
+    let to_engine = to.engine.from(&chain);
+    children.push(supervisor.supervise(&chain, move |stop| {
+        chain_actor(to_engine.clone(), chain_shared.clone(), stop)
+    }));
     let interval = shared.options.block_interval;
-    tasks.spawn(async move {
-        let mut ticker = tokio::time::interval(interval * 2);
-        loop {
-            ticker.tick().await;
-            let _ = to_bridge.try_send(PegOperation);
-        }
-    });
-    let to_stream = to_stream.from(ActorType::Network);
-    tasks.spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        loop {
-            ticker.tick().await;
-            let _ = to_stream.try_send(Heartbeat);
-        }
+    every(tasks, interval * 2, to.bridge.from(&chain), || PegOperation);
+    every(tasks, interval, to.stream.from(to.network.actor()), || {
+        Heartbeat
     });
     tasks.spawn(validate_foreign_blocks(shared.clone()));
-    let deps = system.clone();
+    tasks.spawn(report_dependencies(system.clone()));
+    (to.sync.from(to.network.actor()), children)
+}
+
+/// The receiving sides, each owned by its actor.
+struct Inboxes {
+    engine: MailboxReceiver<Block>,
+    storage: MailboxReceiver<Block>,
+    network: MailboxReceiver<Block>,
+    sync: MailboxReceiver<SyncBatch>,
+    bridge: MailboxReceiver<PegOperation>,
+    stream: MailboxReceiver<Heartbeat>,
+}
+
+fn mailboxes(system: &ActorSystem) -> (Mailboxes, Inboxes) {
+    let (engine, engine_in) = system.mailbox("engine", ActorType::Engine, 64, TraceMode::Child);
+    let (storage, storage_in) = system.mailbox("storage", ActorType::Storage, 64, TraceMode::Child);
+    let (network, network_in) = system.mailbox("network", ActorType::Network, 64, TraceMode::Child);
+    // Sync is a long-lived flow: each batch is its own trace, linked to whoever sent it.
+    let (sync, sync_in) = system.mailbox("sync", ActorType::Sync, 64, TraceMode::Link);
+    let (bridge, bridge_in) = system.mailbox("bridge", ActorType::Bridge, 16, TraceMode::Child);
+    // The governance stream is long-lived: each heartbeat its own trace.
+    let (stream, stream_in) = system.mailbox("stream", ActorType::Stream, 16, TraceMode::Link);
+    (
+        Mailboxes {
+            engine,
+            storage,
+            network,
+            sync,
+            bridge,
+            stream,
+        },
+        Inboxes {
+            engine: engine_in,
+            storage: storage_in,
+            network: network_in,
+            sync: sync_in,
+            bridge: bridge_in,
+            stream: stream_in,
+        },
+    )
+}
+
+/// The bridge's handling of a peg: now and then it loses its connection to the federation
+/// and fails (the supervisor restarts it); otherwise a peg-out asks the federation to sign.
+fn bridge_work(
+    shared: &Arc<Shared>,
+    governance: StreamHandle,
+) -> impl Fn(PegOperation, Rng) -> BoxedWork + Clone + Send + Sync + 'static {
+    let shared = shared.clone();
+    let handled = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    move |_peg: PegOperation, mut rng: Rng| {
+        let crashing = shared.fault_active(Fault::ActorCrash);
+        // The third peg-out fails once, so a restart shows early; after that, rarely
+        // enough that a healthy demo raises no restart-loop alert.
+        let n = handled.fetch_add(1, Ordering::Relaxed) + 1;
+        let fails = crashing || n == 3 || rng.f64() < 0.01;
+        let governance = governance.clone();
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(rng.u64(10..60))).await;
+            if fails {
+                return Err("lost the federation connection".to_string());
+            }
+            // A peg-out needs the federation's signature, over the governance stream: the
+            // request continues this handling span's trace.
+            let payload = rng.u64(..).to_be_bytes().to_vec();
+            if let Err(e) = governance.request_signature(payload).await {
+                tracing::warn!("peg-out not signed: {e}");
+            }
+            Ok(())
+        })
+    }
+}
+
+/// The bridge's work, boxed so that its type can be named.
+type BoxedWork = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// Sends `message()` from `sender` every `period`, refused (and counted) when the mailbox is
+/// full.
+fn every<M: ActorMessage>(
+    tasks: &mut JoinSet<()>,
+    period: Duration,
+    sender: MailboxSender<M>,
+    message: fn() -> M,
+) {
     tasks.spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        let mut ticker = tokio::time::interval(period);
         loop {
             ticker.tick().await;
-            for (actor, dependency) in [
-                (ActorType::Chain, ActorType::Engine),
-                (ActorType::Engine, ActorType::Storage),
-                (ActorType::Storage, ActorType::Network),
-            ] {
-                deps.set_dependency_health(actor, dependency, true);
-            }
+            let _ = sender.try_send(message());
         }
     });
-    (to_sync.from(ActorType::Network), children)
+}
+
+/// The actors this one depends on are reported healthy every second.
+async fn report_dependencies(system: ActorSystem) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        ticker.tick().await;
+        for (actor, dependency) in [
+            (ActorType::Chain, ActorType::Engine),
+            (ActorType::Engine, ActorType::Storage),
+            (ActorType::Storage, ActorType::Network),
+        ] {
+            system.set_dependency_health(actor, dependency, true);
+        }
+    }
 }
 
 /// Supervises an actor that handles each message of `inbox` with `work`; an `Err` from
 /// `work` fails the actor (after counting the message as failed), which is restarted.
-fn supervised<M, F, Fut>(
-    supervisor: &Supervisor,
-    name: &str,
-    actor: ActorType,
-    inbox: MailboxReceiver<M>,
-    work: F,
-) -> ChildHandle
+fn supervised<M, F, Fut>(supervisor: &Supervisor, inbox: MailboxReceiver<M>, work: F) -> ChildHandle
 where
     M: ActorMessage,
     F: Fn(M, Rng) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
+    let actor = inbox.actor();
     // The mailbox outlives each instance: a restarted actor picks up where the last stopped.
     let inbox = Arc::new(Mutex::new(inbox));
-    supervisor.supervise(name, actor, move |mut stop: StopSignal| {
+    supervisor.supervise(&actor, move |mut stop: StopSignal| {
         let inbox = inbox.clone();
         let work = work.clone();
         async move {
@@ -274,42 +302,34 @@ where
 /// An actor that handles each block and passes it on to `next`.
 fn relay(
     supervisor: &Supervisor,
-    name: &str,
-    actor: ActorType,
     inbox: MailboxReceiver<Block>,
     next: Option<MailboxSender<Block>>,
     work_ms: std::ops::Range<u64>,
 ) -> ChildHandle {
-    supervised(
-        supervisor,
-        name,
-        actor,
-        inbox,
-        move |block: Block, mut rng| {
-            let next = next.clone();
-            let work_ms = work_ms.clone();
-            async move {
-                tokio::time::sleep(Duration::from_millis(rng.u64(work_ms))).await;
-                tracing::debug!(
-                    height = block.height,
-                    transactions = block.transactions,
-                    "block handled"
-                );
-                if let Some(next) = next {
-                    let step = match block.step {
-                        Step::Execute => Step::Store,
-                        _ => Step::Broadcast,
-                    };
-                    // A full downstream mailbox waits here: back-pressure, counted.
-                    let _ = next.send(Block { step, ..block }).await;
-                }
-                Ok(())
+    supervised(supervisor, inbox, move |block: Block, mut rng| {
+        let next = next.clone();
+        let work_ms = work_ms.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(rng.u64(work_ms))).await;
+            tracing::debug!(
+                height = block.height,
+                transactions = block.transactions,
+                "block handled"
+            );
+            if let Some(next) = next {
+                let step = match block.step {
+                    Step::Execute => Step::Store,
+                    _ => Step::Broadcast,
+                };
+                // A full downstream mailbox waits here: back-pressure, counted.
+                let _ = next.send(Block { step, ..block }).await;
             }
-        },
-    )
+            Ok(())
+        }
+    })
 }
 
-async fn chain(
+async fn chain_actor(
     engine: MailboxSender<Block>,
     shared: Arc<Shared>,
     mut stop: StopSignal,

@@ -2,15 +2,18 @@
 //! its enqueue time and the sender's trace context, and whose receiver hands out
 //! [`Envelope`]s that know how long they waited and run their handling in the right span.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use tokio::sync::mpsc;
+use tokio_stream::Stream;
 
 use super::envelope::{Envelope, SenderContext};
 use super::system::{ActorEntry, ActorSystem, Inner};
 use super::{ActorMessage, TraceMode};
-use crate::sources::catalog::actors::BackpressureOutcome;
+use crate::sources::catalog::actors::{BackpressureOutcome, LifecycleState};
 use crate::sources::catalog::labels::ActorType;
 
 /// A message on its way, with what the receiver needs to measure and trace it.
@@ -41,8 +44,78 @@ impl<M> std::fmt::Display for SendError<M> {
 
 impl<M: std::fmt::Debug> std::error::Error for SendError<M> {}
 
-/// The sending side. Clone it per sending actor with [`from`](Self::from), so the receiver
-/// knows who spoke.
+/// An actor of an [`ActorSystem`]: its name and kind. Only the system makes one
+/// ([`ActorSystem::actor`], or [`ActorSystem::mailbox`] with [`Mailbox::actor`]), so a handle
+/// always names a registered actor and no typo can make a phantom one that health counts.
+/// Cloning shares it.
+#[derive(Clone)]
+pub struct Actor {
+    pub(crate) entry: Arc<ActorEntry>,
+}
+
+impl Actor {
+    /// Its name, the `actor` attribute of its handling spans.
+    pub fn name(&self) -> &str {
+        &self.entry.name
+    }
+
+    /// Its kind, the `actor_type` label.
+    pub fn kind(&self) -> ActorType {
+        self.entry.actor_type
+    }
+
+    /// Where it is in its life.
+    pub fn state(&self) -> LifecycleState {
+        self.entry.state()
+    }
+}
+
+impl std::fmt::Debug for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Actor")
+            .field("name", &self.name())
+            .field("kind", &self.kind())
+            .finish()
+    }
+}
+
+/// An actor's mailbox, as the actor's neighbours hold it: it knows whose it is, and gives a
+/// sender to whoever says who is speaking. Cloning shares it.
+pub struct Mailbox<M> {
+    tx: mpsc::Sender<Stamped<M>>,
+    actor: Actor,
+    system: Arc<Inner>,
+}
+
+impl<M> Clone for Mailbox<M> {
+    fn clone(&self) -> Self {
+        Mailbox {
+            tx: self.tx.clone(),
+            actor: self.actor.clone(),
+            system: self.system.clone(),
+        }
+    }
+}
+
+impl<M: ActorMessage> Mailbox<M> {
+    /// The actor this mailbox belongs to.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// A sender that speaks for `from`: the receiver records and traces each of its messages
+    /// as sent by that actor. There is no sender without one.
+    pub fn from(&self, from: &Actor) -> MailboxSender<M> {
+        MailboxSender {
+            tx: self.tx.clone(),
+            from: from.kind(),
+            to: self.actor.kind(),
+            system: self.system.clone(),
+        }
+    }
+}
+
+/// The sending side, speaking for one actor (made by [`Mailbox::from`]). Cloning shares it.
 pub struct MailboxSender<M> {
     tx: mpsc::Sender<Stamped<M>>,
     from: ActorType,
@@ -62,14 +135,6 @@ impl<M> Clone for MailboxSender<M> {
 }
 
 impl<M: ActorMessage> MailboxSender<M> {
-    /// A sender that speaks for `actor`.
-    pub fn from(&self, actor: ActorType) -> Self {
-        MailboxSender {
-            from: actor,
-            ..self.clone()
-        }
-    }
-
     fn stamp(&self, message: M) -> Stamped<M> {
         Stamped {
             message,
@@ -86,10 +151,7 @@ impl<M: ActorMessage> MailboxSender<M> {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Closed(s)) => Err(SendError::Closed(s.message)),
             Err(mpsc::error::TrySendError::Full(stamped)) => {
-                self.system
-                    .metrics
-                    .backpressure
-                    .add((self.to, BackpressureOutcome::Blocked), 1);
+                self.backpressure(BackpressureOutcome::Blocked);
                 self.tx
                     .send(stamped)
                     .await
@@ -102,14 +164,15 @@ impl<M: ActorMessage> MailboxSender<M> {
     pub fn try_send(&self, message: M) -> Result<(), SendError<M>> {
         self.tx.try_send(self.stamp(message)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(s) => {
-                self.system
-                    .metrics
-                    .backpressure
-                    .add((self.to, BackpressureOutcome::Refused), 1);
+                self.backpressure(BackpressureOutcome::Refused);
                 SendError::Full(s.message)
             }
             mpsc::error::TrySendError::Closed(s) => SendError::Closed(s.message),
         })
+    }
+
+    fn backpressure(&self, outcome: BackpressureOutcome) {
+        self.system.metrics.backpressure.add((self.to, outcome), 1);
     }
 }
 
@@ -121,7 +184,7 @@ pub(crate) struct ReceiverShared {
     pub mode: TraceMode,
 }
 
-/// The receiving side, owned by the actor.
+/// The receiving side, owned by the actor. It is also a [`Stream`] of envelopes.
 pub struct MailboxReceiver<M> {
     rx: mpsc::Receiver<Stamped<M>>,
     shared: Arc<ReceiverShared>,
@@ -143,22 +206,45 @@ impl<M: ActorMessage> MailboxReceiver<M> {
         self.rx.is_empty()
     }
 
-    /// The actor's registered name.
-    pub fn name(&self) -> &str {
-        &self.shared.entry.name
+    /// The actor that owns this mailbox (to supervise it, or to speak as it).
+    pub fn actor(&self) -> Actor {
+        Actor {
+            entry: Arc::clone(&self.shared.entry),
+        }
+    }
+}
+
+impl<M: ActorMessage> Stream for MailboxReceiver<M> {
+    type Item = Envelope<M>;
+
+    /// The next message, with its wait recorded, as [`recv`](MailboxReceiver::recv) gives it.
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Envelope<M>>> {
+        let shared = Arc::clone(&self.shared);
+        self.rx
+            .poll_recv(cx)
+            .map(|next| next.map(|stamped| Envelope::received(stamped, shared)))
     }
 }
 
 impl ActorSystem {
-    /// A metered mailbox for the actor `name` of kind `actor_type`, holding at most
-    /// `capacity` messages (at least 1), with handling spans in `mode`.
+    /// Registers the actor `name` of kind `kind`, which has no mailbox (it only sends, or is
+    /// only supervised). Health counts it from now.
+    pub fn actor(&self, name: &str, kind: ActorType) -> Actor {
+        Actor {
+            entry: self.register(name, kind, Box::new(|| 0)),
+        }
+    }
+
+    /// Registers the actor `name` of kind `kind` with a metered mailbox holding at most
+    /// `capacity` messages (at least 1), whose handling spans join their senders' traces
+    /// as `mode` says. Returns the mailbox, which carries the actor, and its receiving side.
     pub fn mailbox<M: ActorMessage>(
         &self,
         name: &str,
-        actor_type: ActorType,
+        kind: ActorType,
         capacity: usize,
         mode: TraceMode,
-    ) -> (MailboxSender<M>, MailboxReceiver<M>) {
+    ) -> (Mailbox<M>, MailboxReceiver<M>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let weak = tx.downgrade();
         let depth = Box::new(move || {
@@ -166,11 +252,12 @@ impl ActorSystem {
                 .map(|s| s.max_capacity() - s.capacity())
                 .unwrap_or(0)
         });
-        let entry = self.register(name, actor_type, depth);
-        let sender = MailboxSender {
+        let entry = self.register(name, kind, depth);
+        let mailbox = Mailbox {
             tx,
-            from: ActorType::System,
-            to: actor_type,
+            actor: Actor {
+                entry: entry.clone(),
+            },
             system: self.inner.clone(),
         };
         let receiver = MailboxReceiver {
@@ -178,10 +265,10 @@ impl ActorSystem {
             shared: Arc::new(ReceiverShared {
                 entry,
                 system: self.inner.clone(),
-                actor_type,
+                actor_type: kind,
                 mode,
             }),
         };
-        (sender, receiver)
+        (mailbox, receiver)
     }
 }

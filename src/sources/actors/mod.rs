@@ -22,12 +22,16 @@
 //! # async fn main() {
 //! let system = ActorSystem::new(&opentelemetry::global::meter("example"));
 //! let (storage, mut inbox) = system.mailbox::<ImportBlock>("storage", ActorType::Storage, 64, TraceMode::Child);
+//! let chain = system.actor("chain", ActorType::Chain);
 //!
-//! // The chain actor speaks to storage.
-//! let from_chain = storage.from(ActorType::Chain);
+//! // The chain actor speaks to storage: a sender always says who speaks.
+//! let from_chain = storage.from(&chain);
 //! from_chain.send(ImportBlock(7)).await.unwrap();
 //!
-//! let envelope = inbox.recv().await.unwrap();
+//! // The receiver is a Stream of envelopes, too.
+//! use tokio_stream::StreamExt;
+//! let envelope = inbox.next().await.unwrap();
+//! assert_eq!(envelope.from(), ActorType::Chain);
 //! let height = envelope
 //!     .handle(|ImportBlock(h)| async move { Ok::<_, std::io::Error>(h) })
 //!     .await
@@ -48,7 +52,7 @@ use crate::sources::catalog::labels::MessageType;
 
 pub use envelope::{Envelope, SenderContext};
 pub use health::{ActorWindow, SystemHealth};
-pub use mailbox::{MailboxReceiver, MailboxSender, SendError};
+pub use mailbox::{Actor, Mailbox, MailboxReceiver, MailboxSender, SendError};
 pub use supervisor::{ActorFailure, ChildHandle, RestartPolicy, StopSignal, Supervisor};
 pub use system::{ActorSystem, HEALTH_WINDOW};
 

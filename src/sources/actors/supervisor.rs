@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::mailbox::Actor;
 use super::system::{ActorEntry, ActorSystem, Inner};
 use crate::sources::backoff::Backoff;
 use crate::sources::catalog::actors::{LifecycleState, LifecycleStep, RestartReason};
@@ -125,24 +126,21 @@ impl Supervisor {
         }
     }
 
-    /// Runs the actor `name` (its mailbox, if it has one, was made with the same name) of
-    /// kind `child`. `factory` makes a fresh instance for each (re)start. Must be called
-    /// inside a Tokio runtime.
-    pub fn supervise<F, Fut>(&self, name: &str, child: ActorType, factory: F) -> ChildHandle
+    /// Runs `actor` (from [`ActorSystem::actor`], or the [`Mailbox::actor`](super::Mailbox::actor) of its mailbox):
+    /// `factory` makes a fresh instance for each (re)start. Must be called inside a Tokio
+    /// runtime.
+    pub fn supervise<F, Fut>(&self, actor: &Actor, factory: F) -> ChildHandle
     where
         F: FnMut(StopSignal) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), ActorFailure>> + Send + 'static,
     {
-        let entry = self
-            .system
-            .entry(name)
-            .unwrap_or_else(|| self.system.register(name, child, Box::new(|| 0)));
+        let entry = Arc::clone(&actor.entry);
         let (stop, stop_rx) = watch::channel(false);
         let run = Run {
             inner: self.system.inner.clone(),
             entry: entry.clone(),
             supervisor: self.kind,
-            child,
+            child: actor.kind(),
             policy: self.policy,
         };
         let task = tokio::spawn(run.supervise(factory, StopSignal(stop_rx)));

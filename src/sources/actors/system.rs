@@ -117,16 +117,6 @@ impl ActorSystem {
         entry
     }
 
-    pub(crate) fn entry(&self, name: &str) -> Option<Arc<ActorEntry>> {
-        self.inner
-            .actors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .find(|a| a.name == name)
-            .cloned()
-    }
-
     /// Records whether `actor`'s dependency is healthy.
     pub fn set_dependency_health(&self, actor: ActorType, dependency: ActorType, healthy: bool) {
         self.inner

@@ -33,7 +33,22 @@
 //! ```
 //!
 //! A field without `pub` is recorded through the family's hand-written methods (derived
-//! values, clamping); a `pub` one is recorded directly.
+//! values, clamping); a `pub` one is recorded directly, with exactly the labels declared:
+//!
+//! ```
+//! use alys_telemetry::sources::catalog::migration::{ErrorType, MigrationMetrics, MigrationPhase};
+//!
+//! let migration = MigrationMetrics::new(&opentelemetry::global::meter("example"));
+//! migration.errors.add((MigrationPhase::Validation, ErrorType::Timeout), 1);
+//! ```
+//!
+//! ```compile_fail,E0308
+//! use alys_telemetry::sources::catalog::migration::{MigrationMetrics, MigrationPhase, RollbackReason};
+//!
+//! let migration = MigrationMetrics::new(&opentelemetry::global::meter("example"));
+//! // A rollback reason is not an error type: the build says so.
+//! migration.errors.add((MigrationPhase::Validation, RollbackReason::Manual), 1);
+//! ```
 
 /// Declares a family of metrics; see the [module documentation](self).
 macro_rules! metric_family {
