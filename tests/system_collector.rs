@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use alys_telemetry::health::{HealthRegistry, HealthStatus};
 use alys_telemetry::sources::catalog::system::{self as family, ResourceSource, def};
 use alys_telemetry::sources::system::{
-    DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessHealth, ProcessStats, ResourceReader,
-    Schedule, SystemCollector, SystemCollectorConfig, count_entries,
+    DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessHealth, ProcessStats, ReadError,
+    ResourceReader, Schedule, SystemCollector, SystemCollectorConfig, count_entries,
 };
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -55,10 +55,10 @@ impl Scripted {
     fn set(&self, change: impl FnOnce(&mut Plan)) {
         change(&mut self.0.lock().unwrap());
     }
-    fn read<T>(&self, source: ResourceSource, f: impl FnOnce(&Plan) -> T) -> Result<T, String> {
+    fn read<T>(&self, source: ResourceSource, f: impl FnOnce(&Plan) -> T) -> Result<T, ReadError> {
         let plan = self.0.lock().unwrap();
         if plan.failing.contains(&source) {
-            Err(format!("scripted {source} failure"))
+            Err(ReadError::Unavailable(format!("scripted {source} failure")))
         } else {
             Ok(f(&plan))
         }
@@ -66,7 +66,7 @@ impl Scripted {
 }
 
 impl ResourceReader for Scripted {
-    fn process(&mut self) -> Result<ProcessStats, String> {
+    fn process(&mut self) -> Result<ProcessStats, ReadError> {
         self.read(ResourceSource::Process, |p| ProcessStats {
             resident_bytes: p.rss,
             virtual_bytes: p.rss * 10,
@@ -74,29 +74,29 @@ impl ResourceReader for Scripted {
             start_time_unix: 1_700_000_000,
         })
     }
-    fn memory(&mut self) -> Result<HostStats, String> {
+    fn memory(&mut self) -> Result<HostStats, ReadError> {
         self.read(ResourceSource::Memory, |p| HostStats {
             memory_total_bytes: p.memory_total,
             memory_used_bytes: p.memory_total / 2,
             cpu_count: p.cpus,
         })
     }
-    fn disk(&mut self) -> Result<DiskTotals, String> {
+    fn disk(&mut self) -> Result<DiskTotals, ReadError> {
         self.read(ResourceSource::Disk, |p| DiskTotals {
             read_bytes: p.disk.0,
             written_bytes: p.disk.1,
         })
     }
-    fn network(&mut self) -> Result<NetworkTotals, String> {
+    fn network(&mut self) -> Result<NetworkTotals, ReadError> {
         self.read(ResourceSource::Network, |p| NetworkTotals {
             received_bytes: p.network.0,
             transmitted_bytes: p.network.1,
         })
     }
-    fn threads(&mut self) -> Result<u64, String> {
+    fn threads(&mut self) -> Result<u64, ReadError> {
         self.read(ResourceSource::Threads, |p| p.threads)
     }
-    fn file_descriptors(&mut self) -> Result<u64, String> {
+    fn file_descriptors(&mut self) -> Result<u64, ReadError> {
         self.read(ResourceSource::FileDescriptors, |p| p.fds)
     }
 }
@@ -411,7 +411,8 @@ async fn the_task_collects_until_stopped() {
 fn spawning_outside_a_runtime_is_an_error_not_a_panic() {
     let (collector, _script) = scripted();
     let err = collector.spawn(std::future::pending::<()>()).unwrap_err();
-    assert!(err.contains("Tokio runtime"), "{err}");
+    assert!(err.is_missing_context(), "{err}");
+    assert!(err.to_string().contains("Tokio"), "{err}");
 }
 
 // ---------------------------------------------------------------------------

@@ -142,7 +142,7 @@ fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> 
         };
         let server = match GovernanceServer::start(server_config, &telemetry.meter()).await {
             Ok(s) => s,
-            Err(e) => return fail(&e, 2),
+            Err(e) => return fail(&e.to_string(), 2),
         };
         telemetry.mark_ready();
         tracing::info!(endpoint = server.endpoint(), "governance node listening");

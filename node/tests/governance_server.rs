@@ -469,7 +469,12 @@ async fn starting_on_a_taken_port_fails_naming_the_address() {
     else {
         panic!("started on a taken port");
     };
-    assert!(err.contains(&addr.to_string()), "{err}");
+    let message = err.to_string();
+    assert!(message.contains(&addr.to_string()), "{message}");
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the bind failure is kept as the cause"
+    );
 }
 
 #[tokio::test]

@@ -70,7 +70,7 @@ fn promtool_finds_no_problem_in_the_exposition() {
     let out = promtool.wait_with_output().unwrap();
     let complaints =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    // The seeds' names are a contract that existing alerts use (LowPeerCount,
+    // These names are a contract that existing Alys alerts use (LowPeerCount,
     // ActorSystemUnhealthy); promtool's lint dislikes a gauge ending in `_count` and exits 3
     // for it. Exactly these complaints are accepted, nothing else.
     let contract = [

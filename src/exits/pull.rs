@@ -1,5 +1,6 @@
 //! The pull exit: `/metrics` (Prometheus text exposition), `/health` and `/ready`.
 
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -10,6 +11,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus::{Encoder, TextEncoder};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::health::{HealthRegistry, HealthStatus};
 
@@ -77,6 +80,30 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(stop)
         .await
+}
+
+/// Binds the endpoint's address. The pipeline does this before it builds anything, so that
+/// an address in use stops start-up with nothing else created.
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
+}
+
+/// Serves `state` on `listener` in a task of its own until `stop` turns true.
+pub(crate) fn spawn(
+    listener: tokio::net::TcpListener,
+    state: PullState,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = serve(listener, router(state), stop).await {
+            tracing::error!("pull endpoint stopped: {e}");
+        }
+    })
 }
 
 /// Where the process is in its life, for `/ready`.

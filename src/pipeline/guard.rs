@@ -60,11 +60,7 @@ impl TelemetryGuard {
     /// timeout, then stops the pull endpoint. Works on any Tokio runtime flavour.
     pub async fn shutdown(mut self) -> ShutdownReport {
         self.readiness.set_shutting_down();
-        let providers = self.providers.take().unwrap_or(shutdown::Providers {
-            tracer: None,
-            meter: None,
-            logger: None,
-        });
+        let providers = self.providers.take().unwrap_or_default();
         let report = shutdown::shutdown_all(providers, self.shutdown_timeout).await;
         self.stop_server();
         report

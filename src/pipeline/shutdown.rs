@@ -48,6 +48,7 @@ impl ShutdownReport {
     }
 }
 
+#[derive(Default)]
 pub(crate) struct Providers {
     pub tracer: Option<SdkTracerProvider>,
     pub meter: Option<SdkMeterProvider>,

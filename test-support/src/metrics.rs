@@ -12,6 +12,12 @@ pub struct Registry {
     pub provider: SdkMeterProvider,
 }
 
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Registry {
     pub fn new() -> Registry {
         let registry = prometheus::Registry::new();

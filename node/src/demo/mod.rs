@@ -12,6 +12,7 @@ mod fault;
 
 mod world;
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -21,7 +22,9 @@ pub use fault::Fault;
 use opentelemetry::metrics::Meter;
 
 use crate::governance_node::{GovernanceServer, ServerConfig, ServerHandle};
-use alys_telemetry::sources::governance::client::{StreamActor, StreamConfig, StreamHandle};
+use alys_telemetry::sources::governance::client::{
+    StartError, StreamActor, StreamConfig, StreamHandle,
+};
 use alys_telemetry::sources::governance::{TlsFiles, Token};
 use fault::FaultWindow;
 
@@ -167,19 +170,28 @@ pub async fn run(
     }
 }
 
+/// Why the demo's governance stream did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GovernanceStartError {
+    #[error("the embedded governance node did not start: {0}")]
+    Node(#[from] crate::governance_node::ServerError),
+    #[error("the StreamActor did not start: {0}")]
+    Stream(#[from] StartError),
+}
+
 /// Starts the StreamActor, and the embedded governance node unless an external one is given.
 /// The embedded node drops the stream now and then, so reconnection shows on the dashboards.
 async fn connect_governance(
     options: &DemoOptions,
     meter: &Meter,
-) -> Result<(Option<ServerHandle>, StreamHandle), String> {
+) -> Result<(Option<ServerHandle>, StreamHandle), GovernanceStartError> {
     let g = &options.governance;
     let (embedded, endpoint) = match &g.endpoint {
         Some(endpoint) => (None, endpoint.clone()),
         None => {
             let server = GovernanceServer::start(
                 ServerConfig {
-                    listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+                    listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
                     token: g.token.clone(),
                     tls: None,
                     latency: Duration::from_millis(50),

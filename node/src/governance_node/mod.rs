@@ -24,7 +24,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use alys_telemetry::sources::governance::proto::GovernanceMessage;
 use alys_telemetry::sources::governance::proto::governance_stream_server::GovernanceStreamServer;
-use alys_telemetry::sources::governance::{TlsFiles, Token};
+use alys_telemetry::sources::governance::{TlsError, TlsFiles, Token};
 use state::{Shared, StreamEntry, lock};
 
 /// How long [`ServerHandle::shutdown`] waits for open connections to close.
@@ -66,21 +66,52 @@ impl Default for ServerConfig {
     }
 }
 
+/// Why a governance node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A setting out of range, named as [`ServerConfig`] names it.
+    #[error("{setting} {problem}")]
+    Invalid {
+        setting: &'static str,
+        problem: String,
+    },
+    /// The address could not be bound (taken, or not this host's).
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS files cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// tonic refused the TLS settings.
+    #[error("invalid TLS settings for {addr}: {source}")]
+    TlsSettings {
+        addr: SocketAddr,
+        #[source]
+        source: tonic::transport::Error,
+    },
+}
+
 impl ServerConfig {
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), ServerError> {
         if !(0.0..=1.0).contains(&self.error_rate) {
-            return Err(format!(
-                "error_rate must be within 0..=1, got {}",
-                self.error_rate
-            ));
+            return Err(ServerError::Invalid {
+                setting: "error_rate",
+                problem: format!("must be within 0..=1, got {}", self.error_rate),
+            });
         }
         // tokio's interval panics on a zero period.
-        for (name, period) in [
+        for (setting, period) in [
             ("federation_interval", self.federation_interval),
             ("drop_every", self.drop_every),
         ] {
             if period == Some(Duration::ZERO) {
-                return Err(format!("{name} must be longer than zero"));
+                return Err(ServerError::Invalid {
+                    setting,
+                    problem: "must be longer than zero".into(),
+                });
             }
         }
         Ok(())
@@ -94,14 +125,16 @@ impl GovernanceServer {
     /// Binds `config.listen` (an error names the address when it is taken), spawns the
     /// server on the current Tokio runtime and returns its handle. Dropping the handle stops
     /// the server in the background; [`ServerHandle::shutdown`] stops it and waits.
-    pub async fn start(config: ServerConfig, meter: &Meter) -> Result<ServerHandle, String> {
+    pub async fn start(config: ServerConfig, meter: &Meter) -> Result<ServerHandle, ServerError> {
         config.validate()?;
+        let listen_error = |source| ServerError::Listen {
+            addr: config.listen,
+            source,
+        };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
-            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| format!("cannot read the address bound for {}: {e}", config.listen))?;
+            .map_err(listen_error)?;
+        let local_addr = listener.local_addr().map_err(listen_error)?;
 
         let mut builder = tonic::transport::Server::builder()
             // A node that vanished without closing its connection would otherwise hold its
@@ -109,9 +142,13 @@ impl GovernanceServer {
             .http2_keepalive_interval(Some(Duration::from_secs(20)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)));
         if let Some(tls) = &config.tls {
-            builder = builder
-                .tls_config(tls.server()?)
-                .map_err(|e| format!("invalid TLS settings for {local_addr}: {e}"))?;
+            builder =
+                builder
+                    .tls_config(tls.server()?)
+                    .map_err(|source| ServerError::TlsSettings {
+                        addr: local_addr,
+                        source,
+                    })?;
         }
 
         let shared = Arc::new(Shared::new(&config, meter));
@@ -296,7 +333,8 @@ mod tests {
                 ..ok.clone()
             }
             .validate()
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
             assert!(err.contains("error_rate"), "{err}");
         }
         let err = ServerConfig {
@@ -304,14 +342,16 @@ mod tests {
             ..ok.clone()
         }
         .validate()
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("drop_every"), "{err}");
         let err = ServerConfig {
             federation_interval: Some(Duration::ZERO),
             ..ok
         }
         .validate()
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("federation_interval"), "{err}");
     }
 }

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use opentelemetry_otlp::{
-    LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig, WithHttpConfig,
-    WithTonicConfig,
+    ExporterBuildError, LogExporter, MetricExporter, Protocol, SpanExporter, WithExportConfig,
+    WithHttpConfig, WithTonicConfig,
 };
 use opentelemetry_sdk::metrics::Temporality;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
@@ -22,26 +22,14 @@ use crate::sources::catalog::pipeline::Signal;
 pub use counted::{Counted, ExportStats, SignalStats};
 
 /// An exporter that could not be built; names the signal and the endpoint, never headers.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the OTLP {} exporter for {endpoint}: {source}", signal.as_str())]
 pub struct ExporterError {
     pub signal: Signal,
     pub endpoint: String,
-    pub reason: String,
+    #[source]
+    pub source: ExporterBuildError,
 }
-
-impl std::fmt::Display for ExporterError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "cannot build the OTLP {} exporter for {}: {}",
-            self.signal.as_str(),
-            self.endpoint,
-            self.reason
-        )
-    }
-}
-
-impl std::error::Error for ExporterError {}
 
 fn metadata(push: &PushConfig) -> MetadataMap {
     let mut map = MetadataMap::new();
@@ -64,11 +52,11 @@ fn headers(push: &PushConfig) -> HashMap<String, String> {
         .collect()
 }
 
-fn error(signal: Signal, endpoint: &str, err: impl std::fmt::Display) -> ExporterError {
-    ExporterError {
+fn error(signal: Signal, endpoint: &str) -> impl FnOnce(ExporterBuildError) -> ExporterError {
+    move |source| ExporterError {
         signal,
         endpoint: endpoint.to_string(),
-        reason: err.to_string(),
+        source,
     }
 }
 
@@ -95,17 +83,38 @@ macro_rules! build_exporter {
     };
 }
 
-pub(crate) fn span_exporter(
+/// The three exporters, built before anything is installed so that a bad setting stops
+/// start-up with nothing left behind.
+pub(crate) struct Exporters {
+    pub spans: Counted<SpanExporter>,
+    pub metrics: Counted<MetricExporter>,
+    pub logs: Counted<LogExporter>,
+}
+
+impl Exporters {
+    pub(crate) fn build(
+        push: &PushConfig,
+        stats: &Arc<ExportStats>,
+    ) -> Result<Self, ExporterError> {
+        Ok(Exporters {
+            spans: span_exporter(push, stats)?,
+            metrics: metric_exporter(push, stats)?,
+            logs: log_exporter(push, stats)?,
+        })
+    }
+}
+
+fn span_exporter(
     push: &PushConfig,
     stats: &Arc<ExportStats>,
 ) -> Result<Counted<SpanExporter>, ExporterError> {
     let e = &push.traces_endpoint;
-    let exporter = build_exporter!(SpanExporter::builder(), push, e)
-        .map_err(|err| error(Signal::Traces, e, err))?;
+    let exporter =
+        build_exporter!(SpanExporter::builder(), push, e).map_err(error(Signal::Traces, e))?;
     Ok(Counted::new(exporter, stats.clone(), Signal::Traces))
 }
 
-pub(crate) fn metric_exporter(
+fn metric_exporter(
     push: &PushConfig,
     stats: &Arc<ExportStats>,
 ) -> Result<Counted<MetricExporter>, ExporterError> {
@@ -116,17 +125,16 @@ pub(crate) fn metric_exporter(
         MetricsTemporality::LowMemory => Temporality::LowMemory,
     };
     let builder = MetricExporter::builder().with_temporality(temporality);
-    let exporter =
-        build_exporter!(builder, push, e).map_err(|err| error(Signal::Metrics, e, err))?;
+    let exporter = build_exporter!(builder, push, e).map_err(error(Signal::Metrics, e))?;
     Ok(Counted::new(exporter, stats.clone(), Signal::Metrics))
 }
 
-pub(crate) fn log_exporter(
+fn log_exporter(
     push: &PushConfig,
     stats: &Arc<ExportStats>,
 ) -> Result<Counted<LogExporter>, ExporterError> {
     let e = &push.logs_endpoint;
-    let exporter = build_exporter!(LogExporter::builder(), push, e)
-        .map_err(|err| error(Signal::Logs, e, err))?;
+    let exporter =
+        build_exporter!(LogExporter::builder(), push, e).map_err(error(Signal::Logs, e))?;
     Ok(Counted::new(exporter, stats.clone(), Signal::Logs))
 }

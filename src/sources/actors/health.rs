@@ -1,5 +1,6 @@
-//! Actor health over a window: per-actor success rates and the system verdict (seed 001:
-//! healthy when at least 80 % of actors are healthy and the success rate is at least 95 %).
+//! Actor health over a window: per-actor success rates and the system verdict, healthy when
+//! at least 80 % of actors are healthy and the success rate is at least 95 % (the thresholds
+//! of the Alys operators' ActorSystemUnhealthy alert).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

@@ -25,24 +25,15 @@ pub(crate) struct Stamped<M> {
 }
 
 /// Why a send did not deliver; the message comes back.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SendError<M> {
     /// The mailbox is full (`try_send` only).
+    #[error("mailbox full")]
     Full(M),
     /// The receiving actor is gone.
+    #[error("mailbox closed")]
     Closed(M),
 }
-
-impl<M> std::fmt::Display for SendError<M> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SendError::Full(_) => f.write_str("mailbox full"),
-            SendError::Closed(_) => f.write_str("mailbox closed"),
-        }
-    }
-}
-
-impl<M: std::fmt::Debug> std::error::Error for SendError<M> {}
 
 /// An actor of an [`ActorSystem`]: its name and kind. Only the system makes one
 /// ([`ActorSystem::actor`], or [`ActorSystem::mailbox`] with [`Mailbox::actor`]), so a handle

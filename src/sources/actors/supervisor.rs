@@ -39,7 +39,8 @@ impl Default for RestartPolicy {
 }
 
 /// Why an actor stopped working.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {detail}")]
 pub struct ActorFailure {
     pub reason: RestartReason,
     pub detail: String,
@@ -51,12 +52,6 @@ impl ActorFailure {
             reason,
             detail: detail.into(),
         }
-    }
-}
-
-impl std::fmt::Display for ActorFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.reason, self.detail)
     }
 }
 

@@ -131,7 +131,7 @@ impl MetricDef {
         assert!(!self.why.is_empty(), "a metric says why it exists");
         let histogram = matches!(self.kind, MetricKind::Histogram);
         assert!(
-            histogram == !self.buckets.is_empty(),
+            histogram != self.buckets.is_empty(),
             "histograms, and only they, have buckets"
         );
         let mut i = 1;

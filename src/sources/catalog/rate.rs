@@ -1,5 +1,6 @@
-//! Rates as counts over a time window. The seeds compute throughput as 1/average latency and
-//! sync speed with whole seconds; a rate is events in a window divided by the window's length.
+//! Rates as counts over a time window: events in a window divided by the window's length.
+//! Not 1/average latency (which says how fast one message goes, not how many go), and not
+//! whole seconds (which turn 30 blocks in 1.5 s into 30 blocks/s).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -133,7 +134,7 @@ mod tests {
         s.sample(t0, 100);
         assert_eq!(s.per_second(), 0.0, "one sample is no speed");
         s.sample(t0 + Duration::from_millis(1500), 130);
-        // 30 blocks in 1.5 s (the seed's whole seconds would say 30/1 = 30).
+        // 30 blocks in 1.5 s (whole seconds would say 30/1 = 30).
         assert_eq!(s.per_second(), 20.0);
         // A stall longer than the window: the window holds only equal positions.
         s.sample(t0 + Duration::from_secs(40), 130);

@@ -10,7 +10,7 @@ pub mod client;
 pub mod propagation;
 mod tls;
 
-pub use tls::TlsFiles;
+pub use tls::{TlsError, TlsFiles};
 
 /// The generated protocol types and gRPC stubs.
 #[allow(clippy::all, missing_docs)]

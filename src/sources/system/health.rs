@@ -1,5 +1,5 @@
-//! The decisions, as pure functions: process health from the seed's thresholds and what the
-//! `/health` check says.
+//! The decisions, as pure functions: process health from the resource thresholds the Alys
+//! operators' alerts use (memory 80/90 %, CPU 70/90 %), and what the `/health` check says.
 
 use std::time::Duration;
 
@@ -16,7 +16,7 @@ pub const CPU_WARNING_PERCENT: f64 = 70.0;
 /// CPU share of the host above which the process is critical.
 pub const CPU_CRITICAL_PERCENT: f64 = 90.0;
 
-/// Process health from resource thresholds (the seed's `HealthStatus`).
+/// Process health from resource thresholds, the values of `alys_process_health_status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ProcessHealth {
     Healthy,

@@ -1,4 +1,4 @@
-//! The system resource collector (seed 001, phase 4): every few seconds it reads the node
+//! The system resource collector: every few seconds it reads the node
 //! process's memory, CPU, threads, file descriptors and disk I/O, the host's memory, CPU
 //! count and network traffic, keeps the latest reading of each, and publishes them as the
 //! metrics of [`catalog::system`](crate::sources::catalog::system) and as the `system` health check.
@@ -13,7 +13,7 @@
 //! use alys_telemetry::sources::system::{SystemCollector, SystemCollectorConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), String> {
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let collector = SystemCollector::linux(SystemCollectorConfig::default())?;
 //! collector.register_metrics(&opentelemetry::global::meter("example"));
 //! let health = HealthRegistry::new();
@@ -25,7 +25,7 @@
 //! })?;
 //! // ... run the node ...
 //! let _ = stop.send(());
-//! task.await.map_err(|e| e.to_string())?;
+//! task.await?;
 //! # Ok(()) }
 //! ```
 
@@ -38,6 +38,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
+use tokio::runtime::TryCurrentError;
 use tokio::task::JoinHandle;
 
 use crate::health::{CheckResult, HealthRegistry};
@@ -50,8 +51,8 @@ pub use health::{
     ProcessHealth, classify, evaluate,
 };
 pub use reader::{
-    DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessStats, ResourceReader, count_entries,
-    parse_cpu_count, parse_net_dev, parse_proc_io, parse_status_threads,
+    DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessStats, ReadError, ResourceReader,
+    count_entries, parse_cpu_count, parse_net_dev, parse_proc_io, parse_status_threads,
 };
 pub use snapshot::{CollectionReport, Snapshot};
 
@@ -135,7 +136,7 @@ impl SystemCollector {
     }
 
     /// A collector reading this process and host through [`LinuxReader`].
-    pub fn linux(config: SystemCollectorConfig) -> Result<Self, String> {
+    pub fn linux(config: SystemCollectorConfig) -> Result<Self, ReadError> {
         Ok(Self::new(LinuxReader::new()?, config))
     }
 
@@ -182,48 +183,9 @@ impl SystemCollector {
     /// about a millisecond; [`spawn`](Self::spawn) runs it off the async workers.
     pub fn collect_once(&self) -> CollectionReport {
         let started = Instant::now();
-        let (process, host, disk, network, threads, fds) = {
-            let mut reader = lock(&self.shared.reader);
-            (
-                reader.process(),
-                reader.memory(),
-                reader.disk(),
-                reader.network(),
-                reader.threads(),
-                reader.file_descriptors(),
-            )
-        };
+        let readings = Readings::read(lock(&self.shared.reader).as_mut());
         let duration = started.elapsed();
-
-        let mut failures = Vec::new();
-        let mut changed = Vec::new();
-        {
-            let mut state = lock(&self.shared.state);
-            let s = &mut state.snapshot;
-            use ResourceSource as R;
-            keep(R::Process, process, &mut s.process, &mut failures);
-            keep(R::Memory, host, &mut s.host, &mut failures);
-            keep(R::Disk, disk, &mut s.disk, &mut failures);
-            keep(R::Network, network, &mut s.network, &mut failures);
-            keep(R::Threads, threads, &mut s.threads, &mut failures);
-            keep(
-                R::FileDescriptors,
-                fds,
-                &mut s.file_descriptors,
-                &mut failures,
-            );
-            for &source in ResourceSource::ALL {
-                let error = failures.iter().find(|(s, _)| *s == source).map(|f| &f.1);
-                if s.mark(source, error.is_some()) {
-                    changed.push((source, error.cloned()));
-                }
-            }
-            if failures.len() < SOURCES {
-                s.last_success = Some(SystemTime::now());
-                state.quiet_since = Instant::now();
-            }
-        }
-
+        let (failures, changed) = self.store(readings);
         for metrics in lock(&self.shared.metrics).iter() {
             metrics.collection_duration.record(duration.as_secs_f64());
         }
@@ -239,15 +201,53 @@ impl SystemCollector {
         CollectionReport { duration, failures }
     }
 
+    /// Keeps every good reading in the snapshot (a failed one leaves the last good value)
+    /// and returns the failures, and the sources that started or stopped failing with why.
+    #[allow(clippy::type_complexity)] // two plain lists, named where they are used
+    fn store(
+        &self,
+        r: Readings,
+    ) -> (
+        Vec<(ResourceSource, ReadError)>,
+        Vec<(ResourceSource, Option<String>)>,
+    ) {
+        let mut failures = Vec::new();
+        let mut state = lock(&self.shared.state);
+        let s = &mut state.snapshot;
+        use ResourceSource as R;
+        keep(R::Process, r.process, &mut s.process, &mut failures);
+        keep(R::Memory, r.host, &mut s.host, &mut failures);
+        keep(R::Disk, r.disk, &mut s.disk, &mut failures);
+        keep(R::Network, r.network, &mut s.network, &mut failures);
+        keep(R::Threads, r.threads, &mut s.threads, &mut failures);
+        keep(
+            R::FileDescriptors,
+            r.fds,
+            &mut s.file_descriptors,
+            &mut failures,
+        );
+        let mut changed = Vec::new();
+        for &source in ResourceSource::ALL {
+            let error = failures.iter().find(|(s, _)| *s == source).map(|f| &f.1);
+            if s.mark(source, error.is_some()) {
+                changed.push((source, error.map(ToString::to_string)));
+            }
+        }
+        if failures.len() < SOURCES {
+            s.last_success = Some(SystemTime::now());
+            state.quiet_since = Instant::now();
+        }
+        (failures, changed)
+    }
+
     /// Collects now and then every [`SystemCollectorConfig::interval`], stretched by the
     /// [`Backoff`] while collections fail, until `stop` resolves or the returned task is
     /// aborted. Fails only outside a Tokio runtime.
-    pub fn spawn<F>(self, stop: F) -> Result<JoinHandle<()>, String>
+    pub fn spawn<F>(self, stop: F) -> Result<JoinHandle<()>, TryCurrentError>
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|e| format!("the system collector needs a Tokio runtime: {e}"))?;
+        let runtime = tokio::runtime::Handle::try_current()?;
         Ok(runtime.spawn(self.run(stop)))
     }
 
@@ -318,12 +318,35 @@ impl Schedule {
     }
 }
 
+/// One reading of every source.
+struct Readings {
+    process: Result<ProcessStats, ReadError>,
+    host: Result<HostStats, ReadError>,
+    disk: Result<DiskTotals, ReadError>,
+    network: Result<NetworkTotals, ReadError>,
+    threads: Result<u64, ReadError>,
+    fds: Result<u64, ReadError>,
+}
+
+impl Readings {
+    fn read(reader: &mut dyn ResourceReader) -> Readings {
+        Readings {
+            process: reader.process(),
+            host: reader.memory(),
+            disk: reader.disk(),
+            network: reader.network(),
+            threads: reader.threads(),
+            fds: reader.file_descriptors(),
+        }
+    }
+}
+
 /// Stores a good reading; a failure leaves the last good value in place.
 fn keep<T>(
     source: ResourceSource,
-    reading: Result<T, String>,
+    reading: Result<T, ReadError>,
     slot: &mut Option<T>,
-    failures: &mut Vec<(ResourceSource, String)>,
+    failures: &mut Vec<(ResourceSource, ReadError)>,
 ) {
     match reading {
         Ok(value) => *slot = Some(value),

@@ -73,27 +73,36 @@ impl StreamConfig {
 }
 
 /// Why a request got no signature.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GovernanceError {
     /// No response within the request timeout.
+    #[error("no response within {} ms", .0.as_millis())]
     Timeout(Duration),
     /// The governance node answered with a refusal.
+    #[error("the governance node refused: {0}")]
     Refused(String),
     /// The StreamActor has stopped.
+    #[error("the governance stream has stopped")]
     Stopped,
 }
 
-impl std::fmt::Display for GovernanceError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GovernanceError::Timeout(d) => write!(f, "no response within {} ms", d.as_millis()),
-            GovernanceError::Refused(why) => write!(f, "the governance node refused: {why}"),
-            GovernanceError::Stopped => f.write_str("the governance stream has stopped"),
-        }
-    }
+/// Why the StreamActor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The endpoint is not a URI.
+    #[error("invalid governance endpoint {endpoint:?}: {source}")]
+    InvalidEndpoint {
+        endpoint: String,
+        #[source]
+        source: http::uri::InvalidUri,
+    },
+    /// The endpoint names no host to connect to.
+    #[error("governance endpoint {endpoint:?} has no host")]
+    NoHost { endpoint: String },
+    /// Called outside a Tokio runtime.
+    #[error("the StreamActor must start inside a Tokio runtime: {0}")]
+    NoRuntime(#[from] tokio::runtime::TryCurrentError),
 }
-
-impl std::error::Error for GovernanceError {}
 
 pub(crate) type Reply = oneshot::Sender<Result<SignatureResponse, GovernanceError>>;
 
@@ -129,19 +138,21 @@ pub struct StreamActor;
 
 impl StreamActor {
     /// Validates `config` and starts the actor on the current Tokio runtime.
-    pub fn spawn(config: StreamConfig, meter: &Meter) -> Result<StreamHandle, String> {
-        let uri: http::Uri = config
-            .endpoint
-            .parse()
-            .map_err(|_| format!("invalid governance endpoint {:?}", config.endpoint))?;
+    pub fn spawn(config: StreamConfig, meter: &Meter) -> Result<StreamHandle, StartError> {
+        let uri: http::Uri =
+            config
+                .endpoint
+                .parse()
+                .map_err(|source| StartError::InvalidEndpoint {
+                    endpoint: config.endpoint.clone(),
+                    source,
+                })?;
         if uri.host().is_none() {
-            return Err(format!(
-                "governance endpoint {:?} has no host",
-                config.endpoint
-            ));
+            return Err(StartError::NoHost {
+                endpoint: config.endpoint.clone(),
+            });
         }
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| "the StreamActor must start inside a Tokio runtime".to_string())?;
+        let runtime = tokio::runtime::Handle::try_current()?;
         let (commands, command_rx) = mpsc::channel(1024);
         let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
