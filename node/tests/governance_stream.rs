@@ -518,10 +518,6 @@ async fn bad_messages_are_counted_and_skipped_and_resets_are_reconnects() {
 
 #[tokio::test]
 async fn the_stream_runs_over_tls_with_a_token() {
-    assert!(
-        support::tls::openssl_available(),
-        "the openssl CLI makes the test certificates: run scripts/install-test-deps.sh"
-    );
     let dir = support::TempDir::new("stream-tls");
     support::tls::make_certificates(&dir.path).unwrap();
     let metrics = Metrics::new();

@@ -4,138 +4,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use support::node::Demo;
 use support::{
-    Proc, Prometheus, TempDir, find_binary, free_port, http_get, pull_config, wait_until,
+    Proc, Prometheus, TempDir, Webhook, find_binary, free_port, http_get, pull_config, wait_until,
 };
-
-/// Collects what Alertmanager posts.
-struct Webhook {
-    port: u16,
-    received: Arc<Mutex<Vec<Value>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Webhook {
-    fn start() -> Webhook {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (r, s) = (received.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((conn, _)) => {
-                        // Alertmanager keeps connections alive: serve each on its own thread
-                        // for as long as it sends requests.
-                        let r = r.clone();
-                        std::thread::spawn(move || serve(conn, &r));
-                    }
-                    // Polling the accept queue; the sleep only paces the loop.
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-        });
-        Webhook {
-            port,
-            received,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/alerts", self.port)
-    }
-
-    /// Notifications that carry `alertname` with `status`.
-    fn notifications(&self, alertname: &str, status: &str) -> Vec<Value> {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|n| {
-                n["status"] == status
-                    && n["alerts"].as_array().is_some_and(|a| {
-                        a.iter()
-                            .any(|x| x["labels"]["alertname"] == alertname && x["status"] == status)
-                    })
-            })
-            .cloned()
-            .collect()
-    }
-}
-
-impl Drop for Webhook {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve(conn: std::net::TcpStream, received: &Mutex<Vec<Value>>) {
-    if conn.set_nonblocking(false).is_err() {
-        return;
-    }
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(60)));
-    let Ok(read_half) = conn.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(read_half);
-    let mut writer = conn;
-    while let Some(body) = read_request(&mut reader) {
-        if let Ok(json) = serde_json::from_slice(&body) {
-            received.lock().unwrap().push(json);
-        }
-        if writer
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-            .is_err()
-        {
-            return;
-        }
-    }
-}
-
-/// One HTTP/1.1 request's body, or `None` at the end of the connection.
-fn read_request(reader: &mut BufReader<std::net::TcpStream>) -> Option<Vec<u8>> {
-    let mut length = 0usize;
-    let mut first = true;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            if first {
-                continue;
-            }
-            break;
-        }
-        first = false;
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("content-length")
-        {
-            length = v.trim().parse().ok()?;
-        }
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some(body)
-}
 
 fn repo() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))

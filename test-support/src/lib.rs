@@ -28,8 +28,10 @@ pub mod promql;
 mod rotel;
 mod rotel_dump;
 pub mod tls;
+mod webhook;
 
 pub use exposition::{Exposition, Sample, sample_sum};
+pub use webhook::Webhook;
 pub use {http::*, process::*, prometheus::*, rotel::*, rotel_dump::*};
 
 const INSTALL_HINT: &str = "run scripts/install-test-deps.sh to install the test dependencies";

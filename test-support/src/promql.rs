@@ -1,9 +1,18 @@
-//! A small PromQL reader, enough to find an expression's selectors, groupings and function
-//! calls; the stack's checks of alert rules and dashboard queries read expressions with it.
-//! Anything it does not understand is an error, never a silent misreading.
+//! The stack checks' PromQL reader: an expression's selectors, groupings and function calls,
+//! read from promql-parser's syntax tree. The checks of alert rules and dashboard queries
+//! use it; anything the parser does not accept is an error, never a silent misreading.
+//!
+//! What this module adds to the parser: Grafana's variables (`$path`, `$__rate_interval`,
+//! `${x}`) are allowed in dashboard queries, comments only in rules, and only the functions of
+//! the Prometheus the stack and the tests run (2.42; the parser knows later ones too). Nodes
+//! of the tree are numbered in reading order, so that "this selector lies inside that call"
+//! is a range check ([`Selector::at`] in [`Call::scope`]).
 
 use std::collections::BTreeSet;
 use std::ops::Range;
+
+use promql_parser::label::Matchers;
+use promql_parser::parser::{self, BinModifier, Expr, LabelModifier, VectorMatchCardinality};
 
 /// The functions of Prometheus 2.42, the version the stack and the tests run.
 pub const FUNCTIONS: &str = "
@@ -17,13 +26,9 @@ pub const FUNCTIONS: &str = "
     timestamp vector year
 ";
 
-/// Aggregation operators: they take `by`/`without` and a parenthesised argument.
+/// The aggregation operators of Prometheus 2.42.
 pub const AGGREGATIONS: &str =
     "sum avg min max count count_values group stddev stdvar topk bottomk quantile";
-
-pub const GROUPING_KEYWORDS: &str = "by without on ignoring group_left group_right";
-
-pub const OTHER_KEYWORDS: &str = "bool and or unless offset atan2 inf nan";
 
 /// Functions whose argument must be a counter.
 pub const COUNTER_FUNCTIONS: &[&str] = &["rate", "irate", "increase", "resets"];
@@ -47,134 +52,6 @@ pub enum Dialect {
     Grafana,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum Tok {
-    Ident(String),
-    Str(String),
-    Num,
-    /// A Grafana variable or macro outside a string (`$__interval`, `${x}`).
-    Var,
-    /// A range or subquery, `[...]`, whose content (durations, macros) is skipped.
-    Range,
-    Op(String),
-    LParen,
-    RParen,
-    LBrace,
-    RBrace,
-    Comma,
-}
-
-fn lex(expr: &str, dialect: Dialect) -> Result<Vec<Tok>, String> {
-    let chars: Vec<char> = expr.chars().collect();
-    let mut toks = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            c if c.is_whitespace() => i += 1,
-            '"' | '\'' | '`' => {
-                let mut value = String::new();
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        None => return Err(format!("unterminated string in {expr:?}")),
-                        Some(&q) if q == c => break,
-                        Some('\\') if c != '`' => {
-                            value.push(*chars.get(i + 1).unwrap_or(&'\\'));
-                            i += 2;
-                        }
-                        Some(&other) => {
-                            value.push(other);
-                            i += 1;
-                        }
-                    }
-                }
-                i += 1;
-                toks.push(Tok::Str(value));
-            }
-            '#' if dialect == Dialect::Prometheus => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
-            }
-            '$' if dialect == Dialect::Grafana => {
-                i += 1;
-                if chars.get(i) == Some(&'{') {
-                    while i < chars.len() && chars[i] != '}' {
-                        i += 1;
-                    }
-                    i += 1;
-                } else {
-                    while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                        i += 1;
-                    }
-                }
-                toks.push(Tok::Var);
-            }
-            '[' => {
-                while i < chars.len() && chars[i] != ']' {
-                    i += 1;
-                }
-                if i == chars.len() {
-                    return Err(format!("unterminated range in {expr:?}"));
-                }
-                i += 1;
-                toks.push(Tok::Range);
-            }
-            c if c.is_ascii_alphabetic() || c == '_' || c == ':' => {
-                let start = i;
-                while i < chars.len()
-                    && (chars[i].is_ascii_alphanumeric() || chars[i] == '_' || chars[i] == ':')
-                {
-                    i += 1;
-                }
-                toks.push(Tok::Ident(chars[start..i].iter().collect()));
-            }
-            c if c.is_ascii_digit()
-                || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) =>
-            {
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '.') {
-                    i += 1;
-                }
-                toks.push(Tok::Num);
-            }
-            '(' => {
-                toks.push(Tok::LParen);
-                i += 1;
-            }
-            ')' => {
-                toks.push(Tok::RParen);
-                i += 1;
-            }
-            '{' => {
-                toks.push(Tok::LBrace);
-                i += 1;
-            }
-            '}' => {
-                toks.push(Tok::RBrace);
-                i += 1;
-            }
-            ',' => {
-                toks.push(Tok::Comma);
-                i += 1;
-            }
-            _ => {
-                let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
-                let op = if ["=~", "!~", "!=", "==", "<=", ">="].contains(&two.as_str()) {
-                    two
-                } else if "=<>+-*/%^@".contains(c) {
-                    c.to_string()
-                } else {
-                    return Err(format!("unexpected {c:?} in {expr:?}"));
-                };
-                i += op.chars().count();
-                toks.push(Tok::Op(op));
-            }
-        }
-    }
-    Ok(toks)
-}
-
 #[derive(Clone, Debug)]
 pub struct Matcher {
     pub label: String,
@@ -186,7 +63,7 @@ pub struct Matcher {
 pub struct Selector {
     pub metric: Option<String>,
     pub matchers: Vec<Matcher>,
-    /// Token index of the selector.
+    /// The selector's node number, in reading order.
     pub at: usize,
 }
 
@@ -220,15 +97,19 @@ impl Selector {
 
 #[derive(Clone, Debug)]
 pub struct Grouping {
+    /// `by`, `without`, `on`, `ignoring`, `group_left` or `group_right`.
     pub keyword: String,
     pub labels: Vec<String>,
-    /// Token range of the expression the grouping applies to (by/without).
+    /// The node numbers the grouping applies to: an aggregation's argument for `by` and
+    /// `without`, the whole expression for the vector matching keywords.
     pub scope: Range<usize>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Call {
+    /// A function's or an aggregation's name.
     pub function: String,
+    /// The node numbers of its arguments.
     pub scope: Range<usize>,
 }
 
@@ -237,6 +118,7 @@ pub struct Query {
     pub selectors: Vec<Selector>,
     pub groupings: Vec<Grouping>,
     pub calls: Vec<Call>,
+    ranges: Vec<(String, String)>,
 }
 
 impl Query {
@@ -248,82 +130,14 @@ impl Query {
             .collect()
     }
 
-    /// The functions and aggregations called with a parenthesised argument.
+    /// The functions and aggregations called.
     pub fn functions(&self) -> BTreeSet<String> {
         self.calls.iter().map(|c| c.function.clone()).collect()
     }
 
     /// (function, metric) for each range function applied directly to a named selector.
     pub fn range_calls(&self) -> Vec<(String, String)> {
-        self.calls
-            .iter()
-            .filter(|c| RANGE_FUNCTIONS.contains(&c.function.as_str()))
-            .filter_map(|c| {
-                let first = self.selectors.iter().find(|s| s.at == c.scope.start + 1)?;
-                Some((c.function.clone(), first.metric.clone()?))
-            })
-            .collect()
-    }
-}
-
-/// The index of the parenthesis closing the one at `open`.
-fn closing(toks: &[Tok], open: usize) -> Result<usize, String> {
-    let mut depth = 0usize;
-    for (i, tok) in toks.iter().enumerate().skip(open) {
-        match tok {
-            Tok::LParen => depth += 1,
-            Tok::RParen => {
-                depth -= 1;
-                if depth == 0 {
-                    return Ok(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    Err("unbalanced parentheses".to_string())
-}
-
-/// The index of the parenthesis opening the one at `close`.
-fn opening(toks: &[Tok], close: usize) -> Result<usize, String> {
-    let mut depth = 0usize;
-    for i in (0..=close).rev() {
-        match toks[i] {
-            Tok::RParen => depth += 1,
-            Tok::LParen => {
-                depth -= 1;
-                if depth == 0 {
-                    return Ok(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    Err("unbalanced parentheses".to_string())
-}
-
-fn parse_matchers(toks: &[Tok], open: usize) -> Result<(Vec<Matcher>, usize), String> {
-    let mut matchers = Vec::new();
-    let mut i = open + 1;
-    loop {
-        match toks.get(i) {
-            Some(Tok::RBrace) => return Ok((matchers, i)),
-            Some(Tok::Comma) => i += 1,
-            Some(Tok::Ident(label)) => match (toks.get(i + 1), toks.get(i + 2)) {
-                (Some(Tok::Op(op)), Some(Tok::Str(value)))
-                    if ["=", "!=", "=~", "!~"].contains(&op.as_str()) =>
-                {
-                    matchers.push(Matcher {
-                        label: label.clone(),
-                        op: op.clone(),
-                        value: value.clone(),
-                    });
-                    i += 3;
-                }
-                other => return Err(format!("bad label matcher after {label}: {other:?}")),
-            },
-            other => return Err(format!("bad label matchers: {other:?}")),
-        }
+        self.ranges.clone()
     }
 }
 
@@ -338,89 +152,258 @@ pub fn parse_grafana_query(expr: &str) -> Result<Query, String> {
 }
 
 pub fn parse(expr: &str, dialect: Dialect) -> Result<Query, String> {
-    let toks = lex(expr, dialect)?;
-    let mut query = Query::default();
-    let mut i = 0;
-    while i < toks.len() {
-        match &toks[i] {
-            Tok::Ident(name) if is_one_of(GROUPING_KEYWORDS, name) => {
-                if toks.get(i + 1) != Some(&Tok::LParen) {
-                    // `group_left` without a label list.
-                    i += 1;
-                    continue;
-                }
-                let close = closing(&toks, i + 1)?;
-                let mut labels = Vec::new();
-                for tok in &toks[i + 2..close] {
-                    match tok {
-                        Tok::Ident(label) => labels.push(label.clone()),
-                        Tok::Comma => {}
-                        other => return Err(format!("bad label list after {name}: {other:?}")),
-                    }
-                }
-                let scope = if name == "by" || name == "without" {
-                    let after_aggregation = i > 0
-                        && matches!(&toks[i - 1], Tok::Ident(a) if is_one_of(AGGREGATIONS, a));
-                    if after_aggregation {
-                        if toks.get(close + 1) != Some(&Tok::LParen) {
-                            return Err(format!("`{name} (...)` is not followed by an argument"));
-                        }
-                        close + 1..closing(&toks, close + 1)? + 1
-                    } else if i > 0 && toks[i - 1] == Tok::RParen {
-                        opening(&toks, i - 1)?..i
-                    } else {
-                        return Err(format!("`{name}` outside an aggregation"));
-                    }
-                } else {
-                    0..toks.len()
-                };
-                query.groupings.push(Grouping {
-                    keyword: name.clone(),
-                    labels,
-                    scope,
-                });
-                i = close + 1;
-            }
-            Tok::Ident(name) if is_one_of(AGGREGATIONS, name) || is_one_of(FUNCTIONS, name) => {
-                if toks.get(i + 1) == Some(&Tok::LParen) {
-                    query.calls.push(Call {
-                        function: name.clone(),
-                        scope: i + 1..closing(&toks, i + 1)? + 1,
-                    });
-                } else if !is_one_of(AGGREGATIONS, name) {
-                    return Err(format!("function {name} without arguments"));
-                }
-                i += 1;
-            }
-            Tok::Ident(name) if is_one_of(OTHER_KEYWORDS, name) => i += 1,
-            Tok::Ident(name) => {
-                if toks.get(i + 1) == Some(&Tok::LParen) {
-                    return Err(format!("unknown function {name}"));
-                }
-                let (matchers, end) = if toks.get(i + 1) == Some(&Tok::LBrace) {
-                    parse_matchers(&toks, i + 1)?
-                } else {
-                    (Vec::new(), i)
-                };
-                query.selectors.push(Selector {
-                    metric: Some(name.clone()),
-                    matchers,
-                    at: i,
-                });
-                i = end + 1;
-            }
-            Tok::LBrace => {
-                let (matchers, end) = parse_matchers(&toks, i)?;
-                query.selectors.push(Selector {
-                    metric: None,
-                    matchers,
-                    at: i,
-                });
-                i = end + 1;
-            }
-            Tok::RBrace => return Err("unexpected }".to_string()),
-            _ => i += 1,
+    let text = substitute_variables(expr, dialect)?;
+    let tree = parser::parse(&text).map_err(|e| format!("{e} in {expr:?}"))?;
+    let mut reader = Reader::default();
+    reader.expr(&tree)?;
+    let total = reader.next;
+    for grouping in &mut reader.query.groupings {
+        if grouping.scope.end == usize::MAX {
+            grouping.scope = 0..total;
         }
     }
-    Ok(query)
+    Ok(reader.query)
+}
+
+/// Grafana's variables replaced by what Prometheus would see after Grafana expanded them: a
+/// duration inside a range (`[$__rate_interval]`), a number elsewhere (`> $threshold`);
+/// inside strings they stay, as label values. Checks that comments appear only in rules.
+fn substitute_variables(expr: &str, dialect: Dialect) -> Result<String, String> {
+    let mut out = String::with_capacity(expr.len());
+    let mut chars = expr.chars().peekable();
+    let (mut quote, mut in_range) = (None::<char>, false);
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), '\\') if q != '`' => {
+                out.push(c);
+                out.extend(chars.next());
+                continue;
+            }
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'' | '`') => quote = Some(c),
+            (None, '[') => in_range = true,
+            (None, ']') => in_range = false,
+            (None, '#') if dialect == Dialect::Grafana => {
+                return Err(format!("a comment in a Grafana query: {expr:?}"));
+            }
+            (None, '$') => {
+                // Ranges may hold Grafana's duration macros in either dialect: the duration
+                // is Prometheus's business (promtool checks rules), not this reader's.
+                if dialect == Dialect::Prometheus && !in_range {
+                    return Err(format!(
+                        "a Grafana variable outside a range in a rule: {expr:?}"
+                    ));
+                }
+                skip_variable(&mut chars);
+                out.push_str(if in_range { "5m" } else { "1" });
+                continue;
+            }
+            _ => {}
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// Skips a variable's name after its `$`: `name`, or `{name}`.
+fn skip_variable(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    if chars.peek() == Some(&'{') {
+        for c in chars.by_ref() {
+            if c == '}' {
+                break;
+            }
+        }
+    } else {
+        while chars
+            .peek()
+            .is_some_and(|c| c.is_alphanumeric() || *c == '_')
+        {
+            chars.next();
+        }
+    }
+}
+
+/// Walks the tree in reading order, numbering each node.
+#[derive(Default)]
+struct Reader {
+    query: Query,
+    next: usize,
+}
+
+impl Reader {
+    fn number(&mut self) -> usize {
+        self.next += 1;
+        self.next - 1
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<(), String> {
+        let at = self.number();
+        match e {
+            Expr::Aggregate(a) => {
+                let function = a.op.to_string();
+                if !is_one_of(AGGREGATIONS, &function) {
+                    return Err(format!(
+                        "{function} is not an aggregation of Prometheus 2.42"
+                    ));
+                }
+                if let Some(param) = &a.param {
+                    self.expr(param)?;
+                }
+                self.expr(&a.expr)?;
+                let scope = at + 1..self.next;
+                if let Some(modifier) = &a.modifier {
+                    let keyword = match modifier {
+                        LabelModifier::Include(_) => "by",
+                        LabelModifier::Exclude(_) => "without",
+                    };
+                    self.group(keyword, &modifier.labels().labels, scope.clone());
+                }
+                self.query.calls.push(Call { function, scope });
+            }
+            Expr::Call(call) => {
+                let function = call.func.name.to_string();
+                if !is_one_of(FUNCTIONS, &function) {
+                    return Err(format!("{function} is not a function of Prometheus 2.42"));
+                }
+                if RANGE_FUNCTIONS.contains(&call.func.name)
+                    && let Some(Expr::MatrixSelector(m)) = call.args.args.first().map(|a| &**a)
+                    && let Some(metric) = &m.vs.name
+                {
+                    self.query.ranges.push((function.clone(), metric.clone()));
+                }
+                for arg in &call.args.args {
+                    self.expr(arg)?;
+                }
+                let scope = at + 1..self.next;
+                self.query.calls.push(Call { function, scope });
+            }
+            Expr::Binary(b) => {
+                self.expr(&b.lhs)?;
+                self.expr(&b.rhs)?;
+                if let Some(modifier) = &b.modifier {
+                    self.vector_matching(modifier);
+                }
+            }
+            Expr::Unary(u) => self.expr(&u.expr)?,
+            Expr::Paren(p) => self.expr(&p.expr)?,
+            Expr::Subquery(s) => self.expr(&s.expr)?,
+            Expr::MatrixSelector(m) => self.selector(m.vs.name.as_ref(), &m.vs.matchers),
+            Expr::VectorSelector(v) => self.selector(v.name.as_ref(), &v.matchers),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) => {}
+            Expr::Extension(_) => return Err("an extension node in a parsed query".into()),
+        }
+        Ok(())
+    }
+
+    fn selector(&mut self, name: Option<&String>, matchers: &Matchers) {
+        let at = self.number();
+        self.query.selectors.push(Selector {
+            metric: name.cloned(),
+            matchers: matchers
+                .matchers
+                .iter()
+                .map(|m| Matcher {
+                    label: m.name.clone(),
+                    op: m.op.to_string(),
+                    value: m.value.clone(),
+                })
+                .collect(),
+            at,
+        });
+    }
+
+    /// `on`/`ignoring` and `group_left`/`group_right`: they apply to the whole expression
+    /// (the scope is set once the tree has been read).
+    fn vector_matching(&mut self, modifier: &BinModifier) {
+        if let Some(matching) = &modifier.matching {
+            let keyword = match matching {
+                LabelModifier::Include(_) => "on",
+                LabelModifier::Exclude(_) => "ignoring",
+            };
+            self.group(keyword, &matching.labels().labels, 0..usize::MAX);
+        }
+        let (keyword, labels) = match &modifier.card {
+            VectorMatchCardinality::ManyToOne(l) => ("group_left", l),
+            VectorMatchCardinality::OneToMany(l) => ("group_right", l),
+            _ => return,
+        };
+        if !labels.labels.is_empty() {
+            self.group(keyword, &labels.labels, 0..usize::MAX);
+        }
+    }
+
+    fn group(&mut self, keyword: &str, labels: &[String], scope: Range<usize>) {
+        self.query.groupings.push(Grouping {
+            keyword: keyword.to_string(),
+            labels: labels.to_vec(),
+            scope,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_hold_what_the_call_or_aggregation_covers() {
+        let q = parse_query(
+            "histogram_quantile(0.9, sum by (le) (rate(a_bucket[5m]))) / on (x) group_left (y) b",
+        )
+        .unwrap();
+        let quantile = q
+            .calls
+            .iter()
+            .find(|c| c.function == "histogram_quantile")
+            .unwrap();
+        let sum = q.calls.iter().find(|c| c.function == "sum").unwrap();
+        let a = q
+            .selectors
+            .iter()
+            .find(|s| s.metric.as_deref() == Some("a_bucket"))
+            .unwrap();
+        let b = q
+            .selectors
+            .iter()
+            .find(|s| s.metric.as_deref() == Some("b"))
+            .unwrap();
+        assert!(quantile.scope.contains(&a.at) && sum.scope.contains(&a.at));
+        assert!(!quantile.scope.contains(&b.at));
+        let by = q.groupings.iter().find(|g| g.keyword == "by").unwrap();
+        assert!(quantile.scope.contains(&by.scope.start));
+        for keyword in ["on", "group_left"] {
+            let g = q.groupings.iter().find(|g| g.keyword == keyword).unwrap();
+            assert!(
+                g.scope.contains(&a.at) && g.scope.contains(&b.at),
+                "{keyword}"
+            );
+        }
+        assert_eq!(
+            q.range_calls(),
+            [("rate".to_string(), "a_bucket".to_string())]
+        );
+    }
+
+    #[test]
+    fn grafana_variables_stay_in_strings_and_read_as_values_elsewhere() {
+        let q = parse_grafana_query(
+            r#"sum(rate(a_total{path="$path", instance=~"$instance"}[${__rate_interval}])) > $threshold"#,
+        )
+        .unwrap();
+        assert!(q.selectors[0].has(("path", "=", "$path")));
+        assert!(q.selectors[0].has(("instance", "=~", "$instance")));
+        assert!(parse_query("a > $threshold").is_err());
+        assert!(parse_grafana_query("a # comment").is_err());
+        assert!(parse_grafana_query(r##"a{x="# not a comment"}"##).is_ok());
+    }
+
+    #[test]
+    fn only_prometheus_2_42_functions_and_aggregations_pass() {
+        assert!(parse_query("rate(a[5m])").is_ok());
+        // Known to the parser, but not to the Prometheus the stack runs.
+        assert!(parse_query("sort_by_label(a, \"x\")").is_err());
+        assert!(parse_query("limitk(2, a)").is_err());
+        assert!(parse_query("rat(a[5m])").is_err());
+    }
 }
