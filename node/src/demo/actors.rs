@@ -337,57 +337,56 @@ async fn chain_actor(
     let mut rng = Rng::new();
     let mut ticker = tokio::time::interval(shared.options.block_interval);
     let validators = shared.options.validators.max(1);
-    let m = &shared.metrics;
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stop.stopped() => return Ok(()),
         }
-        let h = shared.chain_height.fetch_add(1, Ordering::Relaxed) + 1;
-        let validator = format!("validator-{}", h as usize % validators + 1);
+        let height = shared.chain_height.fetch_add(1, Ordering::Relaxed) + 1;
+        let validator = format!("validator-{}", height as usize % validators + 1);
         let span = tracing::info_span!(
             "chain.produce_block",
             actor = ActorType::Chain.as_str(),
-            block.height = h,
+            block.height = height,
             validator = validator.as_str(),
         );
-        let produce = async {
-            let started = Instant::now();
-            // Building the block: take transactions from the pool, execute, sign.
-            let waiting = shared.pending_transactions.load(Ordering::Relaxed);
-            let transactions = waiting.min(rng.u64(50..500));
-            shared
-                .pending_transactions
-                .fetch_sub(transactions, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(rng.u64(20..250))).await;
-            let bytes = 512 + transactions * rng.u64(180..320);
-            m.chain.block_produced(
-                &validator,
-                started.elapsed(),
-                transactions,
-                bytes,
-                Instant::now(),
-            );
-            tracing::info!(
-                height = h,
-                validator = validator.as_str(),
-                transactions,
-                "block produced"
-            );
-            let block = Block {
-                height: h,
-                transactions,
-                step: Step::Execute,
-            };
-            if engine.send(block).await.is_err() {
-                tracing::warn!("engine actor is gone");
-            }
-        };
-        tracing::Instrument::instrument(produce, span).await;
+        let block = produce_block(&shared, &mut rng, height, &validator);
+        let block = tracing::Instrument::instrument(block, span.clone()).await;
+        if tracing::Instrument::instrument(engine.send(block), span)
+            .await
+            .is_err()
+        {
+            tracing::warn!("engine actor is gone");
+        }
         shared.last_block_ms.store(
             shared.started.elapsed().as_millis() as u64,
             Ordering::Relaxed,
         );
+    }
+}
+
+/// Builds block `height`: takes transactions from the pool, executes and signs them.
+async fn produce_block(shared: &Shared, rng: &mut Rng, height: u64, validator: &str) -> Block {
+    let started = Instant::now();
+    let waiting = shared.pending_transactions.load(Ordering::Relaxed);
+    let transactions = waiting.min(rng.u64(50..500));
+    shared
+        .pending_transactions
+        .fetch_sub(transactions, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(rng.u64(20..250))).await;
+    let bytes = 512 + transactions * rng.u64(180..320);
+    shared.metrics.chain.block_produced(
+        validator,
+        started.elapsed(),
+        transactions,
+        bytes,
+        Instant::now(),
+    );
+    tracing::info!(height, validator, transactions, "block produced");
+    Block {
+        height,
+        transactions,
+        step: Step::Execute,
     }
 }
 

@@ -100,6 +100,29 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Every family's instruments on `meter`, and the simulation's starting state.
+    fn new(meter: &Meter, options: &DemoOptions) -> Shared {
+        Shared {
+            metrics: NodeMetrics {
+                chain: ChainMetrics::new(meter),
+                migration: MigrationMetrics::new(meter),
+                sync: SyncMetrics::new(meter),
+                txpool: TxPoolMetrics::with_capacity(meter, TXPOOL_CAPACITY),
+                peers: PeerMetrics::new(meter),
+            },
+            options: options.clone(),
+            chain_height: AtomicU64::new(0),
+            pending_transactions: AtomicU64::new(0),
+            last_block_ms: AtomicU64::new(0),
+            started: Instant::now(),
+            fault: options.fault.map(|(fault, duration)| FaultWindow {
+                fault,
+                from: Instant::now(),
+                duration,
+            }),
+        }
+    }
+
     /// Whether `fault` is being injected now.
     pub fn fault_active(&self, fault: Fault) -> bool {
         FaultWindow::active(self.fault.as_ref(), fault, Instant::now())
@@ -113,25 +136,7 @@ pub async fn run(
     stop: impl std::future::Future<Output = ()>,
 ) {
     let meter = telemetry.meter();
-    let shared = Arc::new(Shared {
-        metrics: NodeMetrics {
-            chain: ChainMetrics::new(&meter),
-            migration: MigrationMetrics::new(&meter),
-            sync: SyncMetrics::new(&meter),
-            txpool: TxPoolMetrics::with_capacity(&meter, TXPOOL_CAPACITY),
-            peers: PeerMetrics::new(&meter),
-        },
-        options: options.clone(),
-        chain_height: AtomicU64::new(0),
-        pending_transactions: AtomicU64::new(0),
-        last_block_ms: AtomicU64::new(0),
-        started: Instant::now(),
-        fault: options.fault.map(|(fault, duration)| FaultWindow {
-            fault,
-            from: Instant::now(),
-            duration,
-        }),
-    });
+    let shared = Arc::new(Shared::new(&meter, &options));
     if let Some((fault, duration)) = options.fault {
         tracing::warn!(?fault, ?duration, "injecting a fault");
     }

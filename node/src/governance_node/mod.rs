@@ -136,42 +136,10 @@ impl GovernanceServer {
             .map_err(listen_error)?;
         let local_addr = listener.local_addr().map_err(listen_error)?;
 
-        let mut builder = tonic::transport::Server::builder()
-            // A node that vanished without closing its connection would otherwise hold its
-            // stream (and its task) open forever.
-            .http2_keepalive_interval(Some(Duration::from_secs(20)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(10)));
-        if let Some(tls) = &config.tls {
-            builder =
-                builder
-                    .tls_config(tls.server()?)
-                    .map_err(|source| ServerError::TlsSettings {
-                        addr: local_addr,
-                        source,
-                    })?;
-        }
-
+        let builder = server_builder(&config, local_addr)?;
         let shared = Arc::new(Shared::new(&config, meter));
-        let service = GovernanceStreamServer::new(stream::Node::new(shared.clone()));
-        // Signature answers are small frames: Nagle would hold them back for the peer's ACK.
-        let incoming = TcpListenerStream::new(listener).map(|conn| {
-            if let Ok(conn) = &conn {
-                let _ = conn.set_nodelay(true);
-            }
-            conn
-        });
         let (stop, stopped) = oneshot::channel::<()>();
-        let serve = builder
-            .add_service(service)
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = stopped.await;
-            });
-        let server = tokio::spawn(async move {
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "the governance node stopped serving");
-            }
-        });
-
+        let server = serve(builder, listener, shared.clone(), stopped);
         let mut tickers = Vec::new();
         if let Some(period) = config.federation_interval {
             tickers.push(every(
@@ -193,6 +161,54 @@ impl GovernanceServer {
             tickers,
         })
     }
+}
+
+/// The tonic server with its keep-alive and, when configured, TLS.
+fn server_builder(
+    config: &ServerConfig,
+    local_addr: SocketAddr,
+) -> Result<tonic::transport::Server, ServerError> {
+    let builder = tonic::transport::Server::builder()
+        // A node that vanished without closing its connection would otherwise hold its
+        // stream (and its task) open forever.
+        .http2_keepalive_interval(Some(Duration::from_secs(20)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)));
+    match &config.tls {
+        Some(tls) => builder
+            .tls_config(tls.server()?)
+            .map_err(|source| ServerError::TlsSettings {
+                addr: local_addr,
+                source,
+            }),
+        None => Ok(builder),
+    }
+}
+
+/// Serves the governance stream on `listener` until `stopped` resolves.
+fn serve(
+    mut builder: tonic::transport::Server,
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    stopped: oneshot::Receiver<()>,
+) -> JoinHandle<()> {
+    let service = GovernanceStreamServer::new(stream::Node::new(shared));
+    // Signature answers are small frames: Nagle would hold them back for the peer's ACK.
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        if let Ok(conn) = &conn {
+            let _ = conn.set_nodelay(true);
+        }
+        conn
+    });
+    let serve = builder
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = stopped.await;
+        });
+    tokio::spawn(async move {
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "the governance node stopped serving");
+        }
+    })
 }
 
 /// Runs `action` every `period`, starting one period from now.

@@ -153,42 +153,8 @@ fn handle(shared: &Arc<Shared>, message: NodeMessage, tx: &mpsc::Sender<Governan
     };
     let parent = propagation::extract(&message.trace_context);
     match payload {
-        Incoming::SignatureRequest(request) => {
-            shared.record_seen(&request.request_id);
-            let span = tracing::info_span!(
-                parent: None,
-                "governance_node.signature_request",
-                otel.name = "governance_node.signature_request",
-                message_type = GovernanceMessageType::SignatureRequest.as_str(),
-                request_id = %request.request_id,
-                outcome = tracing::field::Empty,
-            );
-            let _ = span.set_parent(parent);
-            // Its own task: a slow signature must not hold up the rest of the stream.
-            tokio::spawn(
-                sign_and_answer(shared.clone(), request, tx.clone(), span.clone()).instrument(span),
-            );
-        }
-        Incoming::Heartbeat(_) => {
-            let span = tracing::info_span!(
-                parent: None,
-                "governance_node.heartbeat",
-                otel.name = "governance_node.heartbeat",
-                message_type = GovernanceMessageType::Heartbeat.as_str(),
-            );
-            let _ = span.set_parent(parent);
-            let _entered = span.enter();
-            let answer = GovernanceMessage {
-                trace_context: propagation::inject(&span.context()),
-                payload: Some(Outgoing::Heartbeat(Heartbeat {
-                    sent_at_unix_ms: now_unix_ms(),
-                })),
-            };
-            // A node that does not read its stream misses a heartbeat, not the whole reader.
-            if tx.try_send(answer).is_err() {
-                tracing::debug!("heartbeat answer skipped: the node is not reading");
-            }
-        }
+        Incoming::SignatureRequest(request) => signature_request(shared, request, parent, tx),
+        Incoming::Heartbeat(_) => heartbeat(parent, tx),
         Incoming::Acknowledgement(ack) => {
             let span = tracing::info_span!(
                 parent: None,
@@ -203,6 +169,50 @@ fn handle(shared: &Arc<Shared>, message: NodeMessage, tx: &mpsc::Sender<Governan
                 "node acknowledged a federation update"
             );
         }
+    }
+}
+
+/// Signs in a task of its own: a slow signature must not hold up the rest of the stream.
+fn signature_request(
+    shared: &Arc<Shared>,
+    request: SignatureRequest,
+    parent: opentelemetry::Context,
+    tx: &mpsc::Sender<GovernanceMessage>,
+) {
+    shared.record_seen(&request.request_id);
+    let span = tracing::info_span!(
+        parent: None,
+        "governance_node.signature_request",
+        otel.name = "governance_node.signature_request",
+        message_type = GovernanceMessageType::SignatureRequest.as_str(),
+        request_id = %request.request_id,
+        outcome = tracing::field::Empty,
+    );
+    let _ = span.set_parent(parent);
+    tokio::spawn(
+        sign_and_answer(shared.clone(), request, tx.clone(), span.clone()).instrument(span),
+    );
+}
+
+/// Answers a heartbeat at once, in its span's context.
+fn heartbeat(parent: opentelemetry::Context, tx: &mpsc::Sender<GovernanceMessage>) {
+    let span = tracing::info_span!(
+        parent: None,
+        "governance_node.heartbeat",
+        otel.name = "governance_node.heartbeat",
+        message_type = GovernanceMessageType::Heartbeat.as_str(),
+    );
+    let _ = span.set_parent(parent);
+    let _entered = span.enter();
+    let answer = GovernanceMessage {
+        trace_context: propagation::inject(&span.context()),
+        payload: Some(Outgoing::Heartbeat(Heartbeat {
+            sent_at_unix_ms: now_unix_ms(),
+        })),
+    };
+    // A node that does not read its stream misses a heartbeat, not the whole reader.
+    if tx.try_send(answer).is_err() {
+        tracing::debug!("heartbeat answer skipped: the node is not reading");
     }
 }
 

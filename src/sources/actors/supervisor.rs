@@ -174,86 +174,25 @@ impl Run {
         F: FnMut(StopSignal) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(), ActorFailure>> + Send + 'static,
     {
-        let mut recent_restarts: VecDeque<Instant> = VecDeque::new();
-        let mut consecutive: u32 = 0;
+        let mut restarts = Restarts::default();
         let mut failed_at: Option<Instant> = None;
         self.entry.set_state(LifecycleState::Spawning);
         loop {
-            let spawned_at = Instant::now();
-            let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
-            let instance = factory(stop.clone());
-            let mut task = tokio::spawn(async move {
-                let _ = started_tx.send(());
-                instance.await
-            });
-            // The instance runs once the runtime first polls it.
-            if started_rx.await.is_ok() {
-                match failed_at.take() {
-                    Some(at) => self.duration(LifecycleStep::Recovery, at),
-                    None => self.duration(LifecycleStep::Spawn, spawned_at),
-                }
-                self.transition(LifecycleState::Running);
-            }
-            let result = tokio::select! {
-                // An actor that returns because it was told to stop has stopped, not completed.
-                biased;
-                _ = stop.stopped() => {
-                    let stopping = Instant::now();
-                    self.transition(LifecycleState::Stopping);
-                    let _ = task.await;
-                    self.duration(LifecycleStep::Stop, stopping);
-                    self.transition(LifecycleState::Stopped);
-                    return ChildExit::Stopped;
-                }
-                r = &mut task => r,
-            };
-            let failure = match result {
-                Ok(Ok(())) => {
-                    self.transition(LifecycleState::Stopped);
-                    return ChildExit::Completed;
-                }
-                Ok(Err(failure)) => failure,
-                Err(e) if e.is_panic() => ActorFailure::new(RestartReason::Panic, panic_text(e)),
-                Err(_) => {
-                    self.transition(LifecycleState::Stopped);
-                    return ChildExit::Stopped;
-                }
+            let started = Instant::now();
+            let task = self
+                .start(factory(stop.clone()), failed_at.take(), started)
+                .await;
+            let failure = match self.outcome(task, &mut stop).await {
+                Ok(failure) => failure,
+                Err(exit) => return exit,
             };
             let now = Instant::now();
             self.transition(LifecycleState::Failed);
-            // A long healthy run resets the backoff.
-            if now.duration_since(spawned_at) >= self.policy.within {
-                consecutive = 0;
-            }
-            while recent_restarts
-                .front()
-                .is_some_and(|t| now.duration_since(*t) > self.policy.within)
-            {
-                recent_restarts.pop_front();
-            }
-            if recent_restarts.len() as u32 >= self.policy.max_restarts {
-                tracing::error!(
-                    actor = self.entry.name.as_str(),
-                    restarts = recent_restarts.len(),
-                    "actor failed too often, giving up: {failure}"
-                );
-                // Stopped for good: no longer running, so health counts the loss.
-                self.transition(LifecycleState::Stopped);
-                return ChildExit::GaveUp(failure);
-            }
-            tracing::warn!(
-                actor = self.entry.name.as_str(),
-                "actor failed, restarting: {failure}"
-            );
-            self.transition(LifecycleState::Restarting);
-            let m = &self.inner.metrics;
-            m.restarts.add((self.child, failure.reason), 1);
-            m.supervision_restarts
-                .add((self.supervisor, self.child, failure.reason), 1);
-            recent_restarts.push_back(now);
+            let Some(wait) = restarts.after_failure(&self.policy, started, now) else {
+                return self.give_up(failure, restarts.recent.len());
+            };
+            self.restarting(&failure);
             failed_at = Some(now);
-            let wait = self.policy.backoff.delay(consecutive);
-            consecutive += 1;
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = stop.stopped() => {
@@ -263,6 +202,126 @@ impl Run {
             }
             self.transition(LifecycleState::Recovering);
         }
+    }
+
+    /// Spawns one instance and waits for its first poll, which ends a spawn (or, after a
+    /// failure at `failed_at`, a recovery).
+    async fn start<Fut>(
+        &self,
+        instance: Fut,
+        failed_at: Option<Instant>,
+        spawned_at: Instant,
+    ) -> JoinHandle<Result<(), ActorFailure>>
+    where
+        Fut: Future<Output = Result<(), ActorFailure>> + Send + 'static,
+    {
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = started_tx.send(());
+            instance.await
+        });
+        if started_rx.await.is_ok() {
+            match failed_at {
+                Some(at) => self.duration(LifecycleStep::Recovery, at),
+                None => self.duration(LifecycleStep::Spawn, spawned_at),
+            }
+            self.transition(LifecycleState::Running);
+        }
+        task
+    }
+
+    /// How the instance ended: a failure to act on, or (`Err`) the end of the child.
+    async fn outcome(
+        &self,
+        mut task: JoinHandle<Result<(), ActorFailure>>,
+        stop: &mut StopSignal,
+    ) -> Result<ActorFailure, ChildExit> {
+        let result = tokio::select! {
+            // An actor that returns because it was told to stop has stopped, not completed.
+            biased;
+            _ = stop.stopped() => {
+                let stopping = Instant::now();
+                self.transition(LifecycleState::Stopping);
+                let _ = task.await;
+                self.duration(LifecycleStep::Stop, stopping);
+                self.transition(LifecycleState::Stopped);
+                return Err(ChildExit::Stopped);
+            }
+            r = &mut task => r,
+        };
+        match result {
+            Ok(Err(failure)) => Ok(failure),
+            Err(e) if e.is_panic() => Ok(ActorFailure::new(RestartReason::Panic, panic_text(e))),
+            Ok(Ok(())) => {
+                self.transition(LifecycleState::Stopped);
+                Err(ChildExit::Completed)
+            }
+            Err(_) => {
+                self.transition(LifecycleState::Stopped);
+                Err(ChildExit::Stopped)
+            }
+        }
+    }
+
+    fn restarting(&self, failure: &ActorFailure) {
+        tracing::warn!(
+            actor = self.entry.name.as_str(),
+            "actor failed, restarting: {failure}"
+        );
+        self.transition(LifecycleState::Restarting);
+        let m = &self.inner.metrics;
+        m.restarts.add((self.child, failure.reason), 1);
+        m.supervision_restarts
+            .add((self.supervisor, self.child, failure.reason), 1);
+    }
+
+    fn give_up(&self, failure: ActorFailure, restarts: usize) -> ChildExit {
+        tracing::error!(
+            actor = self.entry.name.as_str(),
+            restarts,
+            "actor failed too often, giving up: {failure}"
+        );
+        // Stopped for good: no longer running, so health counts the loss.
+        self.transition(LifecycleState::Stopped);
+        ChildExit::GaveUp(failure)
+    }
+}
+
+/// What the supervisor remembers of one child's failures: the restarts within the policy's
+/// window, and the run of consecutive failures the backoff grows with. Time is passed in.
+#[derive(Debug, Default)]
+struct Restarts {
+    recent: VecDeque<Instant>,
+    consecutive: u32,
+}
+
+impl Restarts {
+    /// A failure at `now` of an instance started at `started`: the wait before restarting
+    /// it, or `None` when the policy gives up.
+    fn after_failure(
+        &mut self,
+        policy: &RestartPolicy,
+        started: Instant,
+        now: Instant,
+    ) -> Option<Duration> {
+        // A long healthy run resets the backoff.
+        if now.duration_since(started) >= policy.within {
+            self.consecutive = 0;
+        }
+        while self
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > policy.within)
+        {
+            self.recent.pop_front();
+        }
+        if self.recent.len() as u32 >= policy.max_restarts {
+            return None;
+        }
+        self.recent.push_back(now);
+        let wait = policy.backoff.delay(self.consecutive);
+        self.consecutive += 1;
+        Some(wait)
     }
 }
 
@@ -278,6 +337,40 @@ fn panic_text(e: tokio::task::JoinError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_policy_gives_up_past_its_restarts_in_the_window() {
+        let policy = RestartPolicy {
+            max_restarts: 2,
+            within: Duration::from_secs(60),
+            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(10)),
+        };
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut r = Restarts::default();
+        assert_eq!(
+            r.after_failure(&policy, t0, t0 + s(1)),
+            Some(Duration::from_millis(100))
+        );
+        assert_eq!(
+            r.after_failure(&policy, t0 + s(1), t0 + s(2)),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(
+            r.after_failure(&policy, t0 + s(2), t0 + s(3)),
+            None,
+            "a third within 60 s"
+        );
+        // Past the window the old restarts no longer count, and a run that lasted the whole
+        // window starts the backoff afresh.
+        let mut r = Restarts::default();
+        r.after_failure(&policy, t0, t0 + s(1));
+        r.after_failure(&policy, t0 + s(1), t0 + s(2));
+        assert_eq!(
+            r.after_failure(&policy, t0 + s(2), t0 + s(70)),
+            Some(Duration::from_millis(100))
+        );
+    }
 
     #[test]
     fn restarts_wait_by_the_shared_backoff() {

@@ -21,52 +21,51 @@ use crate::sources::catalog::system::{
 
 use super::{Snapshot, SystemCollector, lock};
 
+/// Reads a gauge's value from the snapshot; `None` while its source was never read.
+type GaugeReading = fn(&Snapshot) -> Option<f64>;
+
+/// Every observed gauge of the family, with what it reads.
+const GAUGES: [(&MetricDef, GaugeReading); 12] = [
+    (&def::memory_usage, |s| {
+        s.process.map(|p| p.resident_bytes as f64)
+    }),
+    (&def::virtual_memory, |s| {
+        s.process.map(|p| p.virtual_bytes as f64)
+    }),
+    // Per core (100 per fully used core), as the definition's help says; only the health
+    // status divides it by the CPU count.
+    (&def::cpu_usage, |s| s.process.map(|p| p.cpu_percent)),
+    (&def::process_start_time, |s| {
+        s.process.map(|p| p.start_time_unix as f64)
+    }),
+    // Computed at export time so it keeps counting while the process source fails.
+    (&def::uptime, |s| s.uptime_seconds(SystemTime::now())),
+    (&def::threads, |s| s.threads.map(|t| t as f64)),
+    (&def::open_file_descriptors, |s| {
+        s.file_descriptors.map(|f| f as f64)
+    }),
+    (&def::system_memory_total, |s| {
+        s.host.map(|h| h.memory_total_bytes as f64)
+    }),
+    (&def::system_memory_used, |s| {
+        s.host.map(|h| h.memory_used_bytes as f64)
+    }),
+    (&def::system_cpus, |s| s.host.map(|h| h.cpu_count as f64)),
+    (&def::process_health, |s| {
+        s.process_health().map(|h| h.gauge_value())
+    }),
+    (&def::last_collection_success, last_success),
+];
+
 pub(super) fn register(collector: &SystemCollector, meter: &Meter) {
-    let gauge = |def: &'static MetricDef, read: fn(&Snapshot) -> Option<f64>| {
+    for (def, read) in GAUGES {
         let collector = collector.clone();
         def.observe_f64_gauge(meter, move |obs| {
             if let Some(value) = read(&collector.snapshot()) {
                 obs.observe(value, &[]);
             }
         });
-    };
-
-    gauge(&def::memory_usage, |s| {
-        s.process.map(|p| p.resident_bytes as f64)
-    });
-    gauge(&def::virtual_memory, |s| {
-        s.process.map(|p| p.virtual_bytes as f64)
-    });
-    // Per core (100 per fully used core), as the definition's help says; only the health
-    // status divides it by the CPU count.
-    gauge(&def::cpu_usage, |s| s.process.map(|p| p.cpu_percent));
-    gauge(&def::process_start_time, |s| {
-        s.process.map(|p| p.start_time_unix as f64)
-    });
-    // Computed at export time so it keeps counting while the process source fails.
-    gauge(&def::uptime, |s| s.uptime_seconds(SystemTime::now()));
-    gauge(&def::threads, |s| s.threads.map(|t| t as f64));
-    gauge(&def::open_file_descriptors, |s| {
-        s.file_descriptors.map(|f| f as f64)
-    });
-    gauge(&def::system_memory_total, |s| {
-        s.host.map(|h| h.memory_total_bytes as f64)
-    });
-    gauge(&def::system_memory_used, |s| {
-        s.host.map(|h| h.memory_used_bytes as f64)
-    });
-    gauge(&def::system_cpus, |s| s.host.map(|h| h.cpu_count as f64));
-    gauge(&def::process_health, |s| {
-        s.process_health().map(|h| h.gauge_value())
-    });
-    gauge(&def::last_collection_success, |s| {
-        let at = s
-            .last_success?
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .ok()?;
-        Some(at.as_secs_f64())
-    });
-
+    }
     counter(meter, collector, &def::disk_io, |s, op: DiskOperation| {
         let d = s.disk?;
         Some(match op {
@@ -94,8 +93,15 @@ pub(super) fn register(collector: &SystemCollector, meter: &Meter) {
         &def::collection_failures,
         |s, source: ResourceSource| Some(s.failures(source)),
     );
-
     lock(&collector.shared.metrics).push(SystemMetrics::new(meter));
+}
+
+fn last_success(s: &Snapshot) -> Option<f64> {
+    let at = s
+        .last_success?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?;
+    Some(at.as_secs_f64())
 }
 
 /// An observable counter reporting the OS's cumulative totals, one series per label value.

@@ -21,7 +21,7 @@ use crate::sources::governance::propagation;
 use crate::sources::governance::proto::governance_message::Payload as Inbound;
 use crate::sources::governance::proto::node_message::Payload as Outbound;
 use crate::sources::governance::proto::{
-    Acknowledgement, GovernanceMessage, Heartbeat, NodeMessage,
+    Acknowledgement, FederationUpdate, GovernanceMessage, Heartbeat, NodeMessage, SignatureResponse,
 };
 use fastrand::Rng;
 
@@ -324,65 +324,76 @@ impl Actor {
             message_type = kind.as_str(),
         );
         let _ = span.set_parent(propagation::extract(&message.trace_context));
-        let handled = async {
+        let answer = async {
             match message.payload {
                 None => {
                     self.m.invalid.add(InvalidMessageReason::UnknownType, 1);
                     tracing::warn!("skipped a governance message of an unknown type");
+                    None
                 }
                 Some(Inbound::SignatureResponse(response)) => {
-                    if response.request_id.is_empty() {
-                        self.m.invalid.add(InvalidMessageReason::Malformed, 1);
-                        tracing::warn!("skipped a signature response without a request id");
-                    } else if let Some(p) = self.pending.remove(&response.request_id) {
-                        self.m.correlation.record(p.sent.elapsed().as_secs_f64());
-                        self.m.pending.set(self.pending.len() as f64);
-                        let answer = if response.error.is_empty() {
-                            Ok(response)
-                        } else {
-                            Err(GovernanceError::Refused(response.error))
-                        };
-                        let _ = p.reply.send(answer);
-                    } else {
-                        self.m.invalid.add(InvalidMessageReason::Uncorrelated, 1);
-                        tracing::debug!(
-                            request_id = response.request_id,
-                            "response to no pending request"
-                        );
-                    }
+                    self.signature_response(response);
+                    None
                 }
-                Some(Inbound::FederationUpdate(update)) => {
-                    if update.version == 0 || update.members.is_empty() {
-                        self.m.invalid.add(InvalidMessageReason::Malformed, 1);
-                        tracing::warn!("skipped a federation update without version or members");
-                        return None;
-                    }
-                    let started = Instant::now();
-                    let version = update.version;
-                    tracing::info!(
-                        version,
-                        members = update.members.len(),
-                        "federation updated"
-                    );
-                    self.shared.federation.send_replace(Some(update));
-                    self.m
-                        .federation_update
-                        .record(started.elapsed().as_secs_f64());
-                    return Some(NodeMessage {
-                        trace_context: propagation::inject_current(),
-                        payload: Some(Outbound::Acknowledgement(Acknowledgement {
-                            federation_version: version,
-                        })),
-                    });
-                }
-                Some(Inbound::Heartbeat(_)) => {}
+                Some(Inbound::FederationUpdate(update)) => self.federation_update(update),
+                Some(Inbound::Heartbeat(_)) => None,
             }
-            None
         }
         .instrument(span)
         .await;
-        if let Some(ack) = handled {
+        if let Some(ack) = answer {
             self.deliver(ack, conn).await;
         }
+    }
+
+    /// Correlates a response with its pending request and answers the requester.
+    fn signature_response(&mut self, response: SignatureResponse) {
+        if response.request_id.is_empty() {
+            self.m.invalid.add(InvalidMessageReason::Malformed, 1);
+            tracing::warn!("skipped a signature response without a request id");
+            return;
+        }
+        let Some(p) = self.pending.remove(&response.request_id) else {
+            self.m.invalid.add(InvalidMessageReason::Uncorrelated, 1);
+            tracing::debug!(
+                request_id = response.request_id,
+                "response to no pending request"
+            );
+            return;
+        };
+        self.m.correlation.record(p.sent.elapsed().as_secs_f64());
+        self.m.pending.set(self.pending.len() as f64);
+        let answer = if response.error.is_empty() {
+            Ok(response)
+        } else {
+            Err(GovernanceError::Refused(response.error))
+        };
+        let _ = p.reply.send(answer);
+    }
+
+    /// Takes a new federation membership; returns its acknowledgement.
+    fn federation_update(&mut self, update: FederationUpdate) -> Option<NodeMessage> {
+        if update.version == 0 || update.members.is_empty() {
+            self.m.invalid.add(InvalidMessageReason::Malformed, 1);
+            tracing::warn!("skipped a federation update without version or members");
+            return None;
+        }
+        let started = Instant::now();
+        let version = update.version;
+        tracing::info!(
+            version,
+            members = update.members.len(),
+            "federation updated"
+        );
+        self.shared.federation.send_replace(Some(update));
+        self.m
+            .federation_update
+            .record(started.elapsed().as_secs_f64());
+        Some(NodeMessage {
+            trace_context: propagation::inject_current(),
+            payload: Some(Outbound::Acknowledgement(Acknowledgement {
+                federation_version: version,
+            })),
+        })
     }
 }
