@@ -5,10 +5,9 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use alys_telemetry::catalog::actors::MESSAGE_LATENCY;
-use alys_telemetry::catalog::instruments::{CounterVec, HistogramVec};
-use alys_telemetry::catalog::labels::{ActorType, ErrorType, MigrationPhase};
-use alys_telemetry::catalog::migration::ERRORS;
+use alys_telemetry::sources::catalog::actors::{ActorMetrics, def};
+use alys_telemetry::sources::catalog::labels::ActorType;
+use alys_telemetry::sources::catalog::migration::{ErrorType, MigrationMetrics, MigrationPhase};
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
@@ -42,10 +41,11 @@ fn metric_record(c: &mut Criterion) {
         b.iter(|| sdk_counter.add(black_box(1), &attrs))
     });
 
-    let counter: CounterVec<(MigrationPhase, ErrorType)> = CounterVec::new(&ERRORS, &meter);
+    // The same metric and labels through the migration family's declared instrument.
+    let migration = MigrationMetrics::new(&meter);
     g.bench_function("ours_enum_counter_add", |b| {
         b.iter(|| {
-            counter.add(
+            migration.errors.add(
                 black_box((MigrationPhase::SyncEngine, ErrorType::Timeout)),
                 1,
             )
@@ -54,16 +54,20 @@ fn metric_record(c: &mut Criterion) {
 
     let sdk_histogram = meter
         .f64_histogram("sdk_histogram")
-        .with_boundaries(MESSAGE_LATENCY.buckets.to_vec())
+        .with_boundaries(def::message_latency.buckets.to_vec())
         .build();
     let one = [KeyValue::new("actor_type", "chain")];
     g.bench_function("baseline_sdk_histogram_record_1_attribute", |b| {
         b.iter(|| sdk_histogram.record(black_box(0.004), &one))
     });
 
-    let histogram: HistogramVec<ActorType> = HistogramVec::new(&MESSAGE_LATENCY, &meter);
+    let actors = ActorMetrics::new(&meter);
     g.bench_function("ours_enum_histogram_record", |b| {
-        b.iter(|| histogram.record(black_box(ActorType::Chain), 0.004))
+        b.iter(|| {
+            actors
+                .message_latency
+                .record(black_box(ActorType::Chain), 0.004)
+        })
     });
     g.finish();
 }

@@ -8,8 +8,10 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use alys_telemetry::actors::{ActorMessage, ActorSystem, SenderContext, TraceMode, set_root_spans};
-use alys_telemetry::catalog::labels::{ActorType, MessageType};
+use alys_telemetry::sources::actors::{
+    ActorMessage, ActorSystem, SenderContext, TraceMode, set_root_spans,
+};
+use alys_telemetry::sources::catalog::labels::{ActorType, MessageType};
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::Context;
 use opentelemetry::metrics::MeterProvider as _;
@@ -68,6 +70,7 @@ fn message_pass(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let mut g = c.benchmark_group("message_pass");
+    let producer_actor = system.actor("producer", ActorType::Chain);
 
     // Per message: a producer task sends, a consumer task receives.
     g.bench_function("baseline_tokio_mpsc_send_recv", |b| {
@@ -98,7 +101,7 @@ fn message_pass(c: &mut Criterion) {
             rt.block_on(async {
                 let (tx, mut rx) =
                     system.mailbox::<Ping>("consumer", ActorType::Network, 1024, TraceMode::Child);
-                let tx = tx.from(ActorType::Chain);
+                let tx = tx.from(&producer_actor);
                 let started = Instant::now();
                 // The producer works inside a span the sampler dropped.
                 let producer = tokio::spawn(

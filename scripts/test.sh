@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"; .ci/run calls it).
-# Installs the real third-party components the tests use, then checks formatting, lints
-# and runs every test.
+# Installs the real third-party components the tests use, then checks formatting, lints,
+# the library's dependency list, and runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,15 @@ bash scripts/install-test-deps.sh
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 
 cargo fmt --all -- --check
-cargo clippy --all-targets --locked -- -D warnings
-cargo test --all-targets --locked
-cargo test --doc --locked
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# The library is what a node links: the command line, the demo node and the governance
+# node (package alys-node) must not bring their dependencies into it.
+programs_only='^(clap|clap_builder|clap_derive|clap_lex|humantime) '
+if cargo tree -p alys-telemetry -e normal --locked --prefix none | grep -E "$programs_only"; then
+  echo "test.sh: the alys-telemetry library depends on a program's crate (above); move that code to node/" >&2
+  exit 1
+fi
+
+cargo test --workspace --all-targets --locked
+cargo test --workspace --doc --locked

@@ -1,18 +1,18 @@
 //! Metered mailboxes, trace correlation between actors, supervision and health, in process:
 //! spans go to the SDK's in-memory exporter, metrics to a Prometheus registry.
 
-mod support;
-
 use std::time::Duration;
 
-use alys_telemetry::actors::supervisor::ChildExit;
-use alys_telemetry::actors::{
+use alys_telemetry::sources::actors::supervisor::ChildExit;
+use alys_telemetry::sources::actors::{
     ActorFailure, ActorMessage, ActorSystem, RestartPolicy, SendError, Supervisor, TraceMode,
 };
-use alys_telemetry::catalog::labels::{ActorType, LifecycleState, MessageType, RestartReason};
+use alys_telemetry::sources::backoff::Backoff;
+use alys_telemetry::sources::catalog::actors::{LifecycleState, RestartReason};
+use alys_telemetry::sources::catalog::labels::{ActorType, MessageType};
+use alys_test_support::sample_sum;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
-use support::node::sample_sum;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -32,7 +32,7 @@ impl ActorMessage for Work {
 struct Harness {
     spans: InMemorySpanExporter,
     tracer_provider: SdkTracerProvider,
-    metrics: support::metrics::Registry,
+    metrics: alys_test_support::metrics::Registry,
     _subscriber: tracing::subscriber::DefaultGuard,
 }
 
@@ -48,7 +48,7 @@ impl Harness {
         Harness {
             spans,
             tracer_provider,
-            metrics: support::metrics::Registry::new(),
+            metrics: alys_test_support::metrics::Registry::new(),
             _subscriber: tracing::subscriber::set_default(subscriber),
         }
     }
@@ -89,10 +89,11 @@ async fn three_actor_pipeline(system: &ActorSystem, mode: TraceMode) {
     let (to_a, mut a) = system.mailbox::<Work>("a", ActorType::Chain, 8, mode);
     let (to_b, mut b) = system.mailbox::<Work>("b", ActorType::Engine, 8, mode);
     let (to_c, mut c) = system.mailbox::<Work>("c", ActorType::Storage, 8, mode);
-    let b_from_a = to_b.from(ActorType::Chain);
-    let c_from_b = to_c.from(ActorType::Engine);
+    let client = system.actor("client", ActorType::System);
+    let b_from_a = to_b.from(to_a.actor());
+    let c_from_b = to_c.from(to_b.actor());
     async {
-        to_a.send(Work(1)).await.unwrap();
+        to_a.from(&client).send(Work(1)).await.unwrap();
     }
     .instrument(tracing::info_span!("request"))
     .await;
@@ -163,6 +164,7 @@ fn unsampled_messages_create_no_span() {
     let system = h.system();
     runtime().block_on(async {
         let (to_a, mut a) = system.mailbox::<Work>("a", ActorType::Chain, 128, TraceMode::Child);
+        let to_a = to_a.from(&system.actor("client", ActorType::System));
         async {
             // The context inside the unsampled span is valid but not sampled.
             assert!(opentelemetry::Context::map_current(|cx| cx
@@ -195,7 +197,7 @@ fn mailbox_depth_latency_counts_and_backpressure() {
     runtime().block_on(async {
         let (tx, mut rx) =
             system.mailbox::<Work>("storage", ActorType::Storage, 32, TraceMode::Child);
-        let tx = tx.from(ActorType::Engine);
+        let tx = tx.from(&system.actor("engine", ActorType::Engine));
         for i in 0..32 {
             tx.send(Work(i)).await.unwrap();
         }
@@ -276,19 +278,19 @@ fn a_failing_actor_is_restarted_up_to_its_policy_then_given_up() {
     let policy = RestartPolicy {
         max_restarts: 3,
         within: Duration::from_secs(60),
-        initial_backoff: Duration::from_millis(1),
-        factor: 2.0,
-        max_backoff: Duration::from_millis(10),
+        backoff: Backoff::new(Duration::from_millis(1), Duration::from_millis(10)),
     };
     let exit = runtime().block_on(async {
         let supervisor = Supervisor::new(&system, ActorType::Supervisor, policy);
         // A healthy sibling, so the system health has something to compare.
-        let healthy = supervisor.supervise("network", ActorType::Network, |mut stop| async move {
+        let network = system.actor("network", ActorType::Network);
+        let healthy = supervisor.supervise(&network, |mut stop| async move {
             stop.stopped().await;
             Ok(())
         });
         let mut attempt = 0;
-        let child = supervisor.supervise("bridge", ActorType::Bridge, move |_| {
+        let bridge = system.actor("bridge", ActorType::Bridge);
+        let child = supervisor.supervise(&bridge, move |_| {
             attempt += 1;
             let n = attempt;
             async move {
@@ -357,4 +359,41 @@ fn a_failing_actor_is_restarted_up_to_its_policy_then_given_up() {
     );
     assert_eq!(sample_sum(&m, "alys_actor_healthy_count", &[]), Some(1.0));
     assert_eq!(sample_sum(&m, "alys_actor_total_count", &[]), Some(2.0));
+}
+
+#[test]
+fn the_receiver_is_a_stream_of_envelopes_that_know_their_sender() {
+    use tokio_stream::StreamExt;
+    let h = Harness::new(Sampler::AlwaysOn);
+    let system = h.system();
+    runtime().block_on(async {
+        let (storage, inbox) =
+            system.mailbox::<Work>("storage", ActorType::Storage, 8, TraceMode::Child);
+        let engine = system.actor("engine", ActorType::Engine);
+        assert_eq!(
+            (storage.actor().name(), storage.actor().kind()),
+            ("storage", ActorType::Storage)
+        );
+        let from_engine = storage.from(&engine);
+        for i in 0..3 {
+            from_engine.send(Work(i)).await.unwrap();
+        }
+        drop((storage, from_engine));
+        // Every sender gone: the stream ends after the three messages.
+        let envelopes: Vec<_> = inbox.collect().await;
+        assert_eq!(envelopes.len(), 3);
+        for (i, envelope) in envelopes.into_iter().enumerate() {
+            assert_eq!(envelope.from(), ActorType::Engine);
+            assert_eq!(envelope.into_message(), Work(i as u32));
+        }
+    });
+    assert_eq!(
+        sample_sum(
+            &h.metrics(),
+            "alys_actor_mailbox_wait_seconds_count",
+            &[("actor_type", "storage")]
+        ),
+        Some(3.0),
+        "waits are recorded as the stream yields"
+    );
 }

@@ -1,12 +1,10 @@
 //! One million distinct peer ids: the metric stays at its cardinality limit, the SDK's
 //! overflow series holds the rest, and the overflow self-metric counts every such record.
 
-mod support;
-
 use alys_telemetry::Telemetry;
-use alys_telemetry::catalog::peers::{PEER_QUALITY_SCORE, PeerMetrics};
 use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
-use support::node::sample_sum;
+use alys_telemetry::sources::catalog::peers::{PeerMetrics, def};
+use alys_test_support::sample_sum;
 
 const PEERS: u64 = 1_000_000;
 
@@ -37,14 +35,14 @@ fn a_million_peer_ids_stay_at_the_limit_with_the_overflow_visible() {
         .filter(|l| l.starts_with("alys_peer_quality_score{"))
         .collect();
     // The limit's worth of peers, and one overflow series for all the others.
-    assert_eq!(series.len(), PEER_QUALITY_SCORE.cardinality_limit + 1);
+    assert_eq!(series.len(), def::quality.cardinality_limit + 1);
     assert!(
         series
             .iter()
             .any(|l| l.contains("otel_metric_overflow=\"true\"")),
         "the SDK's overflow series is missing"
     );
-    let admitted = PEER_QUALITY_SCORE.cardinality_limit as u64;
+    let admitted = def::quality.cardinality_limit as u64;
     assert_eq!(peers.quality_guard().admitted() as u64, admitted);
     assert_eq!(
         sample_sum(

@@ -1,16 +1,14 @@
 //! The pull endpoint over a real socket: routes, status codes, readiness, health checks and
 //! the failure path of /metrics.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use alys_telemetry::exits::health::{CheckResult, HealthRegistry, Readiness};
-use alys_telemetry::exits::pull::{self, PullState};
+use alys_telemetry::exits::pull::{self, PullState, Readiness};
+use alys_telemetry::health::{CheckResult, HealthRegistry};
+use alys_test_support::{http_get, http_request};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use support::{http_get, http_request};
 
 struct Endpoint {
     addr: SocketAddr,

@@ -1,14 +1,12 @@
 //! Shutdown flushes on a current-thread runtime, where blocking the only thread would starve
 //! the gRPC exporter: the last span must still reach a real receiver.
 
-mod support;
-
 use std::time::Duration;
 
 use alys_telemetry::Telemetry;
 use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
 use alys_telemetry::pipeline::SignalShutdown;
-use support::{Rotel, wait_until};
+use alys_test_support::{Rotel, wait_until};
 
 #[test]
 fn shutdown_on_a_current_thread_runtime_flushes_the_last_span() {

@@ -4,12 +4,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use alys_telemetry::catalog::labels::ResourceSource;
-use alys_telemetry::catalog::system as defs;
-use alys_telemetry::exits::health::{HealthRegistry, HealthStatus};
+use alys_telemetry::health::{HealthRegistry, HealthStatus};
+use alys_telemetry::sources::catalog::system::{self as family, ResourceSource, def};
 use alys_telemetry::sources::system::{
-    Backoff, DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessHealth, ProcessStats,
-    ResourceReader, SystemCollector, SystemCollectorConfig, count_entries,
+    DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessHealth, ProcessStats, ReadError,
+    ResourceReader, Schedule, SystemCollector, SystemCollectorConfig, count_entries,
 };
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -56,10 +55,10 @@ impl Scripted {
     fn set(&self, change: impl FnOnce(&mut Plan)) {
         change(&mut self.0.lock().unwrap());
     }
-    fn read<T>(&self, source: ResourceSource, f: impl FnOnce(&Plan) -> T) -> Result<T, String> {
+    fn read<T>(&self, source: ResourceSource, f: impl FnOnce(&Plan) -> T) -> Result<T, ReadError> {
         let plan = self.0.lock().unwrap();
         if plan.failing.contains(&source) {
-            Err(format!("scripted {source} failure"))
+            Err(ReadError::Unavailable(format!("scripted {source} failure")))
         } else {
             Ok(f(&plan))
         }
@@ -67,7 +66,7 @@ impl Scripted {
 }
 
 impl ResourceReader for Scripted {
-    fn process(&mut self) -> Result<ProcessStats, String> {
+    fn process(&mut self) -> Result<ProcessStats, ReadError> {
         self.read(ResourceSource::Process, |p| ProcessStats {
             resident_bytes: p.rss,
             virtual_bytes: p.rss * 10,
@@ -75,29 +74,29 @@ impl ResourceReader for Scripted {
             start_time_unix: 1_700_000_000,
         })
     }
-    fn memory(&mut self) -> Result<HostStats, String> {
+    fn memory(&mut self) -> Result<HostStats, ReadError> {
         self.read(ResourceSource::Memory, |p| HostStats {
             memory_total_bytes: p.memory_total,
             memory_used_bytes: p.memory_total / 2,
             cpu_count: p.cpus,
         })
     }
-    fn disk(&mut self) -> Result<DiskTotals, String> {
+    fn disk(&mut self) -> Result<DiskTotals, ReadError> {
         self.read(ResourceSource::Disk, |p| DiskTotals {
             read_bytes: p.disk.0,
             written_bytes: p.disk.1,
         })
     }
-    fn network(&mut self) -> Result<NetworkTotals, String> {
+    fn network(&mut self) -> Result<NetworkTotals, ReadError> {
         self.read(ResourceSource::Network, |p| NetworkTotals {
             received_bytes: p.network.0,
             transmitted_bytes: p.network.1,
         })
     }
-    fn threads(&mut self) -> Result<u64, String> {
+    fn threads(&mut self) -> Result<u64, ReadError> {
         self.read(ResourceSource::Threads, |p| p.threads)
     }
-    fn file_descriptors(&mut self) -> Result<u64, String> {
+    fn file_descriptors(&mut self) -> Result<u64, ReadError> {
         self.read(ResourceSource::FileDescriptors, |p| p.fds)
     }
 }
@@ -142,25 +141,14 @@ impl Exposition {
         String::from_utf8(out).unwrap()
     }
 
-    /// The value of the series `name` whose labels include `labels`.
+    /// The value of the one series `name` with exactly these `labels` among its own.
     fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let text = self.text();
-        text.lines()
-            .filter(|l| !l.starts_with('#'))
-            .find_map(|line| {
-                let (series, value) = line.rsplit_once(' ')?;
-                let (series_name, series_labels) = series.split_once('{').unwrap_or((series, ""));
-                let matches = series_name == name
-                    && labels
-                        .iter()
-                        .all(|(k, v)| series_labels.contains(&format!("{k}=\"{v}\"")));
-                matches.then(|| value.parse().ok())?
-            })
+        alys_test_support::Exposition::of(&self.text()).value(name, labels)
     }
 
     fn failures(&self, source: ResourceSource) -> Option<f64> {
         self.value(
-            defs::COLLECTION_FAILURES.name,
+            def::collection_failures.name,
             &[("source", source.as_str())],
         )
     }
@@ -176,7 +164,7 @@ fn one_failing_source_does_not_blank_the_others() {
     let metrics = Exposition::for_collector(&collector);
     assert!(collector.collect_once().succeeded());
     assert_eq!(
-        metrics.value(defs::DISK_IO.name, &[("operation", "read")]),
+        metrics.value(def::disk_io.name, &[("operation", "read")]),
         Some(1000.0)
     );
 
@@ -205,17 +193,17 @@ fn one_failing_source_does_not_blank_the_others() {
         [ResourceSource::Disk, ResourceSource::Network]
     );
 
-    assert_eq!(metrics.value(defs::MEMORY_USAGE.name, &[]), Some(250.0));
+    assert_eq!(metrics.value(def::memory_usage.name, &[]), Some(250.0));
     assert_eq!(
-        metrics.value(defs::SYSTEM_MEMORY_TOTAL.name, &[]),
+        metrics.value(def::system_memory_total.name, &[]),
         Some(2000.0)
     );
     assert_eq!(
-        metrics.value(defs::DISK_IO.name, &[("operation", "read")]),
+        metrics.value(def::disk_io.name, &[("operation", "read")]),
         Some(1000.0)
     );
     assert_eq!(
-        metrics.value(defs::NETWORK_IO.name, &[("direction", "transmit")]),
+        metrics.value(def::network_io.name, &[("direction", "transmit")]),
         Some(4000.0)
     );
     assert_eq!(metrics.failures(ResourceSource::Disk), Some(1.0));
@@ -228,7 +216,7 @@ fn one_failing_source_does_not_blank_the_others() {
     script.set(|p| p.failing.clear());
     collector.collect_once();
     assert_eq!(
-        metrics.value(defs::DISK_IO.name, &[("operation", "read")]),
+        metrics.value(def::disk_io.name, &[("operation", "read")]),
         Some(9999.0)
     );
     assert_eq!(metrics.failures(ResourceSource::Disk), Some(2.0));
@@ -240,7 +228,7 @@ fn a_collection_where_every_source_fails_drives_the_backoff() {
     let (collector, script) = scripted();
     let metrics = Exposition::for_collector(&collector);
     let config = collector.config();
-    let mut backoff = Backoff::new(config.interval, config.max_backoff);
+    let mut schedule = Schedule::new(&config);
 
     script.set(|p| p.failing = ResourceSource::ALL.to_vec());
     let mut delays = Vec::new();
@@ -248,33 +236,31 @@ fn a_collection_where_every_source_fails_drives_the_backoff() {
         let report = collector.collect_once();
         assert!(!report.succeeded());
         assert_eq!(report.failures.len(), ResourceSource::ALL.len());
-        backoff.record(report.succeeded());
-        delays.push(backoff.next_delay().as_secs());
+        delays.push(schedule.after(report.succeeded()).as_secs());
     }
     assert_eq!(delays, [10, 20, 40, 60, 60]);
     assert_eq!(collector.snapshot().last_success, None);
-    assert_eq!(metrics.value(defs::LAST_COLLECTION_SUCCESS.name, &[]), None);
+    assert_eq!(metrics.value(def::last_collection_success.name, &[]), None);
     for source in ResourceSource::ALL {
         assert_eq!(metrics.failures(*source), Some(5.0), "{source}");
     }
     // Nothing was ever read: no made-up zeros.
-    assert_eq!(metrics.value(defs::MEMORY_USAGE.name, &[]), None);
+    assert_eq!(metrics.value(def::memory_usage.name, &[]), None);
 
     // One source back is enough to return to the normal interval.
     script.set(|p| p.failing.retain(|s| *s != ResourceSource::Threads));
     let report = collector.collect_once();
     assert!(report.succeeded());
-    backoff.record(report.succeeded());
-    assert_eq!(backoff.next_delay(), config.interval);
+    assert_eq!(schedule.after(report.succeeded()), config.interval);
     let last = metrics
-        .value(defs::LAST_COLLECTION_SUCCESS.name, &[])
+        .value(def::last_collection_success.name, &[])
         .unwrap();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
     assert!((now - last).abs() < 60.0, "last success {last}, now {now}");
-    assert_eq!(metrics.value(defs::THREAD_COUNT.name, &[]), Some(12.0));
+    assert_eq!(metrics.value(def::threads.name, &[]), Some(12.0));
 }
 
 #[test]
@@ -284,7 +270,7 @@ fn every_collection_is_timed() {
     for _ in 0..3 {
         collector.collect_once();
     }
-    let count = format!("{}_count", defs::COLLECTION_DURATION.name);
+    let count = format!("{}_count", def::collection_duration.name);
     assert_eq!(metrics.value(&count, &[]), Some(3.0));
 }
 
@@ -321,12 +307,12 @@ async fn health_check_and_gauge_follow_the_thresholds() {
             check.detail
         );
         assert_eq!(
-            metrics.value(defs::PROCESS_HEALTH.name, &[]),
+            metrics.value(def::process_health.name, &[]),
             Some(level.gauge_value()),
             "rss {rss}, cpu {cpu}"
         );
         // The exported CPU figure is the raw per-core one.
-        assert_eq!(metrics.value(defs::CPU_USAGE.name, &[]), Some(cpu));
+        assert_eq!(metrics.value(def::cpu_usage.name, &[]), Some(cpu));
     }
     script.set(|p| {
         p.rss = 451;
@@ -425,7 +411,8 @@ async fn the_task_collects_until_stopped() {
 fn spawning_outside_a_runtime_is_an_error_not_a_panic() {
     let (collector, _script) = scripted();
     let err = collector.spawn(std::future::pending::<()>()).unwrap_err();
-    assert!(err.contains("Tokio runtime"), "{err}");
+    assert!(err.is_missing_context(), "{err}");
+    assert!(err.to_string().contains("Tokio"), "{err}");
 }
 
 // ---------------------------------------------------------------------------
@@ -492,7 +479,7 @@ fn every_system_metric_reaches_prometheus_from_the_real_reader() {
     let report = collector.collect_once();
     assert!(report.failures.is_empty(), "{report:?}");
     let text = metrics.text();
-    for def in defs::ALL {
+    for def in family::FAMILY.metrics {
         assert!(
             text.contains(&format!(
                 "# TYPE {} {}",
@@ -503,8 +490,8 @@ fn every_system_metric_reaches_prometheus_from_the_real_reader() {
             def.name
         );
     }
-    let threads = metrics.value(defs::THREAD_COUNT.name, &[]).unwrap();
+    let threads = metrics.value(def::threads.name, &[]).unwrap();
     assert!(threads >= 1.0);
-    let uptime = metrics.value(defs::UPTIME.name, &[]).unwrap();
+    let uptime = metrics.value(def::uptime.name, &[]).unwrap();
     assert!(uptime >= 0.0);
 }

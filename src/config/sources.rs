@@ -66,15 +66,15 @@ impl Layer {
     /// Reads a TOML file. An unknown key, or a value of the wrong shape, is an error that
     /// names the key and the file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         })?;
         Self::from_toml(&text, path)
     }
 
     pub(crate) fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::File {
+        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Toml {
             path: path.to_path_buf(),
             reason: e.message().to_string(),
         })?;

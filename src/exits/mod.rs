@@ -1,5 +1,6 @@
-//! The ways out of the process: the Prometheus pull endpoint with health and readiness here;
-//! the OTLP push exporters live beside the SDK providers in `pipeline::otlp`.
+//! Exits: the ways out of the process. [`pull`] serves Prometheus `/metrics` with `/health`
+//! and `/ready`; [`otlp`] pushes traces, metrics and logs to a collector, counting what it
+//! delivers.
 
-pub mod health;
+pub mod otlp;
 pub mod pull;

@@ -1,6 +1,9 @@
 //! The pull exit: `/metrics` (Prometheus text exposition), `/health` and `/ready`.
 
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -8,8 +11,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus::{Encoder, TextEncoder};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-use super::health::{HealthRegistry, HealthStatus, Phase, Readiness};
+use crate::health::{HealthRegistry, HealthStatus};
 
 /// What the endpoint serves from.
 #[derive(Clone)]
@@ -75,4 +80,81 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(stop)
         .await
+}
+
+/// Binds the endpoint's address. The pipeline does this before it builds anything, so that
+/// an address in use stops start-up with nothing else created.
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
+}
+
+/// Serves `state` on `listener` in a task of its own until `stop` turns true.
+pub(crate) fn spawn(
+    listener: tokio::net::TcpListener,
+    state: PullState,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        if let Err(e) = serve(listener, router(state), stop).await {
+            tracing::error!("pull endpoint stopped: {e}");
+        }
+    })
+}
+
+/// Where the process is in its life, for `/ready`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Starting = 0,
+    Ready = 1,
+    ShuttingDown = 2,
+}
+
+/// Readiness shared between the pipeline and the endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicU8>);
+
+impl Readiness {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn phase(&self) -> Phase {
+        match self.0.load(Ordering::Acquire) {
+            0 => Phase::Starting,
+            1 => Phase::Ready,
+            _ => Phase::ShuttingDown,
+        }
+    }
+    /// Ready, unless shutdown has already begun.
+    pub fn set_ready(&self) {
+        let _ = self.0.compare_exchange(
+            Phase::Starting as u8,
+            Phase::Ready as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+    pub fn set_shutting_down(&self) {
+        self.0.store(Phase::ShuttingDown as u8, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_never_returns_from_shutdown() {
+        let r = Readiness::new();
+        assert_eq!(r.phase(), Phase::Starting);
+        r.set_ready();
+        assert_eq!(r.phase(), Phase::Ready);
+        r.set_shutting_down();
+        r.set_ready();
+        assert_eq!(r.phase(), Phase::ShuttingDown);
+    }
 }

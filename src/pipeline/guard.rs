@@ -9,9 +9,11 @@ use opentelemetry::metrics::Meter;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::SCOPE;
 use super::shutdown::{self, ShutdownReport};
-use super::{ExportStats, SCOPE};
-use crate::exits::health::{HealthRegistry, Readiness};
+use crate::exits::otlp::ExportStats;
+use crate::exits::pull::Readiness;
+use crate::health::HealthRegistry;
 
 /// Owns the running pipeline. Call [`shutdown`](Self::shutdown) before the process exits;
 /// dropping the guard without it still flushes, but blocks the dropping thread.
@@ -58,11 +60,7 @@ impl TelemetryGuard {
     /// timeout, then stops the pull endpoint. Works on any Tokio runtime flavour.
     pub async fn shutdown(mut self) -> ShutdownReport {
         self.readiness.set_shutting_down();
-        let providers = self.providers.take().unwrap_or(shutdown::Providers {
-            tracer: None,
-            meter: None,
-            logger: None,
-        });
+        let providers = self.providers.take().unwrap_or_default();
         let report = shutdown::shutdown_all(providers, self.shutdown_timeout).await;
         self.stop_server();
         report

@@ -15,12 +15,13 @@
 //! }
 //! ```
 
-pub mod export_stats;
 mod guard;
-mod otlp;
+mod logs;
+mod metrics;
 pub mod resource;
 mod shutdown;
 mod subscriber;
+mod traces;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -28,22 +29,20 @@ use std::time::Duration;
 use opentelemetry::global;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::logs::SdkLoggerProvider;
-use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, Stream};
+use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tokio::runtime::TryCurrentError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing_subscriber::util::TryInitError;
 
-pub use export_stats::{ExportStats, Signal, SignalStats};
 pub use guard::TelemetryGuard;
-pub use otlp::ExporterError;
 pub use shutdown::{ShutdownReport, SignalShutdown};
 
-use crate::catalog;
-use crate::config::{ConfigError, SamplerChoice, TelemetryConfig, settings};
-use crate::exits::health::{HealthRegistry, Readiness};
-use crate::exits::pull::{self, PullState};
+use crate::config::{ConfigError, TelemetryConfig, settings};
+use crate::exits::otlp::{ExportStats, ExporterError, Exporters};
+use crate::exits::pull::{self, PullState, Readiness};
+use crate::health::HealthRegistry;
 use crate::sources::system::{SystemCollector, SystemCollectorConfig};
 
 /// At most one export-failure log line per signal in this time; the metrics count them all.
@@ -53,47 +52,41 @@ pub const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(30);
 pub const SCOPE: &str = "alys-telemetry";
 
 /// Why the pipeline could not start. Nothing is left running when `init` fails.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    /// A setting cannot be used (including a listen address that is taken).
-    Config(ConfigError),
+    /// A setting cannot be used.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The pull endpoint's address cannot be listened on (taken, or not this host's); the
+    /// message names the setting as the user can write it.
+    #[error("invalid {setting} = {addr:?}: {source}", addr = addr.to_string())]
+    Listen {
+        setting: String,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     /// An OTLP exporter could not be built.
-    Exporter(ExporterError),
+    #[error(transparent)]
+    Exporter(#[from] ExporterError),
     /// `init` was called outside a Tokio runtime (the gRPC exporter needs one).
-    NoRuntime,
+    #[error("Telemetry::init must run inside a Tokio runtime")]
+    NoRuntime(#[from] TryCurrentError),
     /// Another global tracing subscriber is installed.
-    Subscriber(String),
+    #[error("a global tracing subscriber is already installed: {0}")]
+    Subscriber(#[from] TryInitError),
     /// The Prometheus exporter could not be built.
-    Prometheus(String),
+    #[error("cannot build the Prometheus exporter: {0}")]
+    Prometheus(#[source] OTelSdkError),
 }
 
 impl InitError {
     /// Process exit code: 2 for a configuration the user must change, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            InitError::Config(_) | InitError::Exporter(_) => 2,
+            InitError::Config(_) | InitError::Listen { .. } | InitError::Exporter(_) => 2,
             _ => 1,
         }
-    }
-}
-
-impl std::fmt::Display for InitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            InitError::Config(e) => e.fmt(f),
-            InitError::Exporter(e) => e.fmt(f),
-            InitError::NoRuntime => f.write_str("Telemetry::init must run inside a Tokio runtime"),
-            InitError::Subscriber(e) => f.write_str(e),
-            InitError::Prometheus(e) => write!(f, "cannot build the Prometheus exporter: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for InitError {}
-
-impl From<ConfigError> for InitError {
-    fn from(e: ConfigError) -> Self {
-        InitError::Config(e)
     }
 }
 
@@ -105,141 +98,29 @@ impl Telemetry {
     /// logger providers, the propagator and the `tracing` subscriber, and starts the pull
     /// endpoint. Must run inside a Tokio runtime of any flavour.
     pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
-        if tokio::runtime::Handle::try_current().is_err() {
-            return Err(InitError::NoRuntime);
-        }
+        tokio::runtime::Handle::try_current()?;
         // Bind first: a taken address must stop start-up before anything else exists.
-        let listener = if config.pull.enabled {
-            Some(bind(config.pull.listen)?)
-        } else {
-            None
+        let listener = match config.pull.enabled {
+            true => Some(bind(config.pull.listen)?),
+            false => None,
         };
-
         let registry = prometheus::Registry::new();
         let stats = ExportStats::new(FAILURE_LOG_INTERVAL);
-        let enabled = !config.sdk_disabled;
-        let push = enabled && config.push.enabled;
-        let resource = resource::build(config);
-
-        // Every fallible step first, so that a bad setting leaves no global installed.
-        let prometheus_reader = if enabled && config.pull.enabled {
-            Some(
-                opentelemetry_prometheus::exporter()
-                    .with_registry(registry.clone())
-                    // One scope holds all our metrics: the scope label would only add noise
-                    // to every series and differ from the seeds' label sets.
-                    .scope_info_enabled(false)
-                    .build()
-                    .map_err(|e| InitError::Prometheus(e.to_string()))?,
-            )
-        } else {
-            None
-        };
-        let exporters = if push {
-            let e = |err| InitError::Exporter(err);
-            Some((
-                otlp::metric_exporter(&config.push, &stats).map_err(e)?,
-                otlp::span_exporter(&config.push, &stats).map_err(e)?,
-                otlp::log_exporter(&config.push, &stats).map_err(e)?,
-            ))
-        } else {
-            None
-        };
-        let (metric_exporter, span_exporter, log_exporter) = match exporters {
-            Some((m, s, l)) => (Some(m), Some(s), Some(l)),
-            None => (None, None, None),
-        };
-
-        let meter = enabled.then(|| {
-            let mut builder = SdkMeterProvider::builder()
-                .with_resource(resource.clone())
-                .with_view(cardinality_view);
-            if let Some(reader) = prometheus_reader {
-                builder = builder.with_reader(reader);
-            }
-            if let Some(exporter) = metric_exporter {
-                builder = builder.with_reader(
-                    PeriodicReader::builder(exporter)
-                        .with_interval(config.push.metric_export_interval)
-                        .build(),
-                );
-            }
-            builder.build()
-        });
-        if let Some(meter) = &meter {
-            // Before the tracer provider is built: its batch processor registers the SDK's
-            // own span counter (with queue-full drops) on the global meter provider.
-            global::set_meter_provider(meter.clone());
-            stats.register(&global::meter(SCOPE));
-        }
-
-        let tracer = enabled.then(|| {
-            let mut builder = SdkTracerProvider::builder()
-                .with_resource(resource.clone())
-                .with_sampler(sampler(config.sampler));
-            if let Some(exporter) = span_exporter {
-                builder = builder.with_batch_exporter(exporter);
-            }
-            builder.build()
-        });
-        if let Some(tracer) = &tracer {
-            global::set_tracer_provider(tracer.clone());
-        }
-        crate::actors::set_root_spans(enabled && samples_roots(config.sampler));
-        let logger = log_exporter.map(|exporter| {
-            SdkLoggerProvider::builder()
-                .with_resource(resource)
-                .with_batch_exporter(exporter)
-                .build()
-        });
-        global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
-            Box::new(TraceContextPropagator::new()),
-            Box::new(BaggagePropagator::new()),
-        ]));
-        if let Err(e) = subscriber::install(
-            config.log_format,
-            tracer.as_ref().map(|p| p.tracer(SCOPE)),
-            logger.as_ref(),
-        ) {
-            let providers = shutdown::Providers {
-                tracer,
-                meter,
-                logger,
-            };
-            drop(providers);
-            return Err(InitError::Subscriber(e));
-        }
-
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let providers = install_providers(config, &registry, &stats)?;
+        let (stop, stopped) = watch::channel(false);
         let health = HealthRegistry::new();
-        let system = if enabled && config.system.enabled {
-            start_system_collector(config, &health, stop_rx.clone())
-        } else {
-            None
-        };
+        let system = start_system_collector(config, &health, stopped.clone());
         let readiness = Readiness::new();
-
-        let (server, local_addr) = match listener {
-            Some(listener) => {
-                let addr = listener.local_addr().ok();
-                let state = PullState {
-                    registry: registry.clone(),
-                    health: health.clone(),
-                    readiness: readiness.clone(),
-                };
-                let mut stop_rx = stop_rx;
-                let task = tokio::spawn(async move {
-                    let stop = async move {
-                        let _ = stop_rx.wait_for(|stop| *stop).await;
-                    };
-                    if let Err(e) = pull::serve(listener, pull::router(state), stop).await {
-                        tracing::error!("pull endpoint stopped: {e}");
-                    }
-                });
-                (Some(task), addr)
-            }
-            None => (None, None),
-        };
+        let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        let server = listener.map(|listener| {
+            let state = PullState {
+                registry: registry.clone(),
+                health: health.clone(),
+                readiness: readiness.clone(),
+            };
+            pull::spawn(listener, state, stopped)
+        });
+        let push = !config.sdk_disabled && config.push.enabled;
         tracing::info!(
             pull = ?local_addr,
             push = push.then_some(config.push.traces_endpoint.as_str()),
@@ -247,13 +128,8 @@ impl Telemetry {
             sdk_disabled = config.sdk_disabled,
             "telemetry pipeline started"
         );
-
         Ok(TelemetryGuard {
-            providers: Some(shutdown::Providers {
-                tracer,
-                meter,
-                logger,
-            }),
+            providers: Some(providers),
             registry,
             stats,
             health,
@@ -261,10 +137,66 @@ impl Telemetry {
             local_addr,
             server,
             system,
-            stop: stop_tx,
+            stop,
             shutdown_timeout: config.shutdown_timeout,
         })
     }
+}
+
+/// Builds the three providers, one builder per signal, and installs them with the
+/// propagator and the subscriber. Every fallible build comes before the first global is
+/// installed, so that a bad setting leaves none behind.
+fn install_providers(
+    config: &TelemetryConfig,
+    registry: &prometheus::Registry,
+    stats: &std::sync::Arc<ExportStats>,
+) -> Result<shutdown::Providers, InitError> {
+    if config.sdk_disabled {
+        crate::sources::actors::set_root_spans(false);
+        return install_subscriber(config, shutdown::Providers::default());
+    }
+    let resource = resource::build(config);
+    let exporters = match config.push.enabled {
+        true => Some(Exporters::build(&config.push, stats)?),
+        false => None,
+    };
+    let (spans, metric_exports, log_exports) = match exporters {
+        Some(e) => (Some(e.spans), Some(e.metrics), Some(e.logs)),
+        None => (None, None, None),
+    };
+    let pull = config.pull.enabled.then_some(registry);
+    let interval = config.push.metric_export_interval;
+    let meter = metrics::provider(&resource, pull, metric_exports, interval)
+        .map_err(InitError::Prometheus)?;
+    // Before the tracer provider is built: its batch processor registers the SDK's own span
+    // counter (with queue-full drops) on the global meter provider.
+    global::set_meter_provider(meter.clone());
+    stats.register(&global::meter(SCOPE));
+    let tracer = traces::provider(config.sampler, &resource, spans);
+    global::set_tracer_provider(tracer.clone());
+    crate::sources::actors::set_root_spans(traces::samples_roots(config.sampler));
+    let logger = log_exports.map(|exporter| logs::provider(&resource, exporter));
+    let providers = shutdown::Providers {
+        tracer: Some(tracer),
+        meter: Some(meter),
+        logger,
+    };
+    install_subscriber(config, providers)
+}
+
+/// Installs the propagator and the `tracing` subscriber over the providers, and hands them
+/// back for the guard; if a subscriber is already installed, they are shut down again.
+fn install_subscriber(
+    config: &TelemetryConfig,
+    providers: shutdown::Providers,
+) -> Result<shutdown::Providers, InitError> {
+    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ]));
+    let tracer = providers.tracer.as_ref().map(|p| p.tracer(SCOPE));
+    subscriber::install(config.log_format, tracer, providers.logger.as_ref())?;
+    Ok(providers)
 }
 
 /// Starts the system resource collector; a failure to start it is logged, not fatal: the
@@ -274,71 +206,35 @@ fn start_system_collector(
     health: &HealthRegistry,
     mut stop: watch::Receiver<bool>,
 ) -> Option<JoinHandle<()>> {
-    let collector_config = SystemCollectorConfig {
+    if config.sdk_disabled || !config.system.enabled {
+        return None;
+    }
+    let collector = SystemCollector::linux(SystemCollectorConfig {
         interval: config.system.interval,
         ..SystemCollectorConfig::default()
-    };
-    let started = SystemCollector::linux(collector_config).and_then(|collector| {
-        collector.register_metrics(&global::meter(SCOPE));
-        collector.register_health(health);
-        collector.spawn(async move {
+    })
+    .inspect_err(|e| tracing::warn!("system resource collector not started: {e}"))
+    .ok()?;
+    collector.register_metrics(&global::meter(SCOPE));
+    collector.register_health(health);
+    // `init` checked for a runtime first: spawning cannot fail here.
+    collector
+        .spawn(async move {
             let _ = stop.wait_for(|stop| *stop).await;
         })
-    });
-    match started {
-        Ok(task) => Some(task),
-        Err(e) => {
-            tracing::warn!("system resource collector not started: {e}");
-            None
-        }
-    }
+        .ok()
 }
 
-fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, ConfigError> {
-    let invalid = |reason: String| ConfigError::Invalid {
-        name: format!(
+/// Binds the pull endpoint's address; an error names the setting the way users write it.
+fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, InitError> {
+    pull::bind(addr).map_err(|source| InitError::Listen {
+        setting: format!(
             "{} ({}, {})",
             settings::LISTEN.env,
             settings::LISTEN.key,
             settings::LISTEN.flag.unwrap_or_default()
         ),
-        value: Some(addr.to_string()),
-        reason,
-    };
-    let std_listener = std::net::TcpListener::bind(addr).map_err(|e| invalid(e.to_string()))?;
-    std_listener
-        .set_nonblocking(true)
-        .map_err(|e| invalid(e.to_string()))?;
-    tokio::net::TcpListener::from_std(std_listener).map_err(|e| invalid(e.to_string()))
-}
-
-/// Gives each catalogue metric its own cardinality limit (the SDK's default is 2000 for all).
-fn cardinality_view(instrument: &Instrument) -> Option<Stream> {
-    let def = catalog::all().find(|d| d.instrument_name() == instrument.name())?;
-    Stream::builder()
-        .with_cardinality_limit(def.cardinality_limit)
-        .build()
-        .ok()
-}
-
-/// Whether the sampler can ever sample a span that has no parent.
-fn samples_roots(choice: SamplerChoice) -> bool {
-    match choice {
-        SamplerChoice::AlwaysOff | SamplerChoice::ParentBasedAlwaysOff => false,
-        SamplerChoice::TraceIdRatio(r) | SamplerChoice::ParentBasedTraceIdRatio(r) => r > 0.0,
-        SamplerChoice::AlwaysOn | SamplerChoice::ParentBasedAlwaysOn => true,
-    }
-}
-
-fn sampler(choice: SamplerChoice) -> Sampler {
-    match choice {
-        SamplerChoice::AlwaysOn => Sampler::AlwaysOn,
-        SamplerChoice::AlwaysOff => Sampler::AlwaysOff,
-        SamplerChoice::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
-        SamplerChoice::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-        SamplerChoice::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
-        SamplerChoice::ParentBasedTraceIdRatio(r) => {
-            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
-        }
-    }
+        addr,
+        source,
+    })
 }

@@ -15,7 +15,7 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::sync::oneshot;
 
-use super::export_stats::Signal;
+use crate::sources::catalog::pipeline::Signal;
 
 /// How one signal's shutdown ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +48,7 @@ impl ShutdownReport {
     }
 }
 
+#[derive(Default)]
 pub(crate) struct Providers {
     pub tracer: Option<SdkTracerProvider>,
     pub meter: Option<SdkMeterProvider>,

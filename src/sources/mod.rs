@@ -1,3 +1,15 @@
-//! Sources of measurements that are not the node's own code paths.
+//! Sources: where measurements come from. Each records through the catalogue's families and
+//! registers its health checks; none of them knows the exits.
+//!
+//! - [`catalog`]: every metric, declared once per family;
+//! - [`actors`]: metered mailboxes, trace correlation, supervision and actor health;
+//! - [`governance`]: the governance stream's client (the StreamActor), its protocol,
+//!   propagation and TLS;
+//! - [`system`]: the process and host resource collector;
+//! - [`backoff`]: the one retry policy the sources share.
 
+pub mod actors;
+pub mod backoff;
+pub mod catalog;
+pub mod governance;
 pub mod system;

@@ -1,9 +1,9 @@
-//! The decisions, as pure functions: process health from the seed's thresholds, what the
-//! `/health` check says, and when the next collection runs.
+//! The decisions, as pure functions: process health from the resource thresholds the Alys
+//! operators' alerts use (memory 80/90 %, CPU 70/90 %), and what the `/health` check says.
 
 use std::time::Duration;
 
-use crate::exits::health::CheckResult;
+use crate::health::CheckResult;
 
 use super::Snapshot;
 
@@ -16,7 +16,7 @@ pub const CPU_WARNING_PERCENT: f64 = 70.0;
 /// CPU share of the host above which the process is critical.
 pub const CPU_CRITICAL_PERCENT: f64 = 90.0;
 
-/// Process health from resource thresholds (the seed's `HealthStatus`).
+/// Process health from resource thresholds, the values of `alys_process_health_status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ProcessHealth {
     Healthy,
@@ -25,7 +25,7 @@ pub enum ProcessHealth {
 }
 
 impl ProcessHealth {
-    /// The value of [`PROCESS_HEALTH`](crate::catalog::system::PROCESS_HEALTH): 0, 1 or 2.
+    /// The value of [`PROCESS_HEALTH`](crate::sources::catalog::system::PROCESS_HEALTH): 0, 1 or 2.
     pub fn gauge_value(self) -> f64 {
         match self {
             ProcessHealth::Healthy => 0.0,
@@ -87,96 +87,15 @@ pub fn evaluate(snapshot: &Snapshot, quiet_for: Duration, stale_after: Duration)
     }
 }
 
-/// The collection schedule: the base interval while collections succeed, doubling after
-/// each consecutive failed one, never above `max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    base: Duration,
-    max: Duration,
-    failures: u32,
-}
-
-impl Backoff {
-    /// A `max` below `base` is read as `base`: backing off never shortens the interval.
-    pub fn new(base: Duration, max: Duration) -> Self {
-        Backoff {
-            base,
-            max: max.max(base),
-            failures: 0,
-        }
-    }
-
-    /// Records the outcome of a collection.
-    pub fn record(&mut self, collection_succeeded: bool) {
-        self.failures = if collection_succeeded {
-            0
-        } else {
-            self.failures.saturating_add(1)
-        };
-    }
-
-    /// Failed collections since the last success.
-    pub fn consecutive_failures(&self) -> u32 {
-        self.failures
-    }
-
-    /// How long to wait before the next collection.
-    pub fn next_delay(&self) -> Duration {
-        self.base
-            .saturating_mul(2u32.saturating_pow(self.failures))
-            .min(self.max)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::labels::ResourceSource;
-    use crate::exits::health::HealthStatus;
+    use crate::health::HealthStatus;
+    use crate::sources::catalog::system::ResourceSource;
     use crate::sources::system::{HostStats, ProcessStats};
     use ProcessHealth::*;
 
     const S: fn(u64) -> Duration = Duration::from_secs;
-
-    #[test]
-    fn backoff_doubles_from_the_base_and_caps_at_the_maximum() {
-        let mut b = Backoff::new(S(5), S(60));
-        assert_eq!(b.next_delay(), S(5));
-        let mut delays = Vec::new();
-        for _ in 0..6 {
-            b.record(false);
-            delays.push(b.next_delay().as_secs());
-        }
-        assert_eq!(delays, [10, 20, 40, 60, 60, 60]);
-        assert_eq!(b.consecutive_failures(), 6);
-    }
-
-    #[test]
-    fn backoff_returns_to_the_base_on_the_first_success() {
-        let mut b = Backoff::new(S(5), S(60));
-        for _ in 0..3 {
-            b.record(false);
-        }
-        assert_eq!(b.next_delay(), S(40));
-        b.record(true);
-        assert_eq!(b.next_delay(), S(5));
-        assert_eq!(b.consecutive_failures(), 0);
-        b.record(false);
-        assert_eq!(b.next_delay(), S(10), "doubling starts over");
-    }
-
-    #[test]
-    fn backoff_survives_endless_failure_and_odd_settings() {
-        let mut b = Backoff::new(S(5), S(60));
-        for _ in 0..10_000 {
-            b.record(false);
-        }
-        assert_eq!(b.next_delay(), S(60));
-        // A maximum below the base never shortens the interval.
-        let mut b = Backoff::new(S(10), S(1));
-        b.record(false);
-        assert_eq!(b.next_delay(), S(10));
-    }
 
     #[test]
     fn memory_thresholds_are_strict() {

@@ -13,85 +13,71 @@ use std::time::SystemTime;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 
-use crate::catalog::MetricDef;
-use crate::catalog::instruments::{LabelValues, attributes};
-use crate::catalog::labels::{DiskOperation, NetworkDirection, ResourceSource};
-use crate::catalog::system as defs;
+use crate::sources::catalog::MetricDef;
+use crate::sources::catalog::instruments::{LabelValues, attributes};
+use crate::sources::catalog::system::{
+    DiskOperation, NetworkDirection, ResourceSource, SystemMetrics, def,
+};
 
 use super::{Snapshot, SystemCollector, lock};
 
-pub(super) fn register(collector: &SystemCollector, meter: &Meter) {
-    let gauge = |def: &'static MetricDef, read: fn(&Snapshot) -> Option<f64>| {
-        let collector = collector.clone();
-        meter
-            .f64_observable_gauge(def.instrument_name())
-            .with_unit(def.unit)
-            .with_description(def.help)
-            .with_callback(move |obs| {
-                if let Some(value) = read(&collector.snapshot()) {
-                    obs.observe(value, &[]);
-                }
-            })
-            .build();
-    };
+/// Reads a gauge's value from the snapshot; `None` while its source was never read.
+type GaugeReading = fn(&Snapshot) -> Option<f64>;
 
-    gauge(&defs::MEMORY_USAGE, |s| {
+/// Every observed gauge of the family, with what it reads.
+const GAUGES: [(&MetricDef, GaugeReading); 12] = [
+    (&def::memory_usage, |s| {
         s.process.map(|p| p.resident_bytes as f64)
-    });
-    gauge(&defs::VIRTUAL_MEMORY, |s| {
+    }),
+    (&def::virtual_memory, |s| {
         s.process.map(|p| p.virtual_bytes as f64)
-    });
+    }),
     // Per core (100 per fully used core), as the definition's help says; only the health
     // status divides it by the CPU count.
-    gauge(&defs::CPU_USAGE, |s| s.process.map(|p| p.cpu_percent));
-    gauge(&defs::PROCESS_START_TIME, |s| {
+    (&def::cpu_usage, |s| s.process.map(|p| p.cpu_percent)),
+    (&def::process_start_time, |s| {
         s.process.map(|p| p.start_time_unix as f64)
-    });
+    }),
     // Computed at export time so it keeps counting while the process source fails.
-    gauge(&defs::UPTIME, |s| s.uptime_seconds(SystemTime::now()));
-    gauge(&defs::THREAD_COUNT, |s| s.threads.map(|t| t as f64));
-    gauge(&defs::OPEN_FILE_DESCRIPTORS, |s| {
+    (&def::uptime, |s| s.uptime_seconds(SystemTime::now())),
+    (&def::threads, |s| s.threads.map(|t| t as f64)),
+    (&def::open_file_descriptors, |s| {
         s.file_descriptors.map(|f| f as f64)
-    });
-    gauge(&defs::SYSTEM_MEMORY_TOTAL, |s| {
+    }),
+    (&def::system_memory_total, |s| {
         s.host.map(|h| h.memory_total_bytes as f64)
-    });
-    gauge(&defs::SYSTEM_MEMORY_USED, |s| {
+    }),
+    (&def::system_memory_used, |s| {
         s.host.map(|h| h.memory_used_bytes as f64)
-    });
-    gauge(&defs::SYSTEM_CPU_COUNT, |s| {
-        s.host.map(|h| h.cpu_count as f64)
-    });
-    gauge(&defs::PROCESS_HEALTH, |s| {
+    }),
+    (&def::system_cpus, |s| s.host.map(|h| h.cpu_count as f64)),
+    (&def::process_health, |s| {
         s.process_health().map(|h| h.gauge_value())
-    });
-    gauge(&defs::LAST_COLLECTION_SUCCESS, |s| {
-        let at = s
-            .last_success?
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .ok()?;
-        Some(at.as_secs_f64())
-    });
+    }),
+    (&def::last_collection_success, last_success),
+];
 
+pub(super) fn register(collector: &SystemCollector, meter: &Meter) {
+    for (def, read) in GAUGES {
+        let collector = collector.clone();
+        def.observe_f64_gauge(meter, move |obs| {
+            if let Some(value) = read(&collector.snapshot()) {
+                obs.observe(value, &[]);
+            }
+        });
+    }
+    counter(meter, collector, &def::disk_io, |s, op: DiskOperation| {
+        let d = s.disk?;
+        Some(match op {
+            DiskOperation::Read => d.read_bytes,
+            DiskOperation::Write => d.written_bytes,
+        })
+    });
     counter(
         meter,
         collector,
-        &defs::DISK_IO,
-        DiskOperation::ALL,
-        |s, op| {
-            let d = s.disk?;
-            Some(match op {
-                DiskOperation::Read => d.read_bytes,
-                DiskOperation::Write => d.written_bytes,
-            })
-        },
-    );
-    counter(
-        meter,
-        collector,
-        &defs::NETWORK_IO,
-        NetworkDirection::ALL,
-        |s, dir| {
+        &def::network_io,
+        |s, dir: NetworkDirection| {
             let n = s.network?;
             Some(match dir {
                 NetworkDirection::Receive => n.received_bytes,
@@ -104,12 +90,18 @@ pub(super) fn register(collector: &SystemCollector, meter: &Meter) {
     counter(
         meter,
         collector,
-        &defs::COLLECTION_FAILURES,
-        ResourceSource::ALL,
-        |s, source| Some(s.failures(source)),
+        &def::collection_failures,
+        |s, source: ResourceSource| Some(s.failures(source)),
     );
+    lock(&collector.shared.metrics).push(SystemMetrics::new(meter));
+}
 
-    lock(&collector.shared.durations).push(defs::COLLECTION_DURATION.f64_histogram(meter));
+fn last_success(s: &Snapshot) -> Option<f64> {
+    let at = s
+        .last_success?
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .ok()?;
+    Some(at.as_secs_f64())
 }
 
 /// An observable counter reporting the OS's cumulative totals, one series per label value.
@@ -117,23 +109,19 @@ fn counter<L: LabelValues + Send + Sync>(
     meter: &Meter,
     collector: &SystemCollector,
     def: &'static MetricDef,
-    labels: &'static [L],
     read: fn(&Snapshot, L) -> Option<u64>,
 ) {
-    let series: Vec<(L, Vec<KeyValue>)> =
-        labels.iter().map(|l| (*l, attributes(def, *l))).collect();
+    let series: Vec<(L, Vec<KeyValue>)> = (0..L::COUNT)
+        .filter_map(L::from_index)
+        .map(|l| (l, attributes(def, l)))
+        .collect();
     let collector = collector.clone();
-    meter
-        .u64_observable_counter(def.instrument_name())
-        .with_unit(def.unit)
-        .with_description(def.help)
-        .with_callback(move |obs| {
-            let snapshot = collector.snapshot();
-            for (label, attrs) in &series {
-                if let Some(value) = read(&snapshot, *label) {
-                    obs.observe(value, attrs);
-                }
+    def.observe_u64_counter(meter, move |obs| {
+        let snapshot = collector.snapshot();
+        for (label, attrs) in &series {
+            if let Some(value) = read(&snapshot, *label) {
+                obs.observe(value, attrs);
             }
-        })
-        .build();
+        }
+    });
 }

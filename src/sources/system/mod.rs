@@ -1,19 +1,19 @@
-//! The system resource collector (seed 001, phase 4): every few seconds it reads the node
+//! The system resource collector: every few seconds it reads the node
 //! process's memory, CPU, threads, file descriptors and disk I/O, the host's memory, CPU
 //! count and network traffic, keeps the latest reading of each, and publishes them as the
-//! metrics of [`catalog::system`](crate::catalog::system) and as the `system` health check.
+//! metrics of [`catalog::system`](crate::sources::catalog::system) and as the `system` health check.
 //!
 //! Each source fails alone: the others keep updating, the failed one keeps its last good
 //! value and counts one failure. Only a collection where every source failed is a failed
-//! collection; consecutive failed collections stretch the interval (doubling, up to
-//! [`SystemCollectorConfig::max_backoff`]) until one succeeds.
+//! collection; consecutive failed collections stretch the interval by the shared
+//! [`Backoff`] (doubling, up to [`SystemCollectorConfig::max_backoff`]) until one succeeds.
 //!
 //! ```
-//! use alys_telemetry::exits::health::HealthRegistry;
+//! use alys_telemetry::health::HealthRegistry;
 //! use alys_telemetry::sources::system::{SystemCollector, SystemCollectorConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), String> {
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let collector = SystemCollector::linux(SystemCollectorConfig::default())?;
 //! collector.register_metrics(&opentelemetry::global::meter("example"));
 //! let health = HealthRegistry::new();
@@ -25,7 +25,7 @@
 //! })?;
 //! // ... run the node ...
 //! let _ = stop.send(());
-//! task.await.map_err(|e| e.to_string())?;
+//! task.await?;
 //! # Ok(()) }
 //! ```
 
@@ -38,20 +38,21 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use opentelemetry::metrics::Histogram;
+use tokio::runtime::TryCurrentError;
 use tokio::task::JoinHandle;
 
-use crate::catalog::labels::ResourceSource;
-use crate::exits::health::{CheckResult, HealthRegistry};
+use crate::health::{CheckResult, HealthRegistry};
+use crate::sources::backoff::Backoff;
+use crate::sources::catalog::system::{ResourceSource, SystemMetrics};
 use snapshot::SOURCES;
 
 pub use health::{
-    Backoff, CPU_CRITICAL_PERCENT, CPU_WARNING_PERCENT, MEMORY_CRITICAL_PERCENT,
-    MEMORY_WARNING_PERCENT, ProcessHealth, classify, evaluate,
+    CPU_CRITICAL_PERCENT, CPU_WARNING_PERCENT, MEMORY_CRITICAL_PERCENT, MEMORY_WARNING_PERCENT,
+    ProcessHealth, classify, evaluate,
 };
 pub use reader::{
-    DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessStats, ResourceReader, count_entries,
-    parse_cpu_count, parse_net_dev, parse_proc_io, parse_status_threads,
+    DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessStats, ReadError, ResourceReader,
+    count_entries, parse_cpu_count, parse_net_dev, parse_proc_io, parse_status_threads,
 };
 pub use snapshot::{CollectionReport, Snapshot};
 
@@ -100,7 +101,7 @@ struct Shared {
     reader: Mutex<Box<dyn ResourceReader>>,
     state: Mutex<State>,
     // One per meter the metrics were registered on.
-    durations: Mutex<Vec<Histogram<f64>>>,
+    metrics: Mutex<Vec<SystemMetrics>>,
 }
 
 struct State {
@@ -129,13 +130,13 @@ impl SystemCollector {
                     snapshot: Snapshot::default(),
                     quiet_since: Instant::now(),
                 }),
-                durations: Mutex::new(Vec::new()),
+                metrics: Mutex::new(Vec::new()),
             }),
         }
     }
 
     /// A collector reading this process and host through [`LinuxReader`].
-    pub fn linux(config: SystemCollectorConfig) -> Result<Self, String> {
+    pub fn linux(config: SystemCollectorConfig) -> Result<Self, ReadError> {
         Ok(Self::new(LinuxReader::new()?, config))
     }
 
@@ -144,7 +145,7 @@ impl SystemCollector {
         self.shared.config
     }
 
-    /// Publishes the metrics of [`catalog::system`](crate::catalog::system) on `meter`.
+    /// Publishes the metrics of [`catalog::system`](crate::sources::catalog::system) on `meter`.
     /// Call once per meter provider: each call registers another set of instruments.
     pub fn register_metrics(&self, meter: &opentelemetry::metrics::Meter) {
         metrics::register(self, meter);
@@ -182,50 +183,11 @@ impl SystemCollector {
     /// about a millisecond; [`spawn`](Self::spawn) runs it off the async workers.
     pub fn collect_once(&self) -> CollectionReport {
         let started = Instant::now();
-        let (process, host, disk, network, threads, fds) = {
-            let mut reader = lock(&self.shared.reader);
-            (
-                reader.process(),
-                reader.memory(),
-                reader.disk(),
-                reader.network(),
-                reader.threads(),
-                reader.file_descriptors(),
-            )
-        };
+        let readings = Readings::read(lock(&self.shared.reader).as_mut());
         let duration = started.elapsed();
-
-        let mut failures = Vec::new();
-        let mut changed = Vec::new();
-        {
-            let mut state = lock(&self.shared.state);
-            let s = &mut state.snapshot;
-            use ResourceSource as R;
-            keep(R::Process, process, &mut s.process, &mut failures);
-            keep(R::Memory, host, &mut s.host, &mut failures);
-            keep(R::Disk, disk, &mut s.disk, &mut failures);
-            keep(R::Network, network, &mut s.network, &mut failures);
-            keep(R::Threads, threads, &mut s.threads, &mut failures);
-            keep(
-                R::FileDescriptors,
-                fds,
-                &mut s.file_descriptors,
-                &mut failures,
-            );
-            for &source in ResourceSource::ALL {
-                let error = failures.iter().find(|(s, _)| *s == source).map(|f| &f.1);
-                if s.mark(source, error.is_some()) {
-                    changed.push((source, error.cloned()));
-                }
-            }
-            if failures.len() < SOURCES {
-                s.last_success = Some(SystemTime::now());
-                state.quiet_since = Instant::now();
-            }
-        }
-
-        for histogram in lock(&self.shared.durations).iter() {
-            histogram.record(duration.as_secs_f64(), &[]);
+        let (failures, changed) = self.store(readings);
+        for metrics in lock(&self.shared.metrics).iter() {
+            metrics.collection_duration.record(duration.as_secs_f64());
         }
         // Transitions only: a source that stays broken would otherwise log every 5 s;
         // the failure counter has the full count.
@@ -239,20 +201,59 @@ impl SystemCollector {
         CollectionReport { duration, failures }
     }
 
-    /// Collects now and then on the schedule of [`Backoff`], until `stop` resolves or the
-    /// returned task is aborted. Fails only outside a Tokio runtime.
-    pub fn spawn<F>(self, stop: F) -> Result<JoinHandle<()>, String>
+    /// Keeps every good reading in the snapshot (a failed one leaves the last good value)
+    /// and returns the failures, and the sources that started or stopped failing with why.
+    #[allow(clippy::type_complexity)] // two plain lists, named where they are used
+    fn store(
+        &self,
+        r: Readings,
+    ) -> (
+        Vec<(ResourceSource, ReadError)>,
+        Vec<(ResourceSource, Option<String>)>,
+    ) {
+        let mut failures = Vec::new();
+        let mut state = lock(&self.shared.state);
+        let s = &mut state.snapshot;
+        use ResourceSource as R;
+        keep(R::Process, r.process, &mut s.process, &mut failures);
+        keep(R::Memory, r.host, &mut s.host, &mut failures);
+        keep(R::Disk, r.disk, &mut s.disk, &mut failures);
+        keep(R::Network, r.network, &mut s.network, &mut failures);
+        keep(R::Threads, r.threads, &mut s.threads, &mut failures);
+        keep(
+            R::FileDescriptors,
+            r.fds,
+            &mut s.file_descriptors,
+            &mut failures,
+        );
+        let mut changed = Vec::new();
+        for &source in ResourceSource::ALL {
+            let error = failures.iter().find(|(s, _)| *s == source).map(|f| &f.1);
+            if s.mark(source, error.is_some()) {
+                changed.push((source, error.map(ToString::to_string)));
+            }
+        }
+        if failures.len() < SOURCES {
+            s.last_success = Some(SystemTime::now());
+            state.quiet_since = Instant::now();
+        }
+        (failures, changed)
+    }
+
+    /// Collects now and then every [`SystemCollectorConfig::interval`], stretched by the
+    /// [`Backoff`] while collections fail, until `stop` resolves or the returned task is
+    /// aborted. Fails only outside a Tokio runtime.
+    pub fn spawn<F>(self, stop: F) -> Result<JoinHandle<()>, TryCurrentError>
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|e| format!("the system collector needs a Tokio runtime: {e}"))?;
+        let runtime = tokio::runtime::Handle::try_current()?;
         Ok(runtime.spawn(self.run(stop)))
     }
 
     async fn run(self, stop: impl Future<Output = ()>) {
         let config = self.shared.config;
-        let mut backoff = Backoff::new(config.interval, config.max_backoff);
+        let mut schedule = Schedule::new(&config);
         tokio::pin!(stop);
         loop {
             let collector = self.clone();
@@ -265,9 +266,8 @@ impl SystemCollector {
                         false
                     }
                 };
-            let was_failing = backoff.consecutive_failures() > 0;
-            backoff.record(succeeded);
-            let delay = backoff.next_delay();
+            let was_failing = schedule.consecutive_failures() > 0;
+            let delay = schedule.after(succeeded);
             if !succeeded && !was_failing {
                 tracing::warn!(
                     "every system resource source failed; backing off up to {} s",
@@ -285,15 +285,115 @@ impl SystemCollector {
     }
 }
 
+/// When the next collection runs: the interval while collections succeed, stretched by the
+/// shared [`Backoff`] after each consecutive failed one, back to the interval on a success.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Schedule {
+    // No jitter: the collector reads its own process, there is no crowd to spread.
+    backoff: Backoff,
+    failures: u32,
+}
+
+impl Schedule {
+    pub fn new(config: &SystemCollectorConfig) -> Self {
+        Schedule {
+            backoff: Backoff::new(config.interval, config.max_backoff),
+            failures: 0,
+        }
+    }
+
+    /// Notes a collection that `succeeded` (or not) and returns the wait before the next.
+    pub fn after(&mut self, succeeded: bool) -> Duration {
+        self.failures = if succeeded {
+            0
+        } else {
+            self.failures.saturating_add(1)
+        };
+        self.backoff.delay(self.failures)
+    }
+
+    /// Failed collections since the last success.
+    pub fn consecutive_failures(&self) -> u32 {
+        self.failures
+    }
+}
+
+/// One reading of every source.
+struct Readings {
+    process: Result<ProcessStats, ReadError>,
+    host: Result<HostStats, ReadError>,
+    disk: Result<DiskTotals, ReadError>,
+    network: Result<NetworkTotals, ReadError>,
+    threads: Result<u64, ReadError>,
+    fds: Result<u64, ReadError>,
+}
+
+impl Readings {
+    fn read(reader: &mut dyn ResourceReader) -> Readings {
+        Readings {
+            process: reader.process(),
+            host: reader.memory(),
+            disk: reader.disk(),
+            network: reader.network(),
+            threads: reader.threads(),
+            fds: reader.file_descriptors(),
+        }
+    }
+}
+
 /// Stores a good reading; a failure leaves the last good value in place.
 fn keep<T>(
     source: ResourceSource,
-    reading: Result<T, String>,
+    reading: Result<T, ReadError>,
     slot: &mut Option<T>,
-    failures: &mut Vec<(ResourceSource, String)>,
+    failures: &mut Vec<(ResourceSource, ReadError)>,
 ) {
     match reading {
         Ok(value) => *slot = Some(value),
         Err(error) => failures.push((source, error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    /// The waits after each collection outcome in turn.
+    fn waits(outcomes: &[bool]) -> Vec<u64> {
+        let mut schedule = Schedule::new(&SystemCollectorConfig {
+            interval: S(5),
+            max_backoff: S(60),
+            ..SystemCollectorConfig::default()
+        });
+        outcomes
+            .iter()
+            .map(|&ok| schedule.after(ok).as_secs())
+            .collect()
+    }
+
+    #[test]
+    fn failed_collections_double_the_interval_up_to_the_maximum() {
+        assert_eq!(waits(&[true]), [5]);
+        assert_eq!(waits(&[false; 6]), [10, 20, 40, 60, 60, 60]);
+    }
+
+    #[test]
+    fn the_first_success_returns_to_the_base_and_doubling_starts_over() {
+        assert_eq!(
+            waits(&[false, false, false, true, false]),
+            [10, 20, 40, 5, 10]
+        );
+        // Endless failure stays at the maximum; a maximum below the interval never
+        // shortens it.
+        assert_eq!(waits(&[false; 10_000]).last(), Some(&60));
+        let mut odd = Schedule::new(&SystemCollectorConfig {
+            interval: S(10),
+            max_backoff: S(1),
+            ..SystemCollectorConfig::default()
+        });
+        assert_eq!(odd.after(false), S(10));
+        assert_eq!(odd.consecutive_failures(), 1);
     }
 }

@@ -1,11 +1,11 @@
 //! Where the numbers come from: one trait with a method per source, and its Linux
 //! implementation (sysinfo for the process and host memory, `/proc` for the rest).
 //!
-//! Each method is one source of [`ResourceSource`](crate::catalog::labels::ResourceSource):
+//! Each method is one source of [`ResourceSource`](crate::sources::catalog::system::ResourceSource):
 //! it fails alone, and the collector counts the failure under that source's label.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
@@ -48,19 +48,50 @@ pub struct NetworkTotals {
     pub transmitted_bytes: u64,
 }
 
-/// Reads each resource source. Every method may fail on its own; the error is a short,
-/// human-readable reason that ends up in a log line.
+/// Why a resource source could not be read. Its message carries the cause too, so that the
+/// one log line the collector writes per failing source says everything.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// A file or directory under `/proc` could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `/proc` file does not hold what it should.
+    #[error("{file}: {problem}")]
+    Format { file: &'static str, problem: String },
+    /// sysinfo could not read the process or the host.
+    #[error("sysinfo: {0}")]
+    Sysinfo(#[from] sysinfo::Error),
+    /// The source has nothing to read (a process not found, a reader without it).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl ReadError {
+    fn format(file: &'static str, problem: impl Into<String>) -> Self {
+        ReadError::Format {
+            file,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Reads each resource source. Every method may fail on its own; the collector counts the
+/// failure under the source's label and logs the error once when the source starts failing.
 ///
 /// Tests implement this with scripted values and failures; [`LinuxReader`] is the real one.
 pub trait ResourceReader: Send {
-    fn process(&mut self) -> Result<ProcessStats, String>;
-    fn memory(&mut self) -> Result<HostStats, String>;
-    fn disk(&mut self) -> Result<DiskTotals, String>;
-    fn network(&mut self) -> Result<NetworkTotals, String>;
+    fn process(&mut self) -> Result<ProcessStats, ReadError>;
+    fn memory(&mut self) -> Result<HostStats, ReadError>;
+    fn disk(&mut self) -> Result<DiskTotals, ReadError>;
+    fn network(&mut self) -> Result<NetworkTotals, ReadError>;
     /// Threads of the node process.
-    fn threads(&mut self) -> Result<u64, String>;
+    fn threads(&mut self) -> Result<u64, ReadError>;
     /// Open file descriptors of the node process.
-    fn file_descriptors(&mut self) -> Result<u64, String>;
+    fn file_descriptors(&mut self) -> Result<u64, ReadError>;
 }
 
 /// The real reader: sysinfo for the process and host memory, `/proc` for the rest.
@@ -87,9 +118,9 @@ const MIN_CPU_WINDOW: Duration = Duration::from_millis(200);
 impl LinuxReader {
     /// Opens the first CPU window, so that the first collection after
     /// [`MIN_CPU_WINDOW`] already has a CPU figure (0 before that).
-    pub fn new() -> Result<Self, String> {
-        let system = System::new().map_err(|e| format!("sysinfo unavailable: {e}"))?;
-        let pid = sysinfo::get_current_pid().map_err(|e| format!("no process id: {e}"))?;
+    pub fn new() -> Result<Self, ReadError> {
+        let system = System::new()?;
+        let pid = sysinfo::get_current_pid()?;
         let mut reader = LinuxReader {
             system,
             pid,
@@ -103,7 +134,7 @@ impl LinuxReader {
 }
 
 impl ResourceReader for LinuxReader {
-    fn process(&mut self) -> Result<ProcessStats, String> {
+    fn process(&mut self) -> Result<ProcessStats, ReadError> {
         let kind = ProcessRefreshKind::nothing()
             .with_memory()
             .with_cpu()
@@ -111,10 +142,9 @@ impl ResourceReader for LinuxReader {
         self.system
             .refresh_processes_specifics(ProcessesToUpdate::Some(&[self.pid]), true, kind);
         let now = Instant::now();
-        let process = self
-            .system
-            .process(self.pid)
-            .ok_or_else(|| format!("process {} not readable in /proc", self.pid))?;
+        let process = self.system.process(self.pid).ok_or_else(|| {
+            ReadError::Unavailable(format!("process {} not readable in /proc", self.pid))
+        })?;
         let cpu_ms = process.accumulated_cpu_time();
         match self.cpu_window {
             Some((start, start_ms)) => {
@@ -135,11 +165,11 @@ impl ResourceReader for LinuxReader {
         })
     }
 
-    fn memory(&mut self) -> Result<HostStats, String> {
+    fn memory(&mut self) -> Result<HostStats, ReadError> {
         self.system.refresh_memory();
         let total = self.system.total_memory();
         if total == 0 {
-            return Err("no MemTotal in /proc/meminfo".into());
+            return Err(ReadError::format("/proc/meminfo", "no MemTotal"));
         }
         Ok(HostStats {
             memory_total_bytes: total,
@@ -148,38 +178,44 @@ impl ResourceReader for LinuxReader {
         })
     }
 
-    fn disk(&mut self) -> Result<DiskTotals, String> {
+    fn disk(&mut self) -> Result<DiskTotals, ReadError> {
         parse_proc_io(&read("/proc/self/io")?)
     }
 
-    fn network(&mut self) -> Result<NetworkTotals, String> {
+    fn network(&mut self) -> Result<NetworkTotals, ReadError> {
         parse_net_dev(&read("/proc/net/dev")?)
     }
 
-    fn threads(&mut self) -> Result<u64, String> {
+    fn threads(&mut self) -> Result<u64, ReadError> {
         parse_status_threads(&read("/proc/self/status")?)
     }
 
-    fn file_descriptors(&mut self) -> Result<u64, String> {
+    fn file_descriptors(&mut self) -> Result<u64, ReadError> {
         // Includes the descriptor that lists the directory, as Prometheus' own process
         // collector does: one more than the node holds, but the count is stable.
         count_entries("/proc/self/fd")
     }
 }
 
-fn read(path: &str) -> Result<String, String> {
-    fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))
+fn read(path: &str) -> Result<String, ReadError> {
+    fs::read_to_string(path).map_err(|source| ReadError::Io {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Entries of a directory such as `/proc/self/fd` or `/proc/self/task`.
-pub fn count_entries(path: impl AsRef<Path>) -> Result<u64, String> {
+pub fn count_entries(path: impl AsRef<Path>) -> Result<u64, ReadError> {
     let path = path.as_ref();
-    let entries = fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let entries = fs::read_dir(path).map_err(|source| ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(entries.filter(Result::is_ok).count() as u64)
 }
 
 /// Logical CPUs online: the `cpuN` lines of `/proc/stat`.
-pub fn parse_cpu_count(stat: &str) -> Result<u64, String> {
+pub fn parse_cpu_count(stat: &str) -> Result<u64, ReadError> {
     let count = stat
         .lines()
         .filter(|line| {
@@ -188,32 +224,34 @@ pub fn parse_cpu_count(stat: &str) -> Result<u64, String> {
         })
         .count() as u64;
     if count == 0 {
-        return Err("no CPU listed in /proc/stat".into());
+        return Err(ReadError::format("/proc/stat", "no CPU listed"));
     }
     Ok(count)
 }
 
 /// `Threads:` of `/proc/<pid>/status`.
-pub fn parse_status_threads(status: &str) -> Result<u64, String> {
+pub fn parse_status_threads(status: &str) -> Result<u64, ReadError> {
+    const FILE: &str = "/proc/self/status";
     status
         .lines()
         .find_map(|line| line.strip_prefix("Threads:"))
-        .ok_or_else(|| "no Threads line in /proc/self/status".to_string())?
+        .ok_or_else(|| ReadError::format(FILE, "no Threads line"))?
         .trim()
         .parse()
-        .map_err(|e| format!("bad Threads line in /proc/self/status: {e}"))
+        .map_err(|e| ReadError::format(FILE, format!("bad Threads line: {e}")))
 }
 
 /// `read_bytes` and `write_bytes` of `/proc/<pid>/io`: bytes that reached the storage
 /// layer, not reads served from the page cache.
-pub fn parse_proc_io(io: &str) -> Result<DiskTotals, String> {
-    let field = |name: &str| -> Result<u64, String> {
+pub fn parse_proc_io(io: &str) -> Result<DiskTotals, ReadError> {
+    const FILE: &str = "/proc/self/io";
+    let field = |name: &str| -> Result<u64, ReadError> {
         io.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-            .ok_or_else(|| format!("no {name} in /proc/self/io"))?
+            .ok_or_else(|| ReadError::format(FILE, format!("no {name}")))?
             .trim()
             .parse()
-            .map_err(|e| format!("bad {name} in /proc/self/io: {e}"))
+            .map_err(|e| ReadError::format(FILE, format!("bad {name}: {e}")))
     };
     Ok(DiskTotals {
         read_bytes: field("read_bytes")?,
@@ -225,7 +263,7 @@ pub fn parse_proc_io(io: &str) -> Result<DiskTotals, String> {
 ///
 /// If an interface disappears the sum drops, which Prometheus reads as a counter reset:
 /// the right reading, since that interface's traffic is gone from the host's totals.
-pub fn parse_net_dev(dev: &str) -> Result<NetworkTotals, String> {
+pub fn parse_net_dev(dev: &str) -> Result<NetworkTotals, ReadError> {
     let mut totals = NetworkTotals {
         received_bytes: 0,
         transmitted_bytes: 0,
@@ -237,11 +275,11 @@ pub fn parse_net_dev(dev: &str) -> Result<NetworkTotals, String> {
             continue;
         }
         let fields: Vec<&str> = counters.split_whitespace().collect();
-        let number = |i: usize| -> Result<u64, String> {
+        let number = |i: usize| -> Result<u64, ReadError> {
             fields
                 .get(i)
                 .and_then(|f| f.parse().ok())
-                .ok_or_else(|| format!("bad /proc/net/dev line for {name}"))
+                .ok_or_else(|| ReadError::format("/proc/net/dev", format!("bad line for {name}")))
         };
         // Columns: 8 receive counters (bytes first), then 8 transmit counters.
         totals.received_bytes = totals.received_bytes.wrapping_add(number(0)?);
@@ -271,7 +309,7 @@ Inter-|   Receive                                                |  Transmit
 
     #[test]
     fn net_dev_rejects_a_truncated_line() {
-        let err = parse_net_dev("eth0: 1 2 3\n").unwrap_err();
+        let err = parse_net_dev("eth0: 1 2 3\n").unwrap_err().to_string();
         assert!(err.contains("eth0"), "{err}");
     }
 
@@ -286,21 +324,27 @@ Inter-|   Receive                                                |  Transmit
                 written_bytes: 8192
             }
         );
-        assert!(parse_proc_io("rchar: 1\n").is_err());
+        let missing = parse_proc_io("rchar: 1\n").unwrap_err();
+        assert_eq!(missing.to_string(), "/proc/self/io: no read_bytes");
+        let unreadable = read("/proc/self/no-such-file").unwrap_err();
+        assert!(
+            std::error::Error::source(&unreadable).is_some(),
+            "{unreadable}"
+        );
     }
 
     #[test]
     fn cpu_count_is_the_numbered_cpu_lines() {
         let stat = "cpu  10 0 5 100 0 0 0 0 0 0\ncpu0 5 0 2 50 0 0 0 0 0 0\n\
                     cpu1 5 0 3 50 0 0 0 0 0 0\nintr 1 2\nctxt 3\n";
-        assert_eq!(parse_cpu_count(stat), Ok(2));
+        assert_eq!(parse_cpu_count(stat).unwrap(), 2);
         assert!(parse_cpu_count("intr 1\n").is_err());
     }
 
     #[test]
     fn status_threads_line() {
         let status = "Name:\tx\nVmRSS:\t    1936 kB\nThreads:\t7\nSigQ:\t0/1\n";
-        assert_eq!(parse_status_threads(status), Ok(7));
+        assert_eq!(parse_status_threads(status).unwrap(), 7);
         assert!(parse_status_threads("Name:\tx\n").is_err());
         assert!(parse_status_threads("Threads:\tmany\n").is_err());
     }

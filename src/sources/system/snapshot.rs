@@ -2,9 +2,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::catalog::labels::ResourceSource;
+use crate::sources::catalog::system::ResourceSource;
 
-use super::{DiskTotals, HostStats, NetworkTotals, ProcessHealth, ProcessStats, classify};
+use super::{
+    DiskTotals, HostStats, NetworkTotals, ProcessHealth, ProcessStats, ReadError, classify,
+};
 
 pub(super) const SOURCES: usize = ResourceSource::ALL.len();
 
@@ -91,12 +93,12 @@ impl Snapshot {
 }
 
 /// What one collection did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct CollectionReport {
     /// Time spent reading the sources.
     pub duration: Duration,
     /// The sources that failed, with why.
-    pub failures: Vec<(ResourceSource, String)>,
+    pub failures: Vec<(ResourceSource, ReadError)>,
 }
 
 impl CollectionReport {

@@ -1,0 +1,203 @@
+//! The `alys-telemetry` command: the demo node and the project's tools.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use alys_node::demo::{self, DemoOptions};
+use alys_node::governance_node::{GovernanceServer, ServerConfig};
+use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
+use alys_telemetry::sources::catalog;
+use alys_telemetry::{Telemetry, TelemetryGuard};
+use clap::Parser;
+
+mod cli;
+use cli::{
+    CatalogFormat, Cli, Command, DemoArgs, GovernanceSecurity, GovernanceServerArgs, TelemetryFlags,
+};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Settings => write_stdout(&settings::markdown_table()),
+        Command::Config => match load_config(&cli.telemetry, Layer::new(Origin::Default)) {
+            Ok(config) => write_stdout(&format!("{config:#?}\n")),
+            Err(code) => code,
+        },
+        Command::Catalog(args) => match args.format {
+            CatalogFormat::Markdown => write_stdout(&catalog::docs::markdown()),
+            CatalogFormat::Json => write_stdout(&format!("{:#}\n", catalog::docs::json())),
+        },
+        Command::Demo(args) => run_demo(&cli.telemetry, args),
+        Command::GovernanceServer(args) => run_governance_server(&cli.telemetry, args),
+        Command::Probe { address, path } => match probe(&address, &path) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&format!("probe {address}{path}: {e}"), 1),
+        },
+    }
+}
+
+fn load_config(flags: &TelemetryFlags, defaults: Layer) -> Result<TelemetryConfig, ExitCode> {
+    let mut layers = vec![defaults];
+    if let Some(path) = &flags.config {
+        match Layer::from_file(path) {
+            Ok(layer) => layers.push(layer),
+            Err(e) => return Err(fail(&e.to_string(), 2)),
+        }
+    }
+    layers.push(Layer::from_env());
+    layers.push(flags.layer());
+    TelemetryConfig::from_layers(&layers).map_err(|e| fail(&e.to_string(), 2))
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends quietly instead of panicking.
+fn write_stdout(text: &str) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("cannot write to stdout: {e}"), 1),
+    }
+}
+
+fn fail(message: &str, code: u8) -> ExitCode {
+    eprintln!("alys-telemetry: error: {message}");
+    ExitCode::from(code)
+}
+
+/// Loads the configuration over `defaults`, starts the pipeline on a multi-thread runtime,
+/// runs `body`, and shuts the pipeline down (bounded) whatever `body` returns.
+fn with_pipeline(
+    flags: &TelemetryFlags,
+    defaults: Layer,
+    body: impl AsyncFnOnce(&TelemetryGuard) -> ExitCode,
+) -> ExitCode {
+    let config = match load_config(flags, defaults) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the Tokio runtime: {e}"), 1),
+    };
+    runtime.block_on(async {
+        let telemetry = match Telemetry::init(&config) {
+            Ok(t) => t,
+            Err(e) => return fail(&e.to_string(), e.exit_code() as u8),
+        };
+        let code = body(&telemetry).await;
+        let report = telemetry.shutdown().await;
+        if report.is_clean() {
+            eprintln!("alys-telemetry: shut down in {} ms", report.elapsed.as_millis());
+        } else {
+            eprintln!(
+                "alys-telemetry: shut down in {} ms with problems: traces {:?}, metrics {:?}, logs {:?}",
+                report.elapsed.as_millis(),
+                report.traces,
+                report.metrics,
+                report.logs
+            );
+        }
+        code
+    })
+}
+
+fn run_demo(flags: &TelemetryFlags, args: DemoArgs) -> ExitCode {
+    // The demo exports metrics every 5 s so a new user sees data move; files, the
+    // environment and flags still override it.
+    let defaults = Layer::new(Origin::Default).set(settings::METRIC_EXPORT_INTERVAL, "5000");
+    with_pipeline(flags, defaults, async move |telemetry| {
+        telemetry.mark_ready();
+        let options = DemoOptions {
+            duration: args.duration,
+            block_interval: args.block_interval,
+            validators: args.validators,
+            fault: args.fault.map(|f| (f, args.fault_duration)),
+            governance: demo::Governance {
+                endpoint: args.governance_endpoint.clone(),
+                token: GovernanceSecurity::token(),
+                tls: args.governance.tls(),
+            },
+        };
+        demo::run(telemetry, options, stop_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> ExitCode {
+    let defaults = Layer::new(Origin::Default)
+        .set(settings::SERVICE_NAME, "alys-governance")
+        .set(settings::METRIC_EXPORT_INTERVAL, "5000");
+    with_pipeline(flags, defaults, async move |telemetry| {
+        let server_config = ServerConfig {
+            listen: args.grpc_listen,
+            token: GovernanceSecurity::token(),
+            tls: args.security.tls(),
+            latency: args.latency,
+            error_rate: args.error_rate,
+            federation_interval: Some(args.federation_interval),
+            drop_every: args.drop_every,
+        };
+        let server = match GovernanceServer::start(server_config, &telemetry.meter()).await {
+            Ok(s) => s,
+            Err(e) => return fail(&e.to_string(), 2),
+        };
+        telemetry.mark_ready();
+        tracing::info!(endpoint = server.endpoint(), "governance node listening");
+        stop_signal().await;
+        server.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// A minimal HTTP/1.0 GET, enough to ask our own endpoint whether it is ready.
+fn probe(address: &str, path: &str) -> Result<(), String> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let limit = Duration::from_secs(2);
+    let addr = address
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("the address resolves to nothing")?;
+    let mut conn = std::net::TcpStream::connect_timeout(&addr, limit).map_err(|e| e.to_string())?;
+    conn.set_read_timeout(Some(limit))
+        .map_err(|e| e.to_string())?;
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let n = conn.read(&mut head).map_err(|e| e.to_string())?;
+    let status = String::from_utf8_lossy(&head[..n]);
+    if status.starts_with("HTTP/1.0 200") || status.starts_with("HTTP/1.1 200") {
+        Ok(())
+    } else {
+        Err(status.lines().next().unwrap_or("no answer").to_string())
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

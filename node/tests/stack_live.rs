@@ -1,0 +1,726 @@
+//! The stack of docker-compose.yml, run for real: every service but Grafana started from its
+//! real program at the pinned version (tests/support/stack), then checked from the outside
+//! as its users see it: traces in Jaeger, the Monitor tab, exemplars, both metric paths,
+//! the collector's health and its own metrics, alerts through Alertmanager.
+//!
+//! The stack starts once for this test binary. Tests that stop or recreate services take it
+//! exclusively; the others share it.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::Webhook;
+use support::stack::api::{AlertmanagerApi, JaegerApi, PrometheusApi, Trace, value};
+use support::stack::{self, Stack, WEBHOOK_HOST};
+
+const NODE: &str = "alys-node";
+const GOVERNANCE_SERVICE: &str = "alys-governance";
+
+fn stack() -> &'static Stack {
+    stack::shared(env!("CARGO_BIN_EXE_alys-telemetry"))
+}
+
+fn prometheus(stack: &Stack) -> PrometheusApi {
+    PrometheusApi {
+        base: stack.url("prometheus", 9090),
+    }
+}
+
+fn jaeger(stack: &Stack) -> JaegerApi {
+    JaegerApi {
+        base: stack.url("jaeger", 16686),
+    }
+}
+
+/// Polls `f` until it returns `Some`, failing with `what` and the stack's logs after
+/// `timeout`.
+#[track_caller]
+fn eventually<T>(
+    stack: &Stack,
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() >= deadline {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                stack.all_logs(25)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn every_service_runs_and_the_collector_answers_its_health_check() {
+    let stack = stack();
+    let _shared = stack.shared_access();
+    for service in stack.services() {
+        stack.assert_running(&service);
+    }
+    let health = format!("{}/", stack.url("otel-collector", 13133));
+    let (status, body, _) =
+        support::http_get(&health).expect("the collector's health endpoint answers");
+    assert_eq!(status, 200, "collector health: {body}");
+    // Every scrape target of the shipped Prometheus config is up, by its compose name.
+    let prom = prometheus(stack);
+    let targets = eventually(
+        stack,
+        "every scrape target up",
+        Duration::from_secs(60),
+        || {
+            let health = prom.target_health();
+            let down: Vec<String> = health
+                .iter()
+                .filter(|(job, _)| job.as_str() != "node-exporter")
+                .flat_map(|(job, states)| {
+                    states
+                        .iter()
+                        .filter(|s| !s.starts_with("up"))
+                        .map(move |s| format!("{job}: {s}"))
+                })
+                .collect();
+            (down.is_empty() && health.len() > 1).then_some(health)
+        },
+    );
+    for job in [
+        "alys-node",
+        "alys-governance",
+        "otel-collector",
+        "otel-collector-exporter",
+        "alertmanager",
+        "prometheus",
+    ] {
+        assert!(
+            targets.contains_key(job),
+            "no scrape target for job {job}: {targets:?}"
+        );
+    }
+}
+
+/// The chain of a block: each hop's span is the child of the one before.
+const BLOCK_HOPS: [&str; 4] = [
+    "chain.produce_block",
+    "engine.execute_block",
+    "storage.store_block",
+    "network.broadcast_block",
+];
+
+fn block_chain_problems(trace: &Trace) -> Vec<String> {
+    let mut problems = Vec::new();
+    for pair in BLOCK_HOPS.windows(2) {
+        let (Some(parent), Some(child)) = (trace.span(pair[0]), trace.span(pair[1])) else {
+            problems.push(format!("missing {} or {}", pair[0], pair[1]));
+            continue;
+        };
+        if child.parent.as_deref() != Some(parent.span_id.as_str()) {
+            problems.push(format!("{} is not a child of {}", pair[1], pair[0]));
+        }
+        if child.start_us < parent.start_us {
+            problems.push(format!("{} starts before {}", pair[1], pair[0]));
+        }
+    }
+    if trace.services() != BTreeSet::from([NODE]) {
+        problems.push(format!("services {:?}", trace.services()));
+    }
+    problems
+}
+
+#[test]
+fn a_block_trace_in_jaeger_follows_the_block_through_four_actors() {
+    let stack = stack();
+    let _shared = stack.shared_access();
+    let jaeger = jaeger(stack);
+    let mut last = String::new();
+    let trace = eventually(
+        stack,
+        "a whole chain.produce_block trace in Jaeger",
+        Duration::from_secs(90),
+        || {
+            let traces = jaeger
+                .traces(NODE, BLOCK_HOPS[0], 20)
+                .map_err(|e| last = e)
+                .ok()?;
+            let found = traces
+                .iter()
+                .find(|t| block_chain_problems(t).is_empty())
+                .cloned();
+            if found.is_none() {
+                last = traces
+                    .iter()
+                    .map(|t| format!("{}: {:?}", t.trace_id, block_chain_problems(t)))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+            }
+            found
+        },
+    );
+    let root = trace.span(BLOCK_HOPS[0]).expect("the root span");
+    assert_eq!(root.parent, None, "chain.produce_block is the root: {last}");
+    assert!(
+        root.tags.contains_key("block.height"),
+        "the root span carries the block height"
+    );
+}
+
+#[test]
+fn a_peg_trace_in_jaeger_crosses_the_governance_stream() {
+    let stack = stack();
+    let _shared = stack.shared_access();
+    let jaeger = jaeger(stack);
+    let trace = eventually(
+        stack,
+        "a bridge.process_peg trace with governance spans",
+        Duration::from_secs(120),
+        || {
+            jaeger
+                .traces(NODE, "bridge.process_peg", 20)
+                .ok()?
+                .into_iter()
+                .find(|t| t.services().contains(GOVERNANCE_SERVICE))
+        },
+    );
+    // The governance node's spans hang below the node's: one trace, parented across the hop.
+    let remote = trace
+        .spans
+        .iter()
+        .find(|s| s.service == GOVERNANCE_SERVICE)
+        .expect("a governance span");
+    let mut hop = remote;
+    while let Some(parent) = trace.parent_of(hop) {
+        hop = parent;
+    }
+    assert_eq!(
+        hop.service, NODE,
+        "the governance span's ancestry leads back to the node: {trace:?}"
+    );
+    assert!(
+        trace
+            .spans
+            .iter()
+            .any(|s| s.operation == "bridge.process_peg" && s.service == NODE),
+        "{trace:?}"
+    );
+}
+
+fn monitor_points(json: &Value) -> usize {
+    json["metrics"]
+        .as_array()
+        .map(|metrics| {
+            metrics
+                .iter()
+                .flat_map(|m| m["metricPoints"].as_array().cloned().unwrap_or_default())
+                .filter(|p| {
+                    let v = &p["gaugeValue"]["doubleValue"];
+                    v.as_f64().is_some_and(|v| v.is_finite())
+                        || v.as_str().is_some_and(|s| s.parse::<f64>().is_ok())
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_monitor_tab_reads_span_metrics_from_prometheus() {
+    let stack = stack();
+    let _shared = stack.shared_access();
+    let jaeger = jaeger(stack);
+    // The node's spans are internal ones (actor handling), so the Monitor tab is read with
+    // span kind "internal" (README "Bring up the stack" says so).
+    for kind in ["calls", "latencies", "errors"] {
+        let mut last = Value::Null;
+        eventually(
+            stack,
+            &format!("Monitor tab {kind} for {NODE}"),
+            Duration::from_secs(120),
+            || {
+                let json = jaeger.monitor(kind, NODE, "internal").ok()?;
+                let points = monitor_points(&json);
+                last = json;
+                (points > 0).then_some(())
+            },
+        );
+    }
+}
+
+#[test]
+fn span_metric_exemplars_lead_to_traces_in_jaeger() {
+    let stack = stack();
+    let _shared = stack.shared_access();
+    let prom = prometheus(stack);
+    let jaeger = jaeger(stack);
+    let query = r#"traces_span_metrics_duration_milliseconds_bucket{service_name="alys-node"}"#;
+    let trace_ids: Vec<String> = eventually(
+        stack,
+        "exemplars on the span metrics",
+        Duration::from_secs(120),
+        || {
+            let ids: Vec<String> = prom
+                .exemplars(query, 600)
+                .ok()?
+                .iter()
+                .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
+                .filter_map(|e| e["labels"]["trace_id"].as_str().map(str::to_string))
+                .collect();
+            (!ids.is_empty()).then_some(ids)
+        },
+    );
+    // Exemplars are kept for sampled spans, which Jaeger holds (within its retention).
+    eventually(
+        stack,
+        "Jaeger holding an exemplar's trace",
+        Duration::from_secs(60),
+        || trace_ids.iter().find_map(|id| jaeger.trace(id)),
+    );
+}
+
+/// Labels whose values differ between the two paths by design: `path` names the path, and
+/// `instance` is the scrape address on the pull path but the node's service.instance.id on
+/// the push path (the collector's exporter labels each node's series with it).
+const PATH_LABELS: &[&str] = &["path", "instance"];
+
+/// The node's service.instance.id, which is its `instance` on the push path.
+fn node_instance_id(prom: &PrometheusApi) -> Option<String> {
+    let info = prom
+        .query(&format!(r#"target_info{{path="pull", job="{NODE}"}}"#))
+        .ok()?;
+    info.first()?["metric"]["service_instance_id"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// The label-name sets of `selector`'s series, without the path labels.
+fn label_sets(prom: &PrometheusApi, selector: &str) -> Option<BTreeSet<BTreeSet<String>>> {
+    let result = prom.query(selector).ok()?;
+    Some(
+        result
+            .iter()
+            .map(|s| {
+                s["metric"]
+                    .as_object()
+                    .map(|m| {
+                        m.keys()
+                            .filter(|k| !PATH_LABELS.contains(&k.as_str()))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect(),
+    )
+}
+
+#[test]
+fn both_paths_carry_every_catalogue_metric_under_the_same_name_and_labels() {
+    let stack = stack();
+    let _shared = stack.shared_access();
+    let prom = prometheus(stack);
+    // What the node itself serves on /metrics: the catalogue metrics it has recorded.
+    let (_, exposition, _) = support::http_get(&format!("{}/metrics", stack.url(NODE, 9001)))
+        .expect("the node serves /metrics");
+    let histograms: BTreeSet<&str> = exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" histogram"))
+        .collect();
+    let served: BTreeSet<String> = exposition
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with("alys_"))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        served.len() > 30,
+        "the node serves its catalogue: {served:?}"
+    );
+    let id = eventually(
+        stack,
+        "the node's target_info",
+        Duration::from_secs(60),
+        || node_instance_id(&prom),
+    );
+    let mut problems = BTreeMap::new();
+    eventually(
+        stack,
+        "every served metric on both paths",
+        Duration::from_secs(90),
+        || {
+            problems.clear();
+            for name in &served {
+                let selector = if histograms.contains(name.as_str()) {
+                    format!("{name}_count")
+                } else {
+                    name.clone()
+                };
+                let pull = label_sets(
+                    &prom,
+                    &format!(r#"{selector}{{path="pull", job="{NODE}"}}"#),
+                );
+                let push = label_sets(
+                    &prom,
+                    &format!(r#"{selector}{{path="push", instance="{id}"}}"#),
+                );
+                match (pull, push) {
+                    (Some(pull), Some(push)) if !pull.is_empty() && pull == push => {}
+                    (pull, push) => {
+                        problems.insert(name.clone(), format!("pull {pull:?} push {push:?}"));
+                    }
+                }
+            }
+            problems.is_empty().then_some(())
+        },
+    );
+    // Values agree: a counter differs only by what happened between the two collections
+    // (the node exports every 5 s, Prometheus scrapes the node every 5 s and the collector
+    // every 15 s).
+    for name in ["alys_actor_messages_total", "alys_uptime_seconds"] {
+        let sum = |selector: String| {
+            prom.query(&format!("sum({selector})"))
+                .ok()
+                .and_then(|r| r.first().and_then(value))
+                .unwrap_or(f64::NAN)
+        };
+        let pull = sum(format!(r#"{name}{{path="pull", job="{NODE}"}}"#));
+        let push = sum(format!(r#"{name}{{path="push", instance="{id}"}}"#));
+        assert!(pull > 0.0 && push > 0.0, "{name}: pull {pull} push {push}");
+        assert!(
+            (pull - push).abs() <= 0.25 * pull.max(push) + 30.0,
+            "{name}: pull {pull} and push {push} disagree"
+        );
+    }
+}
+
+/// Every `otelcol_*` name the dashboards and alert rules use.
+fn collector_names_in_use() -> BTreeSet<String> {
+    let mut text = String::new();
+    for dir in ["dashboards", "alerts/rules"] {
+        for entry in std::fs::read_dir(stack::repo().join(dir)).expect("read the stack's folders") {
+            text.push_str(
+                &std::fs::read_to_string(entry.expect("entry").path()).unwrap_or_default(),
+            );
+        }
+    }
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("otelcol_") && !w.ends_with('_'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The internal metrics the pinned collector release documents (its helpers' generated
+/// documentation.md, from the Go module cache the build used): counters that only appear
+/// with their first event (a failure, a full queue) are checked against these.
+fn documented_collector_metrics(programs: &stack::Programs) -> BTreeSet<String> {
+    let release = &programs.pin("otelcol").release;
+    let out = std::process::Command::new("go")
+        .args(["env", "GOMODCACHE"])
+        .output()
+        .expect("go env GOMODCACHE");
+    let cache = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let mut names = BTreeSet::new();
+    for helper in [
+        "exporter/exporterhelper",
+        "receiver/receiverhelper",
+        "processor/processorhelper",
+    ] {
+        let doc = cache.join(format!(
+            "go.opentelemetry.io/collector/{helper}@v{release}/documentation.md"
+        ));
+        let text = std::fs::read_to_string(&doc).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (scripts/build-stack-programs.py downloads it)",
+                doc.display()
+            )
+        });
+        names.extend(
+            text.lines()
+                .filter_map(|l| l.strip_prefix("### "))
+                .map(str::to_string),
+        );
+    }
+    names
+}
+
+#[test]
+fn the_collector_s_own_metrics_carry_the_names_dashboards_and_alerts_use() {
+    let stack = stack();
+    let _shared = stack.shared_access();
+    let prom = prometheus(stack);
+    let names = collector_names_in_use();
+    assert!(
+        names.len() >= 8,
+        "dashboards and alerts read the collector's metrics: {names:?}"
+    );
+    let documented = documented_collector_metrics(&stack.programs);
+    let undocumented: Vec<&String> = names.iter().filter(|n| !documented.contains(*n)).collect();
+    assert!(
+        undocumented.is_empty(),
+        "names the collector {} does not export: {undocumented:?}",
+        stack.programs.pin("otelcol").release
+    );
+    // The ones a healthy stack exports: in Prometheus under that very name.
+    let healthy: Vec<&String> = names
+        .iter()
+        .filter(|n| !n.contains("failed") && !n.contains("log_records"))
+        .collect();
+    let mut missing = Vec::new();
+    eventually(
+        stack,
+        "the collector's metrics in Prometheus",
+        Duration::from_secs(90),
+        || {
+            missing = healthy
+                .iter()
+                .filter(|n| {
+                    prom.query(&format!(r#"{n}{{job="otel-collector"}}"#))
+                        .map(|r| r.is_empty())
+                        .unwrap_or(true)
+                })
+                .cloned()
+                .collect();
+            missing.is_empty().then_some(())
+        },
+    );
+}
+
+/// A stopped Jaeger: the collector queues what it cannot send, under the names the
+/// dashboards and alerts use, and Jaeger, started again, still holds the traces it had
+/// (Badger on the jaeger-data volume).
+#[test]
+fn jaeger_keeps_its_traces_across_a_restart_and_the_collector_counts_the_outage() {
+    let stack = stack();
+    let mut faults = stack.faults();
+    let prom = prometheus(stack);
+    let jaeger = jaeger(stack);
+    let kept = eventually(
+        stack,
+        "a block trace in Jaeger",
+        Duration::from_secs(90),
+        || {
+            jaeger
+                .traces(NODE, BLOCK_HOPS[0], 1)
+                .ok()?
+                .into_iter()
+                .next()
+        },
+    );
+    faults.stop("jaeger");
+    // The collector keeps the spans in its sending queue and retries (its failure counter
+    // moves only once retries run out, after retry_on_failure.max_elapsed_time): the queue
+    // is what shows the outage first, under the name the dashboards and alerts use.
+    eventually(
+        stack,
+        "spans queued for the stopped Jaeger",
+        Duration::from_secs(120),
+        || {
+            prom.query(r#"max(otelcol_exporter_queue_size{job="otel-collector", exporter="otlp_grpc/jaeger"}) > 0"#)
+            .ok()
+            .filter(|r| !r.is_empty())
+        },
+    );
+    faults.start("jaeger");
+    stack.wait_for_condition("jaeger", "service_healthy");
+    let again = eventually(
+        stack,
+        "the same trace after the restart",
+        Duration::from_secs(60),
+        || jaeger.trace(&kept.trace_id),
+    );
+    assert_eq!(
+        again.spans.len(),
+        kept.spans.len(),
+        "the trace is whole after the restart"
+    );
+}
+
+/// Stopping the collector fires OtelCollectorDown while the pull path keeps alerting: a
+/// node fault (SyncFailed, injected as an operator would: ALYS_DEMO_FAULT and
+/// `docker compose up -d alys-node`) fires meanwhile through Alertmanager to the webhook
+/// that alerts/alertmanager.yml names; undoing both resolves both.
+#[test]
+fn collector_down_and_a_node_fault_alert_through_alertmanager() {
+    let stack = stack();
+    let mut faults = stack.faults();
+    let prom = prometheus(stack);
+    let alertmanager = AlertmanagerApi {
+        base: stack.url("alertmanager", 9093),
+    };
+    let webhook = Webhook::start_on(std::net::SocketAddr::from((stack.gateway(), 5001)));
+    let config =
+        std::fs::read_to_string(stack::repo().join("alerts/alertmanager.yml")).expect("read");
+    assert!(
+        config.contains(&format!("http://{WEBHOOK_HOST}:5001/")),
+        "the webhook the harness stands in for"
+    );
+
+    faults.stop("otel-collector");
+    faults.recreate(NODE, &[("ALYS_DEMO_FAULT", "sync-failed")]);
+    let fired = eventually(
+        stack,
+        "SyncFailed delivered to the webhook",
+        Duration::from_secs(120),
+        || webhook.notifications("SyncFailed", "firing").into_iter().next(),
+    );
+    assert_eq!(fired["receiver"], "alys-critical", "{fired}");
+    eventually(
+        stack,
+        "OtelCollectorDown firing in Prometheus and active in Alertmanager",
+        Duration::from_secs(240),
+        || {
+            (prom.firing().contains("OtelCollectorDown")
+                && alertmanager.active().contains("OtelCollectorDown"))
+            .then_some(())
+        },
+    );
+
+    faults.start("otel-collector");
+    faults.recreate(NODE, &[]);
+    eventually(
+        stack,
+        "SyncFailed resolved at the webhook",
+        Duration::from_secs(180),
+        || webhook.notifications("SyncFailed", "resolved").into_iter().next(),
+    );
+    eventually(
+        stack,
+        "OtelCollectorDown resolved",
+        Duration::from_secs(120),
+        || {
+            (!prom.firing().contains("OtelCollectorDown")
+                && !alertmanager.active().contains("OtelCollectorDown"))
+            .then_some(())
+        },
+    );
+}
+
+/// Every Prometheus expression of a dashboard: (dashboard file, panel title, expr).
+fn dashboard_queries() -> Vec<(String, String, String)> {
+    fn walk(value: &Value, title: &str, out: &mut Vec<(String, String)>) {
+        match value {
+            Value::Object(map) => {
+                let title = map.get("title").and_then(Value::as_str).unwrap_or(title);
+                if let Some(expr) = map.get("expr").and_then(Value::as_str) {
+                    out.push((title.to_string(), expr.to_string()));
+                }
+                for v in map.values() {
+                    walk(v, title, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, title, out)),
+            _ => {}
+        }
+    }
+    let mut queries = Vec::new();
+    for entry in std::fs::read_dir(stack::repo().join("dashboards")).expect("read dashboards/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let json: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).expect("read a dashboard"))
+                    .expect("a dashboard is JSON");
+            let file = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let mut found = Vec::new();
+            walk(&json["panels"], "", &mut found);
+            queries.extend(
+                found
+                    .into_iter()
+                    .map(|(title, expr)| (file.clone(), title, expr)),
+            );
+        }
+    }
+    queries
+}
+
+/// Grafana's variables and macros as a dashboard with its defaults sends them, on `path`.
+fn substitute(expr: &str, path: &str) -> String {
+    [
+        ("${__rate_interval}", "1m"),
+        ("$__rate_interval", "1m"),
+        ("${__interval}", "15s"),
+        ("$__interval", "15s"),
+        ("${__range}", "5m"),
+        ("$__range", "5m"),
+        ("${path}", path),
+        ("$path", path),
+        ("${instance}", ".*"),
+        ("$instance", ".*"),
+    ]
+    .iter()
+    .fold(expr.to_string(), |e, (from, to)| e.replace(from, to))
+}
+
+/// A result with at least one sample that is a number (NaN is what an empty panel shows).
+fn has_data(result: &[Value]) -> bool {
+    result.iter().filter_map(value).any(|v| !v.is_nan())
+}
+
+#[test]
+fn every_dashboard_query_returns_data_on_both_paths() {
+    let stack = stack();
+    let _shared = stack.shared_access();
+    let prom = prometheus(stack);
+    let queries = dashboard_queries();
+    assert!(
+        queries.len() > 100,
+        "the dashboards hold their queries: {}",
+        queries.len()
+    );
+    let mut pending: Vec<(String, String)> = queries
+        .iter()
+        .flat_map(|(file, title, expr)| {
+            ["pull", "push"].map(|path| {
+                (
+                    format!("{file} / {title} (path={path})"),
+                    substitute(expr, path),
+                )
+            })
+        })
+        .collect();
+    pending.sort();
+    pending.dedup();
+    let total = pending.len();
+    let mut last = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !pending.is_empty() && Instant::now() < deadline {
+        pending.retain(|(name, expr)| match prom.query(expr) {
+            Ok(result) if has_data(&result) => false,
+            Ok(result) => {
+                last.insert(name.clone(), format!("{result:?}"));
+                true
+            }
+            Err(e) => {
+                last.insert(name.clone(), e);
+                true
+            }
+        });
+        if !pending.is_empty() {
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+    let missing: Vec<String> = pending
+        .iter()
+        .map(|(name, expr)| {
+            format!(
+                "{name}: {expr}\n    last: {}",
+                last.get(name).map(String::as_str).unwrap_or("")
+            )
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {total} dashboard queries returned no data:\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+}

@@ -1,0 +1,58 @@
+//! Traces: the tracer provider, its sampler, and whether a root span can ever be sampled.
+
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+
+use crate::config::SamplerChoice;
+use crate::exits::otlp::Counted;
+
+/// The tracer provider: the configured sampler, and the batch exporter when pushing.
+pub(super) fn provider(
+    choice: SamplerChoice,
+    resource: &Resource,
+    exporter: Option<Counted<opentelemetry_otlp::SpanExporter>>,
+) -> SdkTracerProvider {
+    let mut builder = SdkTracerProvider::builder()
+        .with_resource(resource.clone())
+        .with_sampler(sampler(choice));
+    if let Some(exporter) = exporter {
+        builder = builder.with_batch_exporter(exporter);
+    }
+    builder.build()
+}
+
+/// Whether the sampler can ever sample a span that has no parent.
+pub(super) fn samples_roots(choice: SamplerChoice) -> bool {
+    match choice {
+        SamplerChoice::AlwaysOff | SamplerChoice::ParentBasedAlwaysOff => false,
+        SamplerChoice::TraceIdRatio(r) | SamplerChoice::ParentBasedTraceIdRatio(r) => r > 0.0,
+        SamplerChoice::AlwaysOn | SamplerChoice::ParentBasedAlwaysOn => true,
+    }
+}
+
+fn sampler(choice: SamplerChoice) -> Sampler {
+    match choice {
+        SamplerChoice::AlwaysOn => Sampler::AlwaysOn,
+        SamplerChoice::AlwaysOff => Sampler::AlwaysOff,
+        SamplerChoice::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+        SamplerChoice::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerChoice::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerChoice::ParentBasedTraceIdRatio(r) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_samplers_that_can_sample_a_root_allow_root_spans() {
+        assert!(samples_roots(SamplerChoice::ParentBasedTraceIdRatio(0.01)));
+        assert!(!samples_roots(SamplerChoice::ParentBasedTraceIdRatio(0.0)));
+        assert!(!samples_roots(SamplerChoice::AlwaysOff));
+        assert!(!samples_roots(SamplerChoice::ParentBasedAlwaysOff));
+        assert!(samples_roots(SamplerChoice::AlwaysOn));
+    }
+}

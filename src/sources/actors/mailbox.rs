@@ -1,0 +1,265 @@
+//! The metered mailbox: a bounded tokio mpsc channel whose sender stamps each message with
+//! its enqueue time and the sender's trace context, and whose receiver hands out
+//! [`Envelope`]s that know how long they waited and run their handling in the right span.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+
+use super::envelope::{Envelope, SenderContext};
+use super::system::{ActorEntry, ActorSystem, Inner};
+use super::{ActorMessage, TraceMode};
+use crate::sources::catalog::actors::{BackpressureOutcome, LifecycleState};
+use crate::sources::catalog::labels::ActorType;
+
+/// A message on its way, with what the receiver needs to measure and trace it.
+pub(crate) struct Stamped<M> {
+    pub message: M,
+    pub enqueued: Instant,
+    pub parent: SenderContext,
+    pub from: ActorType,
+}
+
+/// Why a send did not deliver; the message comes back.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError<M> {
+    /// The mailbox is full (`try_send` only).
+    #[error("mailbox full")]
+    Full(M),
+    /// The receiving actor is gone.
+    #[error("mailbox closed")]
+    Closed(M),
+}
+
+/// An actor of an [`ActorSystem`]: its name and kind. Only the system makes one
+/// ([`ActorSystem::actor`], or [`ActorSystem::mailbox`] with [`Mailbox::actor`]), so a handle
+/// always names a registered actor and no typo can make a phantom one that health counts.
+/// Cloning shares it.
+#[derive(Clone)]
+pub struct Actor {
+    pub(crate) entry: Arc<ActorEntry>,
+}
+
+impl Actor {
+    /// Its name, the `actor` attribute of its handling spans.
+    pub fn name(&self) -> &str {
+        &self.entry.name
+    }
+
+    /// Its kind, the `actor_type` label.
+    pub fn kind(&self) -> ActorType {
+        self.entry.actor_type
+    }
+
+    /// Where it is in its life.
+    pub fn state(&self) -> LifecycleState {
+        self.entry.state()
+    }
+}
+
+impl std::fmt::Debug for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Actor")
+            .field("name", &self.name())
+            .field("kind", &self.kind())
+            .finish()
+    }
+}
+
+/// An actor's mailbox, as the actor's neighbours hold it: it knows whose it is, and gives a
+/// sender to whoever says who is speaking. Cloning shares it.
+pub struct Mailbox<M> {
+    tx: mpsc::Sender<Stamped<M>>,
+    actor: Actor,
+    system: Arc<Inner>,
+}
+
+impl<M> Clone for Mailbox<M> {
+    fn clone(&self) -> Self {
+        Mailbox {
+            tx: self.tx.clone(),
+            actor: self.actor.clone(),
+            system: self.system.clone(),
+        }
+    }
+}
+
+impl<M: ActorMessage> Mailbox<M> {
+    /// The actor this mailbox belongs to.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// A sender that speaks for `from`: the receiver records and traces each of its messages
+    /// as sent by that actor. There is no sender without one.
+    pub fn from(&self, from: &Actor) -> MailboxSender<M> {
+        MailboxSender {
+            tx: self.tx.clone(),
+            from: from.kind(),
+            to: self.actor.kind(),
+            system: self.system.clone(),
+        }
+    }
+}
+
+/// The sending side, speaking for one actor (made by [`Mailbox::from`]). Cloning shares it.
+pub struct MailboxSender<M> {
+    tx: mpsc::Sender<Stamped<M>>,
+    from: ActorType,
+    to: ActorType,
+    system: Arc<Inner>,
+}
+
+impl<M> Clone for MailboxSender<M> {
+    fn clone(&self) -> Self {
+        MailboxSender {
+            tx: self.tx.clone(),
+            from: self.from,
+            to: self.to,
+            system: self.system.clone(),
+        }
+    }
+}
+
+impl<M: ActorMessage> MailboxSender<M> {
+    fn stamp(&self, message: M) -> Stamped<M> {
+        Stamped {
+            message,
+            enqueued: Instant::now(),
+            parent: SenderContext::capture(),
+            from: self.from,
+        }
+    }
+
+    /// Sends, waiting for room if the mailbox is full (counted as back-pressure).
+    pub async fn send(&self, message: M) -> Result<(), SendError<M>> {
+        // Trying first costs nothing when there is room, and tells us when there is not.
+        match self.tx.try_send(self.stamp(message)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(s)) => Err(SendError::Closed(s.message)),
+            Err(mpsc::error::TrySendError::Full(stamped)) => {
+                self.backpressure(BackpressureOutcome::Blocked);
+                self.tx
+                    .send(stamped)
+                    .await
+                    .map_err(|e| SendError::Closed(e.0.message))
+            }
+        }
+    }
+
+    /// Sends if there is room; a full mailbox refuses (counted as back-pressure).
+    pub fn try_send(&self, message: M) -> Result<(), SendError<M>> {
+        self.tx.try_send(self.stamp(message)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(s) => {
+                self.backpressure(BackpressureOutcome::Refused);
+                SendError::Full(s.message)
+            }
+            mpsc::error::TrySendError::Closed(s) => SendError::Closed(s.message),
+        })
+    }
+
+    fn backpressure(&self, outcome: BackpressureOutcome) {
+        self.system.metrics.backpressure.add((self.to, outcome), 1);
+    }
+}
+
+/// What every envelope of one mailbox shares.
+pub(crate) struct ReceiverShared {
+    pub entry: Arc<ActorEntry>,
+    pub system: Arc<Inner>,
+    pub actor_type: ActorType,
+    pub mode: TraceMode,
+}
+
+/// The receiving side, owned by the actor. It is also a [`Stream`] of envelopes.
+pub struct MailboxReceiver<M> {
+    rx: mpsc::Receiver<Stamped<M>>,
+    shared: Arc<ReceiverShared>,
+}
+
+impl<M: ActorMessage> MailboxReceiver<M> {
+    /// The next message, with its wait recorded; `None` when every sender is gone.
+    pub async fn recv(&mut self) -> Option<Envelope<M>> {
+        let stamped = self.rx.recv().await?;
+        Some(Envelope::received(stamped, Arc::clone(&self.shared)))
+    }
+
+    /// Messages waiting now.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    /// The actor that owns this mailbox (to supervise it, or to speak as it).
+    pub fn actor(&self) -> Actor {
+        Actor {
+            entry: Arc::clone(&self.shared.entry),
+        }
+    }
+}
+
+impl<M: ActorMessage> Stream for MailboxReceiver<M> {
+    type Item = Envelope<M>;
+
+    /// The next message, with its wait recorded, as [`recv`](MailboxReceiver::recv) gives it.
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Envelope<M>>> {
+        let shared = Arc::clone(&self.shared);
+        self.rx
+            .poll_recv(cx)
+            .map(|next| next.map(|stamped| Envelope::received(stamped, shared)))
+    }
+}
+
+impl ActorSystem {
+    /// Registers the actor `name` of kind `kind`, which has no mailbox (it only sends, or is
+    /// only supervised). Health counts it from now.
+    pub fn actor(&self, name: &str, kind: ActorType) -> Actor {
+        Actor {
+            entry: self.register(name, kind, Box::new(|| 0)),
+        }
+    }
+
+    /// Registers the actor `name` of kind `kind` with a metered mailbox holding at most
+    /// `capacity` messages (at least 1), whose handling spans join their senders' traces
+    /// as `mode` says. Returns the mailbox, which carries the actor, and its receiving side.
+    pub fn mailbox<M: ActorMessage>(
+        &self,
+        name: &str,
+        kind: ActorType,
+        capacity: usize,
+        mode: TraceMode,
+    ) -> (Mailbox<M>, MailboxReceiver<M>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let weak = tx.downgrade();
+        let depth = Box::new(move || {
+            weak.upgrade()
+                .map(|s| s.max_capacity() - s.capacity())
+                .unwrap_or(0)
+        });
+        let entry = self.register(name, kind, depth);
+        let mailbox = Mailbox {
+            tx,
+            actor: Actor {
+                entry: entry.clone(),
+            },
+            system: self.inner.clone(),
+        };
+        let receiver = MailboxReceiver {
+            rx,
+            shared: Arc::new(ReceiverShared {
+                entry,
+                system: self.inner.clone(),
+                actor_type: kind,
+                mode,
+            }),
+        };
+        (mailbox, receiver)
+    }
+}

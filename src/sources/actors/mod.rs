@@ -1,0 +1,89 @@
+//! Actor instrumentation: metered mailboxes, trace correlation between actors, supervision
+//! and health.
+//!
+//! Every message between actors is measurable (how long it waited, how long it took, who sent
+//! it) and traceable (which trace it belongs to) at a cost the node can pay on every message:
+//! a message whose sender was not sampled pays for no span, and the sender's context travels
+//! as a value. See docs/actors.md and docs/performance.md.
+//!
+//! ```
+//! use alys_telemetry::sources::actors::{ActorMessage, ActorSystem, TraceMode};
+//! use alys_telemetry::sources::catalog::labels::{ActorType, MessageType};
+//!
+//! #[derive(Debug)]
+//! struct ImportBlock(u64);
+//!
+//! impl ActorMessage for ImportBlock {
+//!     fn message_type(&self) -> MessageType { MessageType::Storage }
+//!     fn name(&self) -> &'static str { "import_block" }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let system = ActorSystem::new(&opentelemetry::global::meter("example"));
+//! let (storage, mut inbox) = system.mailbox::<ImportBlock>("storage", ActorType::Storage, 64, TraceMode::Child);
+//! let chain = system.actor("chain", ActorType::Chain);
+//!
+//! // The chain actor speaks to storage: a sender always says who speaks.
+//! let from_chain = storage.from(&chain);
+//! from_chain.send(ImportBlock(7)).await.unwrap();
+//!
+//! // The receiver is a Stream of envelopes, too.
+//! use tokio_stream::StreamExt;
+//! let envelope = inbox.next().await.unwrap();
+//! assert_eq!(envelope.from(), ActorType::Chain);
+//! let height = envelope
+//!     .handle(|ImportBlock(h)| async move { Ok::<_, std::io::Error>(h) })
+//!     .await
+//!     .unwrap();
+//! assert_eq!(height, 7);
+//! # }
+//! ```
+
+mod envelope;
+pub mod health;
+mod mailbox;
+pub mod supervisor;
+mod system;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::sources::catalog::labels::MessageType;
+
+pub use envelope::{Envelope, SenderContext};
+pub use health::{ActorWindow, SystemHealth};
+pub use mailbox::{Actor, Mailbox, MailboxReceiver, MailboxSender, SendError};
+pub use supervisor::{ActorFailure, ChildHandle, RestartPolicy, StopSignal, Supervisor};
+pub use system::{ActorSystem, HEALTH_WINDOW};
+
+/// A message an actor receives.
+pub trait ActorMessage: Send + 'static {
+    /// Its kind, the `message_type` label.
+    fn message_type(&self) -> MessageType;
+    /// Its name in span names (`<actor_type>.<name>`), such as `import_block`.
+    fn name(&self) -> &'static str;
+}
+
+/// How a message's handling joins the sender's trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TraceMode {
+    /// The handling span is a child of the sender's: one trace across a pipeline of actors.
+    #[default]
+    Child,
+    /// The handling span starts a new trace linked to the sender's: for long-lived flows that
+    /// would otherwise make endless traces.
+    Link,
+}
+
+/// Whether a message sent outside any span may start a trace (the sampler then decides).
+static ROOT_SPANS: AtomicBool = AtomicBool::new(true);
+
+/// Set by `Telemetry::init` from the sampler: false when no root span can ever be sampled
+/// (always_off, a ratio of 0, or the SDK disabled), so such messages skip the span entirely.
+pub fn set_root_spans(enabled: bool) {
+    ROOT_SPANS.store(enabled, Ordering::Relaxed);
+}
+
+pub(crate) fn root_spans_enabled() -> bool {
+    ROOT_SPANS.load(Ordering::Relaxed)
+}

@@ -1,0 +1,106 @@
+//! Block production and validation, and the block pipeline's throughput derived from what is
+//! produced.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::family::metric_family;
+use super::labels::Outcome;
+use super::rate::WindowedRate;
+
+/// Validators are few (the federation); a limit far above that only catches bugs.
+const VALIDATOR_LIMIT: usize = 100;
+
+/// The name the Alys chain dashboard and the block alert rules query.
+const DASHBOARD_NAME: &str = "the name the Alys chain dashboard and the block alert rules query";
+
+metric_family! {
+    /// The chain family's instruments and the windows of its throughput gauges. Build once
+    /// at start-up.
+    pub struct ChainMetrics, "chain" {
+        /// Time to produce a block
+        production: histogram("alys_block_production_duration_seconds") {
+            unit: "s",
+            labels: { validator: External },
+            buckets: [0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0],
+            limit: VALIDATOR_LIMIT,
+            why: DASHBOARD_NAME,
+        },
+        /// Time to validate a block
+        validation: histogram("alys_block_validation_duration_seconds") {
+            unit: "s",
+            labels: { validator: External },
+            buckets: [0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0],
+            limit: VALIDATOR_LIMIT,
+            why: DASHBOARD_NAME,
+        },
+        /// Block validations by validator and outcome
+        validations: counter("alys_block_validations_total") {
+            labels: { validator: External, outcome: Outcome },
+            limit: VALIDATOR_LIMIT * 2,
+            why: "operators see which validator's blocks fail validation",
+        },
+        /// Transactions included in produced blocks
+        transactions: counter("alys_block_transactions_total") {
+            why: "the block pipeline's throughput, as a counter for rate()",
+        },
+        /// Bytes of produced blocks
+        bytes: counter("alys_block_bytes_total") {
+            unit: "By",
+            why: "the block pipeline's throughput, as a counter for rate()",
+        },
+        /// Transactions in blocks produced over the last 60 s, per second
+        transaction_rate: gauge("alys_block_pipeline_transactions_per_second") {
+            start: zero,
+            why: "the chain dashboard shows block pipeline throughput without a PromQL rate()",
+        },
+        /// Bytes of blocks produced over the last 60 s, per second
+        byte_rate: gauge("alys_block_pipeline_bytes_per_second") {
+            start: zero,
+            why: "the chain dashboard shows block pipeline throughput without a PromQL rate()",
+        },
+    }
+    state {
+        rates: Mutex<Rates> = Mutex::new(Rates {
+            transactions: WindowedRate::new(THROUGHPUT_WINDOW),
+            bytes: WindowedRate::new(THROUGHPUT_WINDOW),
+        }),
+    }
+}
+
+/// The window of the pipeline throughput gauges.
+pub const THROUGHPUT_WINDOW: Duration = Duration::from_secs(60);
+
+/// What the throughput gauges are computed from.
+struct Rates {
+    transactions: WindowedRate,
+    bytes: WindowedRate,
+}
+
+impl ChainMetrics {
+    /// A block `validator` produced in `took`, with its size, at `now`.
+    pub fn block_produced(
+        &self,
+        validator: &str,
+        took: Duration,
+        transactions: u64,
+        bytes: u64,
+        now: Instant,
+    ) {
+        self.production.record(validator, took.as_secs_f64());
+        self.transactions.add(transactions);
+        self.bytes.add(bytes);
+        let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
+        rates.transactions.record(now, transactions);
+        rates.bytes.record(now, bytes);
+        self.transaction_rate
+            .set(rates.transactions.per_second(now));
+        self.byte_rate.set(rates.bytes.per_second(now));
+    }
+
+    /// A validation of a block by `validator` that took `took`.
+    pub fn block_validated(&self, validator: &str, took: Duration, outcome: Outcome) {
+        self.validation.record(validator, took.as_secs_f64());
+        self.validations.add(validator, outcome, 1);
+    }
+}

@@ -1,0 +1,138 @@
+//! Chain synchronisation: heights, speed, state and progress. Speed and progress are derived
+//! here from the heights the node reports.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::family::metric_family;
+use super::labels::label_enum;
+use super::rate::WindowedSpeed;
+
+/// The name the Alys sync dashboard and the sync alert rules query.
+const DASHBOARD_NAME: &str = "the name the Alys sync dashboard and the sync alert rules query";
+
+metric_family! {
+    /// The sync family's instruments and the state its derived gauges need. Build once at
+    /// start-up.
+    pub struct SyncMetrics, "sync" {
+        /// Current synchronized block height
+        current: gauge("alys_sync_current_height") {
+            start: absent("height 0 would read as a node at genesis"),
+            why: DASHBOARD_NAME,
+        },
+        /// Target block height reported by peers
+        target: gauge("alys_sync_target_height") {
+            start: absent("the target is unknown until peers report it"),
+            why: DASHBOARD_NAME,
+        },
+        /// Sync speed: height gained over the last 30 s divided by the time it took (0 when stalled)
+        speed: gauge("alys_sync_blocks_per_second") {
+            start: absent("0 blocks/s would read as a stall before sync began"),
+            why: DASHBOARD_NAME,
+        },
+        /// Sync state (0=discovering, 1=headers, 2=blocks, 3=catchup, 4=synced, 5=failed)
+        state: gauge("alys_sync_state") {
+            start: absent("0 is the discovering state, not \"unknown\""),
+            why: DASHBOARD_NAME,
+        },
+        /// Sync state changes
+        transitions: counter("alys_sync_state_transitions_total") {
+            labels: { from_state: SyncState, to_state: SyncState },
+            why: "operators follow how often sync falls back from synced to catching up",
+        },
+        /// Current height as a percentage of the target height
+        progress: gauge("alys_sync_progress_percent") {
+            unit: "%",
+            start: absent("0 % would read as no progress before the target is known"),
+            why: "the sync dashboard shows progress as a percentage",
+        },
+    }
+    state {
+        tracked: Mutex<Tracked> = Mutex::new(Tracked {
+            state: None,
+            target: 0,
+            speed: WindowedSpeed::new(SPEED_WINDOW),
+        }),
+    }
+}
+
+label_enum! {
+    /// Sync states; `alys_sync_state` exports the position (0 discovering … 5 failed).
+    pub enum SyncState {
+        Discovering => "discovering",
+        Headers => "headers",
+        Blocks => "blocks",
+        Catchup => "catchup",
+        Synced => "synced",
+        Failed => "failed",
+    }
+}
+
+/// The window over which sync speed is measured.
+pub const SPEED_WINDOW: Duration = Duration::from_secs(30);
+
+/// What the derived gauges are computed from.
+struct Tracked {
+    state: Option<SyncState>,
+    target: u64,
+    speed: WindowedSpeed,
+}
+
+/// Sync progress in percent: 0 while the target is unknown, never above 100.
+pub fn sync_percentage(current: u64, target: u64) -> f64 {
+    if target == 0 {
+        return 0.0;
+    }
+    (current as f64 / target as f64 * 100.0).min(100.0)
+}
+
+impl SyncMetrics {
+    /// Moves to `state`, counting the transition when it is one.
+    pub fn set_state(&self, state: SyncState) {
+        let mut t = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(previous) = t.state.filter(|p| *p != state) {
+            self.transitions.add((previous, state), 1);
+        }
+        t.state = Some(state);
+        self.state.set(state as usize as f64);
+    }
+
+    pub fn set_target_height(&self, target: u64) {
+        let mut t = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
+        t.target = target;
+        self.target.set(target as f64);
+    }
+
+    /// Records the current height at `now`; updates speed and progress.
+    pub fn set_current_height(&self, height: u64, now: Instant) {
+        let mut t = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
+        t.speed.sample(now, height);
+        self.current.set(height as f64);
+        self.speed.set(t.speed.per_second());
+        self.progress.set(sync_percentage(height, t.target));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::catalog::instruments::LabelValues;
+
+    #[test]
+    fn percentage_against_hand_computed_values() {
+        assert_eq!(sync_percentage(0, 0), 0.0);
+        assert_eq!(sync_percentage(500, 1000), 50.0);
+        assert_eq!(sync_percentage(999, 1000), 99.9);
+        assert_eq!(
+            sync_percentage(1200, 1000),
+            100.0,
+            "ahead of peers is done, not 120 %"
+        );
+    }
+
+    #[test]
+    fn the_state_gauge_encodes_the_states_in_order() {
+        assert_eq!(SyncState::Discovering.index(), 0);
+        assert_eq!(SyncState::Failed.index(), 5);
+    }
+}

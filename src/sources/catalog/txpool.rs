@@ -1,0 +1,207 @@
+//! The transaction pool: what it holds, what it accepts and refuses, and a health score
+//! derived from both.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::family::metric_family;
+use super::labels::label_enum;
+use super::rate::WindowedRate;
+
+/// The name the Alys transaction pool dashboard and alert rules query.
+const DASHBOARD_NAME: &str = "the name the Alys transaction pool dashboard and alert rules query";
+
+metric_family! {
+    /// The transaction pool family's instruments and the window its derived gauges need.
+    /// Build once at start-up, with [`with_capacity`](Self::with_capacity).
+    pub struct TxPoolMetrics, "transaction pool" {
+        /// Transactions in the pool
+        size: gauge("alys_txpool_size") {
+            start: absent("the TransactionPoolFull alert reads the size; it is unknown until the pool reports"),
+            why: DASHBOARD_NAME,
+        },
+        /// Transactions in the pool by state (pending: executable now; queued: waiting on a nonce gap)
+        by_state: gauge("alys_txpool_transactions") {
+            labels: { state: TxPoolState },
+            start: absent("unknown until the pool reports its contents"),
+            why: "operators tell a pool stuck on nonce gaps (queued) from a busy one (pending)",
+        },
+        /// Transactions the pool accepted
+        processed: counter("alys_txpool_processed_total") {
+            why: DASHBOARD_NAME,
+        },
+        /// Transactions accepted over the last 60 s, per second
+        processed_rate: gauge("alys_txpool_processed_per_second") {
+            start: zero,
+            why: "the pool dashboard shows the processing rate without a PromQL rate()",
+        },
+        /// Transactions the pool refused, by reason
+        rejections: counter("alys_txpool_rejections_total") {
+            labels: { reason: TransactionRejectionReason },
+            why: DASHBOARD_NAME,
+        },
+        /// Pool health from 0 to 1: utilisation and rejection ratio, equally weighted
+        health: gauge("alys_txpool_health_score") {
+            start: absent("a score is computed from the pool's first report"),
+            why: "the overview dashboard shows one health figure for the pool",
+        },
+    }
+    state {
+        capacity: u64 = 1,
+        window: Mutex<Window> = Mutex::new(Window {
+            accepted: WindowedRate::new(RATE_WINDOW),
+            rejected: WindowedRate::new(RATE_WINDOW),
+            size: 0,
+        }),
+    }
+}
+
+label_enum! {
+    /// Why the transaction pool refused a transaction: the twelve reasons the Alys pool
+    /// reports.
+    pub enum TransactionRejectionReason {
+        InsufficientFee => "insufficient_fee",
+        InvalidNonce => "invalid_nonce",
+        InsufficientBalance => "insufficient_balance",
+        GasLimitExceeded => "gas_limit_exceeded",
+        InvalidSignature => "invalid_signature",
+        AccountNotFound => "account_not_found",
+        PoolFull => "pool_full",
+        DuplicateTransaction => "duplicate_transaction",
+        InvalidTransaction => "invalid_transaction",
+        NetworkCongestion => "network_congestion",
+        RateLimited => "rate_limited",
+        Other => "other",
+    }
+}
+
+label_enum! {
+    /// Where a transaction waits in the pool (`state` label).
+    pub enum TxPoolState {
+        Pending => "pending",
+        Queued => "queued",
+    }
+}
+
+/// The window of the processing rate and the rejection ratio.
+pub const RATE_WINDOW: Duration = Duration::from_secs(60);
+
+/// What the derived gauges are computed from.
+struct Window {
+    accepted: WindowedRate,
+    rejected: WindowedRate,
+    size: u64,
+}
+
+/// Pool health in 0..=1 from utilisation (size / capacity) and the rejection ratio
+/// (rejected / offered, over the rate window).
+///
+/// The score the Alys pool first used had cliffs (it jumped from 0.6 to 0.1 at 80 %
+/// utilisation and from 0.5 to 0.1 at 5 % rejections) and never reached 0. This keeps its
+/// slopes below those thresholds and falls linearly to 0 above them: at a full pool, or at
+/// 10 % rejections.
+pub fn health_score(utilization: f64, rejection_ratio: f64) -> f64 {
+    let u = clamp_unit(utilization);
+    let r = clamp_unit(rejection_ratio);
+    let utilization_score = if u < 0.8 {
+        1.0 - 0.5 * u
+    } else {
+        0.6 * (1.0 - u) / 0.2
+    };
+    let rejection_score = if r < 0.05 {
+        1.0 - 10.0 * r
+    } else {
+        (0.5 * (0.10 - r) / 0.05).max(0.0)
+    };
+    (utilization_score + rejection_score) / 2.0
+}
+
+fn clamp_unit(x: f64) -> f64 {
+    if x.is_nan() { 1.0 } else { x.clamp(0.0, 1.0) }
+}
+
+impl TxPoolMetrics {
+    /// The family's instruments for a pool holding at most `capacity` transactions (for
+    /// utilisation).
+    pub fn with_capacity(meter: &opentelemetry::metrics::Meter, capacity: u64) -> Self {
+        TxPoolMetrics {
+            capacity: capacity.max(1),
+            ..Self::new(meter)
+        }
+    }
+
+    pub fn accepted(&self, n: u64, now: Instant) {
+        self.processed.add(n);
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        w.accepted.record(now, n);
+        self.refresh(&mut w, now);
+    }
+
+    pub fn rejected(&self, reason: TransactionRejectionReason, now: Instant) {
+        self.rejections.add(reason, 1);
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        w.rejected.record(now, 1);
+        self.refresh(&mut w, now);
+    }
+
+    /// The pool's content now.
+    pub fn set_contents(&self, pending: u64, queued: u64, now: Instant) {
+        self.by_state.set(TxPoolState::Pending, pending as f64);
+        self.by_state.set(TxPoolState::Queued, queued as f64);
+        self.size.set((pending + queued) as f64);
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        w.size = pending + queued;
+        self.refresh(&mut w, now);
+    }
+
+    fn refresh(&self, w: &mut Window, now: Instant) {
+        let accepted = w.accepted.per_second(now);
+        let rejected = w.rejected.per_second(now);
+        let offered = accepted + rejected;
+        let rejection_ratio = if offered > 0.0 {
+            rejected / offered
+        } else {
+            0.0
+        };
+        self.processed_rate.set(accepted);
+        self.health.set(health_score(
+            w.size as f64 / self.capacity as f64,
+            rejection_ratio,
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::catalog::instruments::LabelValues;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn health_score_against_hand_computed_values() {
+        assert!(close(health_score(0.0, 0.0), 1.0));
+        // Half full, no rejections: (0.75 + 1.0) / 2.
+        assert!(close(health_score(0.5, 0.0), 0.875));
+        // 20 % full, 2 % rejected: (0.9 + 0.8) / 2.
+        assert!(close(health_score(0.2, 0.02), 0.85));
+        // At the thresholds the score is continuous: 0.6 and 0.5.
+        assert!(close(health_score(0.8, 0.05), 0.55));
+        assert!(close(health_score(0.7999999999, 0.0499999999), 0.55));
+        // 90 % full, 7.5 % rejected: (0.3 + 0.25) / 2.
+        assert!(close(health_score(0.9, 0.075), 0.275));
+        // A full pool rejecting everything is 0, not the old score's floor of 0.1.
+        assert!(close(health_score(1.0, 1.0), 0.0));
+        assert!(
+            close(health_score(f64::NAN, 0.0), 0.5),
+            "NaN reads as the worst case"
+        );
+    }
+
+    #[test]
+    fn the_pool_reports_twelve_rejection_reasons() {
+        assert_eq!(TransactionRejectionReason::COUNT, 12);
+    }
+}

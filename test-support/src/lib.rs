@@ -1,0 +1,188 @@
+//! The integration tests' harness, shared by the library's tests and the node's: temp dirs,
+//! child processes, HTTP, and the real third-party servers the tests run against
+//! (Prometheus, rotel).
+//!
+//! Everything here blocks. In an async test, call it through
+//! `tokio::task::spawn_blocking`, or a server running on the test's own
+//! runtime may never get to answer.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+pub mod exposition;
+mod http;
+/// Metrics recorded in process and read back as the pull endpoint serves them.
+pub mod metrics;
+mod process;
+mod prometheus;
+pub mod promql;
+mod rotel;
+mod rotel_dump;
+pub mod stack;
+pub mod tls;
+mod webhook;
+
+pub use exposition::{Exposition, Sample, sample_sum};
+pub use webhook::Webhook;
+pub use {http::*, process::*, prometheus::*, rotel::*, rotel_dump::*};
+
+const INSTALL_HINT: &str = "run scripts/install-test-deps.sh to install the test dependencies";
+
+/// Startup can be slow when many test binaries start servers in parallel.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A free-port probe races with everyone else on the machine; servers we start
+/// retry with fresh ports when they lose that race.
+const BIND_ATTEMPTS: usize = 3;
+
+/// Well-known ports of a real collector / Prometheus / Alertmanager that may be
+/// running on a developer machine; a test must never talk to those by accident.
+const RESERVED_PORTS: [u16; 4] = [4317, 4318, 9090, 9093];
+
+// ---------------------------------------------------------------------------
+// Basics
+// ---------------------------------------------------------------------------
+
+/// An unused loopback port. The port is released before returning, so another
+/// process may grab it first; servers started here retry on "address in use".
+pub fn free_port() -> u16 {
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local_addr").port();
+        if !RESERVED_PORTS.contains(&port) {
+            return port;
+        }
+    }
+}
+
+/// Polls `f` every ~50ms until it returns `Some`, panicking after `timeout`.
+#[track_caller]
+pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    match poll(timeout, &mut f) {
+        Some(v) => v,
+        None => panic!("timed out after {timeout:?} waiting for {what}"),
+    }
+}
+
+/// `wait_until` without the panic, for callers that add their own diagnostics.
+fn poll<T>(timeout: Duration, f: &mut impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        thread::sleep((deadline - now).min(Duration::from_millis(50)));
+    }
+}
+
+/// An executable from PATH (or /usr/bin, which minimal PATHs sometimes lack).
+pub fn find_binary(name: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let is_exe = |p: &Path| {
+        fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path_var)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|dir| dir.join(name))
+        .find(|p| is_exe(p))
+        .unwrap_or_else(|| panic!("`{name}` not found in PATH or /usr/bin; {INSTALL_HINT}"))
+}
+
+/// A program of the stack (prometheus, promtool, alertmanager, amtool, …) at the version
+/// stack-programs/versions.toml pins, built from its Go module.
+pub fn stack_tool(name: &str) -> PathBuf {
+    stack::Programs::load(&stack::repo()).tool(name)
+}
+
+/// The rotel-agent binary shipped inside the `rotel` Python package.
+pub fn rotel_agent() -> PathBuf {
+    static AGENT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let found = AGENT.get_or_init(|| {
+        // Same interpreter choice as the install script.
+        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+        let out = Command::new(&python)
+            .args([
+                "-c",
+                "import rotel,os;print(os.path.dirname(rotel.__file__))",
+            ])
+            .output()
+            .map_err(|e| format!("cannot run {python}: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "python package `rotel` not importable with {python}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        let agent = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("rotel-agent");
+        if agent.is_file() {
+            Ok(agent)
+        } else {
+            Err(format!("{} is missing", agent.display()))
+        }
+    });
+    match found {
+        Ok(agent) => agent.clone(),
+        Err(e) => panic!("rotel-agent not found: {e}; {INSTALL_HINT}"),
+    }
+}
+
+/// Starts a server whose listen ports are picked by `start`, retrying with new
+/// ports when it lost the race for them; `ready` reports readiness.
+fn start_server<S>(
+    name: &str,
+    mut start: impl FnMut() -> (Proc, S),
+    ready: impl Fn(&S) -> bool,
+) -> (Proc, S) {
+    for attempt in 1..=BIND_ATTEMPTS {
+        let (mut proc, server) = start();
+        let outcome = poll(STARTUP_TIMEOUT, &mut || {
+            // Exit first: `ready` could be answered by whoever won the port.
+            match proc.child.try_wait().expect("try_wait") {
+                Some(status) => Some(Err(status)),
+                None => ready(&server).then_some(Ok(())),
+            }
+        });
+        match outcome {
+            Some(Ok(())) => return (proc, server),
+            Some(Err(status)) => {
+                proc.report_on_panic = false;
+                let output = format!("{}\n{}", proc.stdout(), proc.stderr());
+                let lost_port_race = output
+                    .to_ascii_lowercase()
+                    .contains("address already in use");
+                if !(lost_port_race && attempt < BIND_ATTEMPTS) {
+                    panic!(
+                        "{name} exited during startup ({status})\n{}",
+                        proc.output_tail(40)
+                    );
+                }
+            }
+            None => {
+                proc.report_on_panic = false;
+                panic!(
+                    "{name} not ready after {STARTUP_TIMEOUT:?}\n{}",
+                    proc.output_tail(40)
+                )
+            }
+        }
+    }
+    unreachable!("the last attempt either returns or panics")
+}
+
+// ---------------------------------------------------------------------------
+// Prometheus
+// ---------------------------------------------------------------------------
