@@ -1,6 +1,6 @@
 module alys-stack/alertmanager
 
-go 1.26
+go 1.26.0
 
 tool (
 	github.com/prometheus/alertmanager/cmd/alertmanager

@@ -1,6 +1,6 @@
 module alys-stack/prometheus
 
-go 1.26
+go 1.26.7
 
 tool (
 	github.com/prometheus/prometheus/cmd/prometheus
