@@ -1,12 +1,11 @@
 //! Block production and validation, and the block pipeline's throughput derived from what is
 //! produced.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::family::metric_family;
 use super::labels::Outcome;
-use super::rate::WindowedRate;
+use super::rate::{Throttle, WindowedRate};
 
 /// Validators are few (the federation); a limit far above that only catches bugs.
 const VALIDATOR_LIMIT: usize = 100;
@@ -61,20 +60,23 @@ metric_family! {
         },
     }
     state {
-        rates: Mutex<Rates> = Mutex::new(Rates {
+        rates: Rates = Rates {
             transactions: WindowedRate::new(THROUGHPUT_WINDOW),
             bytes: WindowedRate::new(THROUGHPUT_WINDOW),
-        }),
+            refresh: Throttle::new(Duration::from_secs(1)),
+        },
     }
 }
 
 /// The window of the pipeline throughput gauges.
 pub const THROUGHPUT_WINDOW: Duration = Duration::from_secs(60);
 
-/// What the throughput gauges are computed from.
+/// What the throughput gauges are computed from, recorded without a lock.
 struct Rates {
     transactions: WindowedRate,
     bytes: WindowedRate,
+    /// The gauges are refreshed at most once a second.
+    refresh: Throttle,
 }
 
 impl ChainMetrics {
@@ -90,12 +92,14 @@ impl ChainMetrics {
         self.production.record(validator, took.as_secs_f64());
         self.transactions.add(transactions);
         self.bytes.add(bytes);
-        let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
+        let rates = &self.rates;
         rates.transactions.record(now, transactions);
         rates.bytes.record(now, bytes);
-        self.transaction_rate
-            .set(rates.transactions.per_second(now));
-        self.byte_rate.set(rates.bytes.per_second(now));
+        if rates.refresh.due(now) {
+            self.transaction_rate
+                .set(rates.transactions.per_second(now));
+            self.byte_rate.set(rates.bytes.per_second(now));
+        }
     }
 
     /// A validation of a block by `validator` that took `took`.

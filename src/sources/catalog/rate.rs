@@ -3,58 +3,123 @@
 //! whole seconds (which turn 30 blocks in 1.5 s into 30 blocks/s).
 
 use std::collections::VecDeque;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Events per second over a sliding window. Time is passed in, so it is a pure value.
-#[derive(Debug, Clone)]
+/// Slots a window is cut into: a rate counts events to a sixtieth of its window.
+const SLOTS: u64 = 60;
+/// A slot is one word: the low 24 bits of its slot number, then 40 bits of count.
+const COUNT_BITS: u32 = 40;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+const TAG_MASK: u64 = (1 << (64 - COUNT_BITS)) - 1;
+
+/// Events per second over a sliding window, recorded without a lock: the window is cut
+/// into 60 slots, each one atomic word holding its slot number and its count, so a record is
+/// one compare-and-swap and concurrent recorders never wait for each other. Time is passed
+/// in, so it is a pure value.
+#[derive(Debug)]
 pub struct WindowedRate {
     window: Duration,
-    started: Option<Instant>,
-    events: VecDeque<(Instant, u64)>,
-    in_window: u64,
+    /// Nanoseconds a slot spans.
+    slot_ns: u64,
+    /// The first record's time: slot numbers count from it.
+    started: OnceLock<Instant>,
+    slots: [AtomicU64; SLOTS as usize],
 }
 
 impl WindowedRate {
     pub fn new(window: Duration) -> Self {
+        let window = window.max(Duration::from_millis(60));
         WindowedRate {
-            window: window.max(Duration::from_millis(1)),
-            started: None,
-            events: VecDeque::new(),
-            in_window: 0,
+            window,
+            slot_ns: (window.as_nanos() / u128::from(SLOTS)).max(1) as u64,
+            started: OnceLock::new(),
+            slots: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
 
+    fn slot_number(&self, started: Instant, now: Instant) -> u64 {
+        now.saturating_duration_since(started).as_nanos() as u64 / self.slot_ns
+    }
+
     /// Counts `n` events at `now`.
-    pub fn record(&mut self, now: Instant, n: u64) {
-        self.started.get_or_insert(now);
-        self.events.push_back((now, n));
-        self.in_window += n;
-        self.expire(now);
+    pub fn record(&self, now: Instant, n: u64) {
+        let started = *self.started.get_or_init(|| now);
+        let number = self.slot_number(started, now);
+        let tag = number & TAG_MASK;
+        let cell = &self.slots[(number % SLOTS) as usize];
+        let mut current = cell.load(Ordering::Relaxed);
+        loop {
+            let current_tag = current >> COUNT_BITS;
+            let next = if current_tag == tag {
+                let count = ((current & COUNT_MASK) + n).min(COUNT_MASK);
+                (tag << COUNT_BITS) | count
+            } else if current != 0 && (current_tag.wrapping_sub(tag) & TAG_MASK) < TAG_MASK / 2 {
+                // The slot already holds a later turn of the ring: this event is a whole
+                // window older than that one and outside every window still to be read.
+                return;
+            } else {
+                (tag << COUNT_BITS) | n.min(COUNT_MASK)
+            };
+            match cell.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(seen) => current = seen,
+            }
+        }
     }
 
     /// Events per second in the window ending at `now`. Before a whole window has passed,
     /// the time observed so far is the denominator, so a young rate is not understated.
-    pub fn per_second(&mut self, now: Instant) -> f64 {
-        self.expire(now);
-        let Some(started) = self.started else {
+    pub fn per_second(&self, now: Instant) -> f64 {
+        let Some(&started) = self.started.get() else {
             return 0.0;
         };
+        let tag = self.slot_number(started, now) & TAG_MASK;
+        let in_window: u64 = self
+            .slots
+            .iter()
+            .map(|cell| cell.load(Ordering::Relaxed))
+            .filter(|v| *v != 0 && (tag.wrapping_sub(v >> COUNT_BITS) & TAG_MASK) < SLOTS)
+            .map(|v| v & COUNT_MASK)
+            .sum();
         let span = now.saturating_duration_since(started).min(self.window);
         if span.is_zero() {
             return 0.0;
         }
-        self.in_window as f64 / span.as_secs_f64()
+        in_window as f64 / span.as_secs_f64()
+    }
+}
+
+/// Lets one caller through per period: derived gauges refreshed from a record path at most
+/// once a period, without a lock.
+#[derive(Debug)]
+pub struct Throttle {
+    period_ns: u64,
+    started: OnceLock<Instant>,
+    /// The last period let through, plus one (0: none yet).
+    last: AtomicU64,
+}
+
+impl Throttle {
+    pub fn new(period: Duration) -> Self {
+        Throttle {
+            period_ns: (period.as_nanos() as u64).max(1),
+            started: OnceLock::new(),
+            last: AtomicU64::new(0),
+        }
     }
 
-    fn expire(&mut self, now: Instant) {
-        while let Some(&(t, n)) = self.events.front() {
-            if now.saturating_duration_since(t) >= self.window {
-                self.events.pop_front();
-                self.in_window -= n;
-            } else {
-                break;
-            }
-        }
+    /// Whether the caller at `now` is the first of its period.
+    pub fn due(&self, now: Instant) -> bool {
+        let started = *self.started.get_or_init(|| now);
+        let period = now.saturating_duration_since(started).as_nanos() as u64 / self.period_ns + 1;
+        let last = self.last.load(Ordering::Relaxed);
+        period > last
+            && self
+                .last
+                .compare_exchange(last, period, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 }
 
@@ -105,7 +170,7 @@ mod tests {
     #[test]
     fn rate_counts_events_in_the_window() {
         let t0 = Instant::now();
-        let mut r = WindowedRate::new(Duration::from_secs(10));
+        let r = WindowedRate::new(Duration::from_secs(10));
         assert_eq!(r.per_second(t0), 0.0);
         r.record(t0, 10);
         r.record(t0 + Duration::from_secs(2), 10);
@@ -121,10 +186,54 @@ mod tests {
     fn rate_is_not_one_over_latency() {
         // Two messages in 8 s are 0.25 msg/s, however long each took to handle.
         let t0 = Instant::now();
-        let mut r = WindowedRate::new(Duration::from_secs(10));
+        let r = WindowedRate::new(Duration::from_secs(10));
         r.record(t0, 1);
         r.record(t0 + Duration::from_secs(5), 1);
         assert_eq!(r.per_second(t0 + Duration::from_secs(8)), 0.25);
+    }
+
+    #[test]
+    fn concurrent_records_all_count() {
+        let t0 = Instant::now();
+        let r = std::sync::Arc::new(WindowedRate::new(Duration::from_secs(60)));
+        r.record(t0, 0);
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let r = r.clone();
+                std::thread::spawn(move || {
+                    for k in 0..10_000u64 {
+                        r.record(t0 + Duration::from_millis((k + i) % 5_000), 1);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // 40,000 events over the 10 s observed.
+        assert_eq!(r.per_second(t0 + Duration::from_secs(10)), 4_000.0);
+    }
+
+    #[test]
+    fn a_stale_event_does_not_wipe_a_later_turn_of_the_ring() {
+        let t0 = Instant::now();
+        let r = WindowedRate::new(Duration::from_secs(60));
+        r.record(t0, 1);
+        r.record(t0 + Duration::from_secs(61), 5);
+        // Same slot, one turn earlier: dropped, not written over the 5.
+        r.record(t0 + Duration::from_millis(1_100), 7);
+        assert_eq!(r.per_second(t0 + Duration::from_secs(61)), 5.0 / 60.0);
+    }
+
+    #[test]
+    fn a_throttle_lets_one_caller_through_per_period() {
+        let t0 = Instant::now();
+        let t = Throttle::new(Duration::from_secs(1));
+        assert!(t.due(t0));
+        assert!(!t.due(t0 + Duration::from_millis(999)));
+        assert!(t.due(t0 + Duration::from_millis(1_000)));
+        assert!(!t.due(t0 + Duration::from_millis(1_500)));
+        assert!(t.due(t0 + Duration::from_secs(5)));
     }
 
     #[test]

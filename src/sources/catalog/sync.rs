@@ -2,9 +2,11 @@
 //! here from the heights the node reports.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::family::metric_family;
+use super::instruments::LabelValues;
 use super::labels::label_enum;
 use super::rate::WindowedSpeed;
 
@@ -48,11 +50,11 @@ metric_family! {
         },
     }
     state {
-        tracked: Mutex<Tracked> = Mutex::new(Tracked {
-            state: None,
-            target: 0,
-            speed: WindowedSpeed::new(SPEED_WINDOW),
-        }),
+        tracked: Tracked = Tracked {
+            state: AtomicU8::new(NO_STATE),
+            target: AtomicU64::new(0),
+            speed: Mutex::new(WindowedSpeed::new(SPEED_WINDOW)),
+        },
     }
 }
 
@@ -71,11 +73,16 @@ label_enum! {
 /// The window over which sync speed is measured.
 pub const SPEED_WINDOW: Duration = Duration::from_secs(30);
 
-/// What the derived gauges are computed from.
+/// `Tracked::state` before the first state.
+const NO_STATE: u8 = u8::MAX;
+
+/// What the derived gauges are computed from. State and target are atomics; the speed's
+/// samples are ordered pairs behind a mutex, taken once per reported height (a few times a
+/// second, by one reporter: uncontended, docs/performance.md has its cost).
 struct Tracked {
-    state: Option<SyncState>,
-    target: u64,
-    speed: WindowedSpeed,
+    state: AtomicU8,
+    target: AtomicU64,
+    speed: Mutex<WindowedSpeed>,
 }
 
 /// Sync progress in percent: 0 while the target is unknown, never above 100.
@@ -89,34 +96,38 @@ pub fn sync_percentage(current: u64, target: u64) -> f64 {
 impl SyncMetrics {
     /// Moves to `state`, counting the transition when it is one.
     pub fn set_state(&self, state: SyncState) {
-        let mut t = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(previous) = t.state.filter(|p| *p != state) {
+        let previous = self
+            .tracked
+            .state
+            .swap(state.index() as u8, Ordering::Relaxed);
+        if let Some(previous) = SyncState::from_index(previous as usize).filter(|p| *p != state) {
             self.transitions.add((previous, state), 1);
         }
-        t.state = Some(state);
         self.state.set(state as usize as f64);
     }
 
     pub fn set_target_height(&self, target: u64) {
-        let mut t = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
-        t.target = target;
+        self.tracked.target.store(target, Ordering::Relaxed);
         self.target.set(target as f64);
     }
 
     /// Records the current height at `now`; updates speed and progress.
     pub fn set_current_height(&self, height: u64, now: Instant) {
-        let mut t = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
-        t.speed.sample(now, height);
+        let speed = {
+            let mut speed = self.tracked.speed.lock().unwrap_or_else(|p| p.into_inner());
+            speed.sample(now, height);
+            speed.per_second()
+        };
         self.current.set(height as f64);
-        self.speed.set(t.speed.per_second());
-        self.progress.set(sync_percentage(height, t.target));
+        self.speed.set(speed);
+        let target = self.tracked.target.load(Ordering::Relaxed);
+        self.progress.set(sync_percentage(height, target));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::catalog::instruments::LabelValues;
 
     #[test]
     fn percentage_against_hand_computed_values() {
