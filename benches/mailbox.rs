@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use alys_telemetry::sources::actors::{
-    ActorMessage, ActorSystem, SenderContext, TraceMode, set_root_spans,
-};
+use alys_telemetry::config::SamplerChoice;
+use alys_telemetry::sources::actors::{ActorMessage, ActorSystem, SenderContext, TraceMode};
 use alys_telemetry::sources::catalog::labels::{ActorType, MessageType};
+use alys_telemetry::sources::traces::{DecidedTraceIds, TracePolicy, set_policy};
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::Context;
 use opentelemetry::metrics::MeterProvider as _;
@@ -38,17 +38,21 @@ impl ActorMessage for Ping {
 }
 
 /// Production's stack: spans through tracing-opentelemetry into an SDK tracer whose
-/// parent-based sampler samples nothing, so every message is an unsampled one.
+/// parent-based sampler samples nothing, the same policy deciding before spans exist, so
+/// every message is an unsampled one.
 fn install_unsampled_tracing() -> SdkTracerProvider {
+    set_policy(TracePolicy::Sampler(
+        SamplerChoice::ParentBasedTraceIdRatio(0.0),
+    ));
     let provider = SdkTracerProvider::builder()
         .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
             0.0,
         ))))
+        .with_id_generator(DecidedTraceIds)
         .build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
     let _ = tracing::subscriber::set_global_default(subscriber);
-    set_root_spans(false);
     provider
 }
 
@@ -150,7 +154,7 @@ fn context_handover(c: &mut Criterion) {
         // Send side: capture; receive side: the parent context to continue the trace on.
         b.iter(|| {
             let handed_over = SenderContext::capture();
-            black_box(handed_over.parent_context().cloned())
+            black_box(handed_over.context().cloned())
         })
     });
     g.finish();

@@ -359,6 +359,61 @@ fn one_trace_spans_request_governance_node_and_response() {
     assert_eq!(response.parent_span_id, handled.span_context.span_id());
 }
 
+#[test]
+fn an_unsampled_request_travels_as_flags_00_and_stays_unsampled() {
+    use opentelemetry::context::FutureExt as _;
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let spans = InMemorySpanExporter::default();
+    // Parent-based, and every root sampled: a span anywhere that did not learn "unsampled"
+    // from its parent would be a sampled root.
+    let tracer = SdkTracerProvider::builder()
+        .with_simple_exporter(spans.clone())
+        .build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("test")));
+    let _default = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let trace_id = TraceId::from(0x5ad1_7e57_0000_0000_0000_0000_0000_0013u128);
+    let unsampled = opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+        trace_id,
+        SpanId::from(0x00f0_67aa_0ba9_02b7u64),
+        TraceFlags::default(),
+        false,
+        TraceState::default(),
+    ));
+    runtime.block_on(async {
+        let metrics = Metrics::new();
+        let server = start_server(server_config("127.0.0.1:0".parse().unwrap()), &metrics).await;
+        let client = connected_client(&server, &metrics, |_| {}).await;
+        client
+            .request_signature(b"tx".to_vec())
+            .with_context(unsampled)
+            .await
+            .unwrap();
+        client.shutdown().await;
+        server.shutdown().await;
+    });
+    let _ = tracer.force_flush();
+    let all = spans.get_finished_spans().unwrap();
+    let names: Vec<&str> = all.iter().map(|s| s.name.as_ref()).collect();
+    for name in [
+        "stream.signature_request",
+        "governance_node.signature_request",
+        "stream.handle_signature_response",
+    ] {
+        assert!(!names.contains(&name), "{name} was recorded: {names:?}");
+    }
+    assert!(all.iter().all(|s| s.span_context.trace_id() != trace_id));
+}
+
 /// Collects everything the process logs, at every level.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);

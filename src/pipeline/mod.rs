@@ -152,7 +152,7 @@ fn install_providers(
     stats: &std::sync::Arc<ExportStats>,
 ) -> Result<shutdown::Providers, InitError> {
     if config.sdk_disabled {
-        crate::sources::actors::set_root_spans(false);
+        crate::sources::traces::set_policy(crate::sources::traces::TracePolicy::Disabled);
         return install_subscriber(config, shutdown::Providers::default());
     }
     let resource = resource::build(config);
@@ -174,7 +174,6 @@ fn install_providers(
     stats.register(&global::meter(SCOPE));
     let tracer = traces::provider(config.sampler, &resource, spans);
     global::set_tracer_provider(tracer.clone());
-    crate::sources::actors::set_root_spans(traces::samples_roots(config.sampler));
     let logger = log_exports.map(|exporter| logs::provider(&resource, exporter));
     let providers = shutdown::Providers {
         tracer: Some(tracer),

@@ -1,36 +1,66 @@
-//! Traces: the tracer provider, its sampler, and whether a root span can ever be sampled.
+//! Traces: the tracer provider, its sampler, the trace ids of decisions taken before a span
+//! exists, and the batch processor sized for message rate.
+
+use std::time::Duration;
 
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfig, BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+};
 
 use crate::config::SamplerChoice;
 use crate::exits::otlp::Counted;
+use crate::sources::traces::{DecidedTraceIds, TracePolicy, set_policy};
 
-/// The tracer provider: the configured sampler, and the batch exporter when pushing.
+/// Spans the batch processor holds before it drops (and counts) new ones. The SDK's 2048 held
+/// 40 ms of a node handling 50,000 messages a second at ratio 1.0, and dropped about half its
+/// spans; 65,536 hold more than a second of that (about 1 KB a span when full).
+pub const BSP_MAX_QUEUE_SIZE: usize = 65_536;
+/// Spans in one export: larger batches cost fewer round trips at message rate.
+pub const BSP_MAX_EXPORT_BATCH_SIZE: usize = 2_048;
+/// The longest a span waits for its batch.
+pub const BSP_SCHEDULE_DELAY: Duration = Duration::from_secs(1);
+
+/// The tracer provider: the configured sampler, the ids its decisions were taken on, and the
+/// batch exporter when pushing. Installs the same sampler as the process's trace policy, so
+/// that a trace is decided before its first span is built.
 pub(super) fn provider(
     choice: SamplerChoice,
     resource: &Resource,
     exporter: Option<Counted<opentelemetry_otlp::SpanExporter>>,
 ) -> SdkTracerProvider {
+    set_policy(TracePolicy::Sampler(choice));
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource.clone())
-        .with_sampler(sampler(choice));
+        .with_sampler(sampler(choice))
+        .with_id_generator(DecidedTraceIds);
     if let Some(exporter) = exporter {
-        builder = builder.with_batch_exporter(exporter);
+        let processor = BatchSpanProcessor::builder(exporter)
+            .with_batch_config(batch_config())
+            .build();
+        builder = builder.with_span_processor(processor);
     }
     builder.build()
 }
 
-/// Whether the sampler can ever sample a span that has no parent.
-pub(super) fn samples_roots(choice: SamplerChoice) -> bool {
-    match choice {
-        SamplerChoice::AlwaysOff | SamplerChoice::ParentBasedAlwaysOff => false,
-        SamplerChoice::TraceIdRatio(r) | SamplerChoice::ParentBasedTraceIdRatio(r) => r > 0.0,
-        SamplerChoice::AlwaysOn | SamplerChoice::ParentBasedAlwaysOn => true,
+/// The batch processor's settings: the standard `OTEL_BSP_*` variables where set (the SDK
+/// reads them), our defaults for message rate where not.
+fn batch_config() -> BatchConfig {
+    let unset = |name: &str| std::env::var_os(name).is_none();
+    let mut config = BatchConfigBuilder::default();
+    if unset("OTEL_BSP_MAX_QUEUE_SIZE") {
+        config = config.with_max_queue_size(BSP_MAX_QUEUE_SIZE);
     }
+    if unset("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+        config = config.with_max_export_batch_size(BSP_MAX_EXPORT_BATCH_SIZE);
+    }
+    if unset("OTEL_BSP_SCHEDULE_DELAY") {
+        config = config.with_scheduled_delay(BSP_SCHEDULE_DELAY);
+    }
+    config.build()
 }
 
-fn sampler(choice: SamplerChoice) -> Sampler {
+pub(super) fn sampler(choice: SamplerChoice) -> Sampler {
     match choice {
         SamplerChoice::AlwaysOn => Sampler::AlwaysOn,
         SamplerChoice::AlwaysOff => Sampler::AlwaysOff,
@@ -40,19 +70,5 @@ fn sampler(choice: SamplerChoice) -> Sampler {
         SamplerChoice::ParentBasedTraceIdRatio(r) => {
             Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_samplers_that_can_sample_a_root_allow_root_spans() {
-        assert!(samples_roots(SamplerChoice::ParentBasedTraceIdRatio(0.01)));
-        assert!(!samples_roots(SamplerChoice::ParentBasedTraceIdRatio(0.0)));
-        assert!(!samples_roots(SamplerChoice::AlwaysOff));
-        assert!(!samples_roots(SamplerChoice::ParentBasedAlwaysOff));
-        assert!(samples_roots(SamplerChoice::AlwaysOn));
     }
 }

@@ -6,6 +6,8 @@
 //! - [`governance`]: the governance stream's client (the StreamActor), its protocol,
 //!   propagation and TLS;
 //! - [`system`]: the process and host resource collector;
+//! - [`traces`]: sampling decided before any span exists, the span macros, and the decision
+//!   travelling with every message;
 //! - [`backoff`]: the one retry policy the sources share.
 
 pub mod actors;
@@ -13,3 +15,4 @@ pub mod backoff;
 pub mod catalog;
 pub mod governance;
 pub mod system;
+pub mod traces;

@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use super::{Fault, Shared};
+use alys_telemetry::root_span;
 use alys_telemetry::sources::actors::{
     ActorFailure, ActorMessage, ActorSystem, ChildHandle, Mailbox, MailboxReceiver, MailboxSender,
     RestartPolicy, StopSignal, Supervisor, TraceMode,
@@ -344,18 +345,19 @@ async fn chain_actor(
         }
         let height = shared.chain_height.fetch_add(1, Ordering::Relaxed) + 1;
         let validator = format!("validator-{}", height as usize % validators + 1);
-        let span = tracing::info_span!(
+        // Each block is a trace, sampled before anything is built: an unsampled block costs
+        // no span here or in the actors it passes through, and the decision goes with it.
+        let trace = root_span!(
             "chain.produce_block",
             actor = ActorType::Chain.as_str(),
             block.height = height,
             validator = validator.as_str(),
         );
-        let block = produce_block(&shared, &mut rng, height, &validator);
-        let block = tracing::Instrument::instrument(block, span.clone()).await;
-        if tracing::Instrument::instrument(engine.send(block), span)
-            .await
-            .is_err()
-        {
+        let block = trace
+            .clone()
+            .instrument(produce_block(&shared, &mut rng, height, &validator))
+            .await;
+        if trace.instrument(engine.send(block)).await.is_err() {
             tracing::warn!("engine actor is gone");
         }
         shared.last_block_ms.store(
@@ -398,17 +400,15 @@ async fn validate_foreign_blocks(shared: Arc<Shared>) {
     loop {
         ticker.tick().await;
         let validator = format!("validator-{}", rng.u64(1..=validators));
-        let span = tracing::info_span!(
+        let trace = root_span!(
             "chain.validate_block",
             actor = ActorType::Chain.as_str(),
             validator = validator.as_str(),
         );
         let started = Instant::now();
-        tracing::Instrument::instrument(
-            tokio::time::sleep(Duration::from_millis(rng.u64(5..120))),
-            span,
-        )
-        .await;
+        trace
+            .instrument(tokio::time::sleep(Duration::from_millis(rng.u64(5..120))))
+            .await;
         let outcome = if rng.f64() < 0.03 {
             Outcome::Failure
         } else {

@@ -5,7 +5,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
-use tracing::Instrument;
 
 use super::Fault;
 use super::actors::{SyncBatch, SyncMailbox};
@@ -121,18 +120,18 @@ async fn sync(shared: Arc<Shared>, to_sync: SyncMailbox) {
         {
             let batch = rng.u64(40..160).min(behind);
             // Peers deliver a batch; the sync actor imports it.
-            let span = tracing::info_span!(
+            let trace = alys_telemetry::root_span!(
                 "network.fetch_batch",
                 actor = ActorType::Network.as_str(),
                 batch.size = batch,
                 from_height = current,
             );
-            async {
-                tokio::time::sleep(Duration::from_millis(rng.u64(5..40))).await;
-                let _ = to_sync.send(SyncBatch { size: batch }).await;
-            }
-            .instrument(span)
-            .await;
+            trace
+                .instrument(async {
+                    tokio::time::sleep(Duration::from_millis(rng.u64(5..40))).await;
+                    let _ = to_sync.send(SyncBatch { size: batch }).await;
+                })
+                .await;
             current += batch;
         }
         m.set_current_height(current, Instant::now());

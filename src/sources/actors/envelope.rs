@@ -1,71 +1,71 @@
 //! An envelope: a received message with the time it waited, the sender's trace context as a
-//! value, and a way to run its handling inside the right span.
+//! value, and a way to run its handling in the right trace scope.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, LazyLock, RwLock};
+use std::time::Duration;
 
 use opentelemetry::Context;
+use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{SpanContext, TraceContextExt};
+use quanta::Instant;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::mailbox::{ReceiverShared, Stamped};
-use super::{ActorMessage, TraceMode, root_spans_enabled};
+use super::{ActorMessage, TraceMode};
 use crate::sources::catalog::actors::MessageOutcome;
 use crate::sources::catalog::labels::ActorType;
+use crate::sources::traces::{Scope, TraceScope};
+
+/// The target of the handling spans: the log output leaves them out (subscriber filter), as
+/// they exist only for sampled messages.
+pub const HANDLING_SPAN_TARGET: &str = "alys_telemetry::actors::handling";
 
 /// The sender's trace context, handed over as a value: inside one process, W3C text
-/// (inject + extract, about 1 µs a hop) buys nothing. Mailboxes capture it on send; code that
-/// passes work through other channels can do the same.
-#[derive(Debug, Clone)]
-pub enum SenderContext {
-    /// Sent outside any span: the sampler decides whether handling starts a trace.
-    None,
-    /// Sent inside a sampled span: handling continues (or links to) it. The context itself
-    /// travels, boxed so that an unsampled message stays small.
-    Sampled(Box<Context>),
-    /// Sent inside a span the sampler dropped: handling makes no span at all.
-    Unsampled,
-}
+/// (inject + extract, about 1 µs a hop) buys nothing. It is kept whether the sender's trace
+/// is sampled or not, so that the decision travels with the message. Mailboxes capture it on
+/// send; code that passes work through other channels can do the same.
+#[derive(Debug, Clone, Default)]
+pub struct SenderContext(Option<Context>);
 
 impl SenderContext {
-    /// The current OpenTelemetry context (tracing-opentelemetry activates it on span entry).
+    /// The current OpenTelemetry context, when it belongs to a trace (sampled or not);
+    /// tracing-opentelemetry activates a span's context on entry, and an unsampled message's
+    /// handling runs inside its sender's context.
+    #[inline]
     pub fn capture() -> SenderContext {
-        Context::map_current(|cx| {
-            let span = cx.span();
-            let sc = span.span_context();
-            if !sc.is_valid() {
-                SenderContext::None
-            } else if sc.is_sampled() {
-                SenderContext::Sampled(Box::new(cx.clone()))
-            } else {
-                SenderContext::Unsampled
-            }
-        })
+        SenderContext(Context::map_current(|cx| {
+            cx.span().span_context().is_valid().then(|| cx.clone())
+        }))
     }
 
-    /// The context to parent the receiver's span on, for a sampled sender.
-    pub fn parent_context(&self) -> Option<&Context> {
-        match self {
-            SenderContext::Sampled(cx) => Some(&**cx),
-            _ => None,
-        }
+    /// The sender's context, sampled or not; `None` when it was sent outside any trace.
+    pub fn context(&self) -> Option<&Context> {
+        self.0.as_ref()
     }
 
-    /// The sender's span, for a sampled sender (to link to).
+    /// Whether the sender's trace is sampled.
+    pub fn is_sampled(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|cx| cx.span().span_context().is_sampled())
+    }
+
+    /// The sender's span context (to link to), sampled or not.
     pub fn span_context(&self) -> Option<SpanContext> {
-        self.parent_context()
-            .map(|cx| cx.span().span_context().clone())
+        self.0.as_ref().map(|cx| cx.span().span_context().clone())
     }
 }
 
-/// A received message. Use [`handle`](Self::handle) to process it with its metrics and span,
-/// or [`into_message`](Self::into_message) to take it without either.
+/// A received message. Use [`handle`](Self::handle) to process it with its metrics and trace
+/// scope, or [`into_message`](Self::into_message) to take it without either.
 pub struct Envelope<M> {
     message: M,
-    received: Instant,
+    /// Receipt time; `None` when the SDK is disabled (no clock is read for nothing).
+    received: Option<Instant>,
     waited: Duration,
     from: ActorType,
     parent: SenderContext,
@@ -74,19 +74,25 @@ pub struct Envelope<M> {
 
 impl<M: ActorMessage> Envelope<M> {
     pub(crate) fn received(stamped: Stamped<M>, shared: Arc<ReceiverShared>) -> Self {
-        let received = Instant::now();
-        let waited = received.saturating_duration_since(stamped.enqueued);
-        let m = &shared.system.metrics;
-        let secs = waited.as_secs_f64();
-        m.mailbox_wait.record(shared.actor_type, secs);
-        m.inter_actor_latency.record(
-            (
-                stamped.from,
-                shared.actor_type,
-                stamped.message.message_type(),
-            ),
-            secs,
-        );
+        let (received, waited) = match stamped.enqueued {
+            Some(enqueued) => {
+                let now = Instant::now();
+                let waited = now.saturating_duration_since(enqueued);
+                let m = &shared.system.metrics;
+                let secs = waited.as_secs_f64();
+                m.mailbox_wait.record(shared.actor_type, secs);
+                m.inter_actor_latency.record(
+                    (
+                        stamped.from,
+                        shared.actor_type,
+                        stamped.message.message_type(),
+                    ),
+                    secs,
+                );
+                (Some(now), waited)
+            }
+            None => (None, Duration::ZERO),
+        };
         Envelope {
             message: stamped.message,
             received,
@@ -101,7 +107,7 @@ impl<M: ActorMessage> Envelope<M> {
         &self.message
     }
 
-    /// From enqueue to receipt.
+    /// From enqueue to receipt (zero when the SDK is disabled).
     pub fn waited(&self) -> Duration {
         self.waited
     }
@@ -111,13 +117,19 @@ impl<M: ActorMessage> Envelope<M> {
         self.from
     }
 
-    /// The message, without handling metrics or span.
+    /// The sender's trace context.
+    pub fn sender_context(&self) -> &SenderContext {
+        &self.parent
+    }
+
+    /// The message, without handling metrics or trace scope.
     pub fn into_message(self) -> M {
         self.message
     }
 
-    /// Runs `handler` on the message inside the handling span (if the message is traced),
-    /// and records its processing time (from receipt: call it right after `recv`) and outcome.
+    /// Runs `handler` on the message in its trace scope (a handling span when the trace is
+    /// sampled, the sender's context without a span when it is not), and records its
+    /// processing time (from receipt: call it right after `recv`) and outcome.
     pub async fn handle<F, Fut, T, E>(self, handler: F) -> Result<T, E>
     where
         F: FnOnce(M) -> Fut,
@@ -132,16 +144,11 @@ impl<M: ActorMessage> Envelope<M> {
             ..
         } = self;
         let message_type = message.message_type();
-        let span = handling_span(
-            &shared,
-            from,
-            &parent,
-            message.name(),
-            message_type.as_str(),
-        );
-        let result = match span {
-            Some(span) => handler(message).instrument(span).await,
-            None => handler(message).await,
+        let scope = handling_scope(&shared, from, parent, message.name(), message_type.as_str());
+        let result = match scope.0 {
+            Scope::Span(span) => handler(message).instrument(span).await,
+            Scope::Context(cx) => handler(message).with_context(cx).await,
+            Scope::Off => handler(message).await,
         };
         let outcome = if result.is_ok() {
             shared.entry.processed.fetch_add(1, Ordering::Relaxed);
@@ -150,48 +157,70 @@ impl<M: ActorMessage> Envelope<M> {
             shared.entry.failed.fetch_add(1, Ordering::Relaxed);
             MessageOutcome::Failed
         };
-        let m = &shared.system.metrics;
-        m.message_latency
-            .record(shared.actor_type, received.elapsed().as_secs_f64());
-        m.messages
-            .add((shared.actor_type, message_type, outcome), 1);
+        if let Some(received) = received {
+            let m = &shared.system.metrics;
+            m.message_latency
+                .record(shared.actor_type, received.elapsed().as_secs_f64());
+            m.messages
+                .add((shared.actor_type, message_type, outcome), 1);
+        }
         result
     }
 }
 
-/// The span handling runs in, or `None` when the message must not pay for one.
-fn handling_span(
+/// The trace scope handling runs in. A span is made only when the message's trace is
+/// sampled, and only then are its name and fields built.
+fn handling_scope(
     shared: &ReceiverShared,
     from: ActorType,
-    parent: &SenderContext,
+    parent: SenderContext,
     name: &'static str,
     message_type: &'static str,
-) -> Option<Span> {
-    let to = shared.actor_type.as_str();
+) -> TraceScope {
+    let to = shared.actor_type;
     let make = || {
         tracing::info_span!(
+            target: HANDLING_SPAN_TARGET,
             parent: None,
             "actor.handle",
-            otel.name = format!("{to}.{name}"),
+            otel.name = span_name(to, name),
             actor = shared.entry.name.as_str(),
             from_actor = from.as_str(),
-            to_actor = to,
+            to_actor = to.as_str(),
             message_type,
         )
     };
-    match parent {
-        SenderContext::Unsampled => None,
-        SenderContext::None if !root_spans_enabled() => None,
-        SenderContext::None => Some(make()),
-        SenderContext::Sampled(cx) => {
-            let span = make();
-            match shared.mode {
-                TraceMode::Child => {
-                    let _ = span.set_parent((**cx).clone());
+    match (shared.mode, parent.0) {
+        (TraceMode::Child, Some(cx)) => TraceScope::follow(cx, make),
+        (TraceMode::Child, None) => TraceScope::root(make),
+        (TraceMode::Link, parent) => {
+            // A new trace, decided on its own; it links to the sender's span when that one
+            // is recorded (a link to a span that is not exported leads nowhere).
+            let link = parent
+                .map(|cx| cx.span().span_context().clone())
+                .filter(SpanContext::is_sampled);
+            TraceScope::root(|| {
+                let span: Span = make();
+                if let Some(link) = link {
+                    span.add_link(link);
                 }
-                TraceMode::Link => span.add_link(cx.span().span_context().clone()),
-            }
-            Some(span)
+                span
+            })
         }
     }
+}
+
+/// `<actor type>.<message name>`, made once per pair (only sampled handling asks for it).
+fn span_name(actor: ActorType, message: &'static str) -> &'static str {
+    static NAMES: LazyLock<RwLock<HashMap<(ActorType, &'static str), &'static str>>> =
+        LazyLock::new(Default::default);
+    let key = (actor, message);
+    if let Some(name) = NAMES.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return name;
+    }
+    let mut names = NAMES.write().unwrap_or_else(|e| e.into_inner());
+    // Bounded: one string per actor type and message name, both closed sets of the program.
+    names
+        .entry(key)
+        .or_insert_with(|| Box::leak(format!("{}.{message}", actor.as_str()).into_boxed_str()))
 }

@@ -5,8 +5,8 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
+use quanta::Instant;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 
@@ -15,11 +15,13 @@ use super::system::{ActorEntry, ActorSystem, Inner};
 use super::{ActorMessage, TraceMode};
 use crate::sources::catalog::actors::{BackpressureOutcome, LifecycleState};
 use crate::sources::catalog::labels::ActorType;
+use crate::sources::traces;
 
 /// A message on its way, with what the receiver needs to measure and trace it.
 pub(crate) struct Stamped<M> {
     pub message: M,
-    pub enqueued: Instant,
+    /// `None` when the SDK is disabled: nothing would record the wait.
+    pub enqueued: Option<Instant>,
     pub parent: SenderContext,
     pub from: ActorType,
 }
@@ -126,11 +128,17 @@ impl<M> Clone for MailboxSender<M> {
 }
 
 impl<M: ActorMessage> MailboxSender<M> {
+    #[inline]
     fn stamp(&self, message: M) -> Stamped<M> {
+        let (enqueued, parent) = if traces::is_disabled() {
+            (None, SenderContext::default())
+        } else {
+            (Some(Instant::now()), SenderContext::capture())
+        };
         Stamped {
             message,
-            enqueued: Instant::now(),
-            parent: SenderContext::capture(),
+            enqueued,
+            parent,
             from: self.from,
         }
     }

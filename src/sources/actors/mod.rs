@@ -3,8 +3,9 @@
 //!
 //! Every message between actors is measurable (how long it waited, how long it took, who sent
 //! it) and traceable (which trace it belongs to) at a cost the node can pay on every message:
-//! a message whose sender was not sampled pays for no span, and the sender's context travels
-//! as a value. See docs/actors.md and docs/performance.md.
+//! a message whose trace is not sampled pays for no span, and the sender's context (sampled
+//! or not) travels as a value, so a trace is whole or absent (see
+//! [`traces`](crate::sources::traces)). See docs/actors.md and docs/performance.md.
 //!
 //! ```
 //! use alys_telemetry::sources::actors::{ActorMessage, ActorSystem, TraceMode};
@@ -46,11 +47,9 @@ mod mailbox;
 pub mod supervisor;
 mod system;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use crate::sources::catalog::labels::MessageType;
 
-pub use envelope::{Envelope, SenderContext};
+pub use envelope::{Envelope, HANDLING_SPAN_TARGET, SenderContext};
 pub use health::{ActorWindow, SystemHealth};
 pub use mailbox::{Actor, Mailbox, MailboxReceiver, MailboxSender, SendError};
 pub use supervisor::{ActorFailure, ChildHandle, RestartPolicy, StopSignal, Supervisor};
@@ -73,17 +72,4 @@ pub enum TraceMode {
     /// The handling span starts a new trace linked to the sender's: for long-lived flows that
     /// would otherwise make endless traces.
     Link,
-}
-
-/// Whether a message sent outside any span may start a trace (the sampler then decides).
-static ROOT_SPANS: AtomicBool = AtomicBool::new(true);
-
-/// Set by `Telemetry::init` from the sampler: false when no root span can ever be sampled
-/// (always_off, a ratio of 0, or the SDK disabled), so such messages skip the span entirely.
-pub fn set_root_spans(enabled: bool) {
-    ROOT_SPANS.store(enabled, Ordering::Relaxed);
-}
-
-pub(crate) fn root_spans_enabled() -> bool {
-    ROOT_SPANS.load(Ordering::Relaxed)
 }

@@ -1,11 +1,18 @@
 //! W3C trace context carried inside each stream message (`trace_context` map), through the
 //! global propagator (tracecontext + baggage). Across a process boundary text is the
 //! contract; inside the process mailboxes hand the context over as a value.
+//!
+//! The sampling decision travels both ways: a message sent in an unsampled trace carries a
+//! `traceparent` with flags `00`, and a received one with flags `00` is handled in that
+//! context without a span, so that what its handling sends on stays unsampled too.
 
 use std::collections::HashMap;
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector};
+use tracing::Span;
+
+use crate::sources::traces::TraceScope;
 
 struct MapInjector<'a>(&'a mut HashMap<String, String>);
 
@@ -45,6 +52,13 @@ pub fn extract(fields: &HashMap<String, String>) -> Context {
     opentelemetry::global::get_text_map_propagator(|p| p.extract(&MapExtractor(fields)))
 }
 
+/// Where a message carrying `fields` is handled: a span made by `make` (with `parent: None`)
+/// when the sender's trace is sampled, the sender's context and no span when it is not, a
+/// new trace decided first when the fields describe none.
+pub fn handling_scope(fields: &HashMap<String, String>, make: impl FnOnce() -> Span) -> TraceScope {
+    TraceScope::follow(extract(fields), make)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +86,26 @@ mod tests {
             (sc.trace_id(), sc.span_id(), true)
         );
         assert!(!extract(&HashMap::new()).span().span_context().is_valid());
+
+        // An unsampled context travels as flags 00 and comes back unsampled.
+        let unsampled = SpanContext::new(
+            TraceId::from(7u128),
+            SpanId::from(9u64),
+            TraceFlags::default(),
+            false,
+            TraceState::default(),
+        );
+        let fields = inject(&Context::new().with_remote_span_context(unsampled));
+        assert!(fields["traceparent"].ends_with("-00"), "{fields:?}");
+        let back = extract(&fields).span().span_context().clone();
+        assert_eq!(back.trace_id(), TraceId::from(7u128));
+        assert!(back.is_valid() && !back.is_sampled());
+        // It is handled in that context, without a span.
+        let scope = handling_scope(&fields, || panic!("no span for an unsampled sender"));
+        assert!(scope.span().is_none());
+        assert_eq!(
+            scope.context().span().span_context().trace_id(),
+            TraceId::from(7u128)
+        );
     }
 }

@@ -8,8 +8,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::metrics::Meter;
 use tokio::sync::{mpsc, watch};
-use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::connection::{self, Connection, next_inbound};
 use super::policy::OutboundBuffer;
@@ -314,33 +312,37 @@ impl Actor {
         self.m.pending.set(self.pending.len() as f64);
     }
 
-    /// Handles one received message in a span that continues the sender's trace.
+    /// Handles one received message in the sender's trace: in a span when the sender's
+    /// trace is sampled, in its context without a span when it is not (W3C flags 00), in a
+    /// new trace decided first when the message carries none.
     async fn inbound(&mut self, message: GovernanceMessage, conn: Option<&Connection>) {
         let kind = inbound_type(&message);
         self.m.received.add(kind, 1);
-        let span = tracing::info_span!(
-            "stream.handle",
-            otel.name = format!("stream.handle_{}", kind.as_str()),
-            message_type = kind.as_str(),
-        );
-        let _ = span.set_parent(propagation::extract(&message.trace_context));
-        let answer = async {
-            match message.payload {
-                None => {
-                    self.m.invalid.add(InvalidMessageReason::UnknownType, 1);
-                    tracing::warn!("skipped a governance message of an unknown type");
-                    None
+        let scope = propagation::handling_scope(&message.trace_context, || {
+            tracing::info_span!(
+                parent: None,
+                "stream.handle",
+                otel.name = format!("stream.handle_{}", kind.as_str()),
+                message_type = kind.as_str(),
+            )
+        });
+        let answer = scope
+            .instrument(async {
+                match message.payload {
+                    None => {
+                        self.m.invalid.add(InvalidMessageReason::UnknownType, 1);
+                        tracing::warn!("skipped a governance message of an unknown type");
+                        None
+                    }
+                    Some(Inbound::SignatureResponse(response)) => {
+                        self.signature_response(response);
+                        None
+                    }
+                    Some(Inbound::FederationUpdate(update)) => self.federation_update(update),
+                    Some(Inbound::Heartbeat(_)) => None,
                 }
-                Some(Inbound::SignatureResponse(response)) => {
-                    self.signature_response(response);
-                    None
-                }
-                Some(Inbound::FederationUpdate(update)) => self.federation_update(update),
-                Some(Inbound::Heartbeat(_)) => None,
-            }
-        }
-        .instrument(span)
-        .await;
+            })
+            .await;
         if let Some(ack) = answer {
             self.deliver(ack, conn).await;
         }

@@ -1,0 +1,265 @@
+//! The sampling decision, taken before anything costly exists: the configured sampler is
+//! applied here to a trace id drawn here, and the SDK later meets the same trace id
+//! ([`DecidedTraceIds`]) and the same sampler, so it decides the same way.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use opentelemetry::Context;
+use opentelemetry::trace::{
+    SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState,
+};
+use opentelemetry_sdk::trace::{IdGenerator, Sampler, SamplingDecision, ShouldSample};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::config::SamplerChoice;
+
+/// How this process takes trace decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum TracePolicy {
+    /// Nothing installed: spans are made and the tracer provider's sampler decides on each
+    /// (a plain `tracing` setup, as in tests that build their own provider). Correct, but an
+    /// unsampled trace pays for its root span.
+    #[default]
+    Delegate,
+    /// The SDK is disabled (`OTEL_SDK_DISABLED`): no span, no context, no clock read for
+    /// telemetry.
+    Disabled,
+    /// The configured sampler, applied before any span exists: an unsampled trace costs no
+    /// span. The tracer provider must use this sampler and [`DecidedTraceIds`].
+    Sampler(SamplerChoice),
+}
+
+const DELEGATE: u8 = 0;
+const DISABLED: u8 = 1;
+const ALWAYS_ON: u8 = 2;
+const ALWAYS_OFF: u8 = 3;
+const RATIO: u8 = 4;
+const PARENT_BASED_ALWAYS_ON: u8 = 5;
+const PARENT_BASED_ALWAYS_OFF: u8 = 6;
+const PARENT_BASED_RATIO: u8 = 7;
+
+/// The policy, as two words read with relaxed loads on every decision (set once, at start-up).
+static MODE: AtomicU8 = AtomicU8::new(DELEGATE);
+static RATIO_BITS: AtomicU64 = AtomicU64::new(0);
+
+/// Installs `policy` for the whole process (`Telemetry::init` does, from the configuration).
+pub fn set_policy(policy: TracePolicy) {
+    let (mode, ratio) = match policy {
+        TracePolicy::Delegate => (DELEGATE, 0.0),
+        TracePolicy::Disabled => (DISABLED, 0.0),
+        TracePolicy::Sampler(choice) => match choice {
+            SamplerChoice::AlwaysOn => (ALWAYS_ON, 1.0),
+            SamplerChoice::AlwaysOff => (ALWAYS_OFF, 0.0),
+            SamplerChoice::TraceIdRatio(r) => (RATIO, r),
+            SamplerChoice::ParentBasedAlwaysOn => (PARENT_BASED_ALWAYS_ON, 1.0),
+            SamplerChoice::ParentBasedAlwaysOff => (PARENT_BASED_ALWAYS_OFF, 0.0),
+            SamplerChoice::ParentBasedTraceIdRatio(r) => (PARENT_BASED_RATIO, r),
+        },
+    };
+    RATIO_BITS.store(ratio.to_bits(), Ordering::Relaxed);
+    MODE.store(mode, Ordering::Relaxed);
+}
+
+/// The policy in force.
+pub fn policy() -> TracePolicy {
+    let ratio = f64::from_bits(RATIO_BITS.load(Ordering::Relaxed));
+    match MODE.load(Ordering::Relaxed) {
+        DISABLED => TracePolicy::Disabled,
+        ALWAYS_ON => TracePolicy::Sampler(SamplerChoice::AlwaysOn),
+        ALWAYS_OFF => TracePolicy::Sampler(SamplerChoice::AlwaysOff),
+        RATIO => TracePolicy::Sampler(SamplerChoice::TraceIdRatio(ratio)),
+        PARENT_BASED_ALWAYS_ON => TracePolicy::Sampler(SamplerChoice::ParentBasedAlwaysOn),
+        PARENT_BASED_ALWAYS_OFF => TracePolicy::Sampler(SamplerChoice::ParentBasedAlwaysOff),
+        PARENT_BASED_RATIO => TracePolicy::Sampler(SamplerChoice::ParentBasedTraceIdRatio(ratio)),
+        _ => TracePolicy::Delegate,
+    }
+}
+
+/// Whether the SDK is disabled: telemetry then skips even its clock reads.
+#[inline]
+pub fn is_disabled() -> bool {
+    MODE.load(Ordering::Relaxed) == DISABLED
+}
+
+/// What a trace without a parent is, decided before its first span.
+pub(crate) enum RootDecision {
+    /// No policy: make the span, the SDK decides.
+    Delegate,
+    /// Nothing can be sampled: no span and no context.
+    Off,
+    /// Sampled: make the span, as the root of this trace.
+    Sampled(TraceId),
+    /// Not sampled: no span; this context carries the decision to whatever follows.
+    Unsampled(Context),
+}
+
+/// How the sampler treats a span without a parent (or, for the samplers that ignore parents,
+/// every span): on the trace id.
+enum Rule {
+    Always,
+    Never,
+    Ratio(f64),
+}
+
+fn rule(mode: u8) -> Rule {
+    match mode {
+        ALWAYS_ON | PARENT_BASED_ALWAYS_ON => Rule::Always,
+        RATIO | PARENT_BASED_RATIO => {
+            let r = f64::from_bits(RATIO_BITS.load(Ordering::Relaxed));
+            if r >= 1.0 {
+                Rule::Always
+            } else if r > 0.0 {
+                Rule::Ratio(r)
+            } else {
+                Rule::Never
+            }
+        }
+        _ => Rule::Never,
+    }
+}
+
+/// The SDK's own ratio rule on `trace_id`, so that its later decision is ours.
+fn ratio_samples(ratio: f64, trace_id: TraceId) -> bool {
+    let result = Sampler::TraceIdRatioBased(ratio).should_sample(
+        None,
+        trace_id,
+        "",
+        &SpanKind::Internal,
+        &[],
+        &[],
+    );
+    matches!(result.decision, SamplingDecision::RecordAndSample)
+}
+
+fn samples(rule: Rule, trace_id: TraceId) -> bool {
+    match rule {
+        Rule::Always => true,
+        Rule::Never => false,
+        Rule::Ratio(r) => ratio_samples(r, trace_id),
+    }
+}
+
+/// The decision for a new trace.
+pub(crate) fn decide_root() -> RootDecision {
+    let mode = MODE.load(Ordering::Relaxed);
+    match mode {
+        DELEGATE => RootDecision::Delegate,
+        DISABLED => RootDecision::Off,
+        _ => match rule(mode) {
+            Rule::Never => RootDecision::Off,
+            Rule::Always => RootDecision::Sampled(random_trace_id()),
+            ratio => {
+                let trace_id = random_trace_id();
+                if samples(ratio, trace_id) {
+                    RootDecision::Sampled(trace_id)
+                } else {
+                    RootDecision::Unsampled(unsampled_context(trace_id))
+                }
+            }
+        },
+    }
+}
+
+/// Whether the sampler samples a span whose parent is `parent` (a valid span context).
+pub(crate) fn child_sampled(parent: &SpanContext) -> bool {
+    let mode = MODE.load(Ordering::Relaxed);
+    match mode {
+        DISABLED => false,
+        // Parent-based samplers follow the parent, and so does the delegate policy: a span
+        // in an unsampled trace would be dropped by them anyway.
+        DELEGATE | PARENT_BASED_ALWAYS_ON | PARENT_BASED_ALWAYS_OFF | PARENT_BASED_RATIO => {
+            parent.is_sampled()
+        }
+        _ => samples(rule(mode), parent.trace_id()),
+    }
+}
+
+/// A context that carries "not sampled" for trace `trace_id`, without a span.
+fn unsampled_context(trace_id: TraceId) -> Context {
+    Context::new().with_remote_span_context(SpanContext::new(
+        trace_id,
+        random_span_id(),
+        TraceFlags::default(),
+        false,
+        TraceState::default(),
+    ))
+}
+
+fn random_trace_id() -> TraceId {
+    TraceId::from(fastrand::u128(1..))
+}
+
+fn random_span_id() -> SpanId {
+    SpanId::from(fastrand::u64(1..))
+}
+
+thread_local! {
+    /// The trace id the next root span started on this thread gets.
+    static NEXT_ROOT: Cell<Option<TraceId>> = const { Cell::new(None) };
+}
+
+/// The tracer provider's id generator when this module decides: a root span started by
+/// [`start_root`] gets the trace id its decision was taken on; every other id is random.
+///
+/// ```
+/// use alys_telemetry::config::SamplerChoice;
+/// use alys_telemetry::sources::traces::{DecidedTraceIds, TracePolicy, set_policy};
+/// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+///
+/// set_policy(TracePolicy::Sampler(SamplerChoice::ParentBasedTraceIdRatio(0.01)));
+/// let provider = SdkTracerProvider::builder()
+///     .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(0.01))))
+///     .with_id_generator(DecidedTraceIds)
+///     .build();
+/// # drop(provider);
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DecidedTraceIds;
+
+impl IdGenerator for DecidedTraceIds {
+    fn new_trace_id(&self) -> TraceId {
+        NEXT_ROOT.with(Cell::take).unwrap_or_else(random_trace_id)
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        random_span_id()
+    }
+}
+
+/// Starts `span` (made with `parent: None`) now, on this thread, as the root of `trace_id`.
+pub(crate) fn start_root(span: &tracing::Span, trace_id: TraceId) {
+    NEXT_ROOT.with(|next| next.set(Some(trace_id)));
+    // tracing-opentelemetry builds the span when its context is first asked for.
+    let _ = span.context();
+    NEXT_ROOT.with(|next| next.set(None));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ratio_rule_is_the_sdks() {
+        let sdk = Sampler::TraceIdRatioBased(0.25);
+        let mut sampled = 0;
+        for _ in 0..20_000 {
+            let t = random_trace_id();
+            let theirs = matches!(
+                sdk.should_sample(None, t, "x", &SpanKind::Internal, &[], &[])
+                    .decision,
+                SamplingDecision::RecordAndSample
+            );
+            assert_eq!(ratio_samples(0.25, t), theirs);
+            sampled += usize::from(theirs);
+        }
+        assert!((4_000..6_000).contains(&sampled), "{sampled}");
+    }
+
+    #[test]
+    fn a_pinned_trace_id_is_taken_once() {
+        NEXT_ROOT.with(|n| n.set(Some(TraceId::from(42u128))));
+        assert_eq!(DecidedTraceIds.new_trace_id(), TraceId::from(42u128));
+        assert_ne!(DecidedTraceIds.new_trace_id(), TraceId::from(42u128));
+    }
+}

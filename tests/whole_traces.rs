@@ -1,0 +1,255 @@
+//! Whole traces at any sampling ratio: a trace is exported whole or not at all, through a
+//! pipeline of four actors on a multi-threaded runtime, at ratio 0.01 with the decision taken
+//! before any span exists (the policy `Telemetry::init` installs).
+//!
+//! One test binary, one global policy and subscriber: every test here shares them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use alys_telemetry::config::SamplerChoice;
+use alys_telemetry::sources::actors::{Actor, ActorMessage, ActorSystem, MailboxSender, TraceMode};
+use alys_telemetry::sources::catalog::labels::{ActorType, MessageType};
+use alys_telemetry::sources::traces::{DecidedTraceIds, TracePolicy, set_policy};
+use alys_telemetry::{child_span, root_span};
+use opentelemetry::Context;
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId, TracerProvider as _};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+
+const RATIO: f64 = 0.01;
+
+#[derive(Debug)]
+struct Work;
+
+impl ActorMessage for Work {
+    fn message_type(&self) -> MessageType {
+        MessageType::Storage
+    }
+    fn name(&self) -> &'static str {
+        "work"
+    }
+}
+
+struct Tracing {
+    spans: InMemorySpanExporter,
+    provider: SdkTracerProvider,
+}
+
+/// The process's tracing, as `Telemetry::init` sets it up: the policy and the provider share
+/// the sampler, the provider the decided trace ids.
+fn tracing() -> &'static Tracing {
+    static TRACING: OnceLock<Tracing> = OnceLock::new();
+    TRACING.get_or_init(|| {
+        let choice = SamplerChoice::ParentBasedTraceIdRatio(RATIO);
+        set_policy(TracePolicy::Sampler(choice));
+        let spans = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(spans.clone())
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+                RATIO,
+            ))))
+            .with_id_generator(DecidedTraceIds)
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+        Tracing { spans, provider }
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Whether the current context's trace is sampled (inside a handler: the message's trace).
+fn current_is_sampled() -> bool {
+    Context::map_current(|cx| cx.span().span_context().is_sampled())
+}
+
+/// Four actors a → b → c → d on `rt`, each forwarding inside its handling; c opens a span
+/// of its own in the handler (made through `tracing`, as node code does), d counts the
+/// messages whose trace is sampled. Returns the sender into a, speaking for `source`, and
+/// d's count.
+fn pipeline(
+    system: &ActorSystem,
+    rt: &tokio::runtime::Runtime,
+    source: &Actor,
+) -> (MailboxSender<Work>, Arc<AtomicUsize>) {
+    let (to_a, mut a) = system.mailbox::<Work>("a", ActorType::Chain, 1024, TraceMode::Child);
+    let (to_b, mut b) = system.mailbox::<Work>("b", ActorType::Engine, 1024, TraceMode::Child);
+    let (to_c, mut c) = system.mailbox::<Work>("c", ActorType::Storage, 1024, TraceMode::Child);
+    let (to_d, mut d) = system.mailbox::<Work>("d", ActorType::Network, 1024, TraceMode::Child);
+    let b_from_a = to_b.from(to_a.actor());
+    let c_from_b = to_c.from(to_b.actor());
+    let d_from_c = to_d.from(to_c.actor());
+    rt.spawn(async move {
+        while let Some(envelope) = a.recv().await {
+            let next = b_from_a.clone();
+            let _ = envelope
+                .handle(|w| async move { next.send(w).await.map_err(|_| ()) })
+                .await;
+        }
+    });
+    rt.spawn(async move {
+        while let Some(envelope) = b.recv().await {
+            let next = c_from_b.clone();
+            let _ = envelope
+                .handle(|w| async move { next.send(w).await.map_err(|_| ()) })
+                .await;
+        }
+    });
+    rt.spawn(async move {
+        while let Some(envelope) = c.recv().await {
+            let next = d_from_c.clone();
+            let _ = envelope
+                .handle(|w| async move {
+                    // A span opened through `tracing`, as node code does.
+                    let inner = tracing::info_span!("c.inner");
+                    next.send(w).instrument(inner).await.map_err(|_| ())
+                })
+                .await;
+        }
+    });
+    let sampled_at_d = Arc::new(AtomicUsize::new(0));
+    let counter = sampled_at_d.clone();
+    rt.spawn(async move {
+        while let Some(envelope) = d.recv().await {
+            let counter = counter.clone();
+            let _ = envelope
+                .handle(|_| async move {
+                    // A span the handler opens only when its trace is sampled.
+                    let scope = child_span!("d.record");
+                    scope.in_scope(|| {
+                        if current_is_sampled() {
+                            counter.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                    Ok::<_, ()>(())
+                })
+                .await;
+        }
+    });
+    (to_a.from(source), sampled_at_d)
+}
+
+/// The exported spans by trace.
+fn by_trace(spans: &[SpanData]) -> HashMap<TraceId, Vec<SpanData>> {
+    let mut traces: HashMap<TraceId, Vec<SpanData>> = HashMap::new();
+    for span in spans {
+        traces
+            .entry(span.span_context.trace_id())
+            .or_default()
+            .push(span.clone());
+    }
+    traces
+}
+
+/// Every span's parent is in its trace, each trace has exactly one root, and as many spans as
+/// its messages went through.
+fn assert_whole(trace_id: TraceId, spans: &[SpanData]) {
+    let ids: HashSet<SpanId> = spans.iter().map(|s| s.span_context.span_id()).collect();
+    let names: Vec<String> = spans.iter().map(|s| s.name.to_string()).collect();
+    let roots = spans
+        .iter()
+        .filter(|s| s.parent_span_id == SpanId::INVALID)
+        .count();
+    assert_eq!(roots, 1, "trace {trace_id} has {roots} roots: {names:?}");
+    for s in spans {
+        assert!(
+            s.parent_span_id == SpanId::INVALID || ids.contains(&s.parent_span_id),
+            "{} in trace {trace_id} lost its parent: {names:?}",
+            s.name
+        );
+    }
+    let span = |n: &str| {
+        spans
+            .iter()
+            .find(|s| s.name == n)
+            .unwrap_or_else(|| panic!("no {n} in trace {trace_id}: {names:?}"))
+    };
+    let id = |n: &str| span(n).span_context.span_id();
+    // Parentage follows the message: b under a, c under b, the span c opened, d under it.
+    assert_eq!(span("engine.work").parent_span_id, id("chain.work"));
+    assert_eq!(span("storage.work").parent_span_id, id("engine.work"));
+    assert_eq!(span("c.inner").parent_span_id, id("storage.work"));
+    assert_eq!(span("network.work").parent_span_id, id("c.inner"));
+    assert_eq!(span("d.record").parent_span_id, id("network.work"));
+    let from_source = spans.iter().any(|s| s.name == "source.produce");
+    if from_source {
+        assert_eq!(span("chain.work").parent_span_id, id("source.produce"));
+    }
+    assert_eq!(spans.len(), 6 + usize::from(from_source), "{names:?}");
+}
+
+fn handled(meters: &alys_test_support::metrics::Registry, actor_type: &str) -> f64 {
+    alys_test_support::sample_sum(
+        &meters.text(),
+        "alys_actor_messages_total",
+        &[("actor_type", actor_type)],
+    )
+    .unwrap_or(0.0)
+}
+
+const MESSAGES: usize = 20_000;
+
+#[test]
+fn at_ratio_001_every_trace_through_four_actors_is_whole_or_absent() {
+    let t = tracing();
+    let rt = runtime();
+    let meters = alys_test_support::metrics::Registry::new();
+    let system = ActorSystem::new(&meters.meter());
+    let source = system.actor("source", ActorType::System);
+    let (into_a, sampled_at_d) = pipeline(&system, &rt, &source);
+    let opened_sampled = AtomicUsize::new(0);
+    rt.block_on(async {
+        for i in 0..MESSAGES {
+            if i % 2 == 0 {
+                // Sent outside any trace: the first actor decides.
+                into_a.send(Work).await.unwrap();
+            } else {
+                // Sent inside a new trace the sending code opened.
+                let scope = root_span!("source.produce", n = i);
+                if scope.is_sampled() {
+                    opened_sampled.fetch_add(1, Ordering::Relaxed);
+                }
+                scope.instrument(into_a.send(Work)).await.unwrap();
+            }
+        }
+    });
+    alys_test_support::wait_until("every message through d", Duration::from_secs(60), || {
+        (handled(&meters, "network") == MESSAGES as f64).then_some(())
+    });
+    let _ = t.provider.force_flush();
+    let spans = t.spans.get_finished_spans().unwrap();
+    let sampled = sampled_at_d.load(Ordering::Relaxed);
+    // The ratio holds once per trace, not once per hop: about 1 % of 20,000.
+    assert!(
+        (100..=320).contains(&sampled),
+        "{sampled} of {MESSAGES} sampled"
+    );
+
+    let traces = by_trace(&spans);
+    let roots: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.parent_span_id == SpanId::INVALID)
+        .collect();
+    assert_eq!(roots.len(), sampled, "one root per sampled message");
+    assert_eq!(traces.len(), sampled, "one trace per sampled message");
+    let opened = roots.iter().filter(|s| s.name == "source.produce").count();
+    assert_eq!(opened, opened_sampled.load(Ordering::Relaxed));
+    assert!(
+        opened > 0 && opened < sampled,
+        "both kinds of trace are sampled"
+    );
+    for (trace_id, spans) in &traces {
+        assert_whole(*trace_id, spans);
+    }
+}
