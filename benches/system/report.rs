@@ -1,0 +1,249 @@
+//! The variants, one run's result, and the summary over rounds: extra CPU per handled
+//! message against bare channels in the same round, median and spread.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Variant {
+    Bare,
+    MetricsCrate,
+    SdkDisabled,
+    MailboxMetrics,
+    Ratio001,
+    Ratio1,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 6] = [
+        Variant::Bare,
+        Variant::MetricsCrate,
+        Variant::SdkDisabled,
+        Variant::MailboxMetrics,
+        Variant::Ratio001,
+        Variant::Ratio1,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Bare => "bare",
+            Variant::MetricsCrate => "metrics_crate",
+            Variant::SdkDisabled => "sdk_disabled",
+            Variant::MailboxMetrics => "mailbox_metrics",
+            Variant::Ratio001 => "ratio_0.01",
+            Variant::Ratio1 => "ratio_1",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.name() == name.trim())
+    }
+
+    /// What the table says it is.
+    fn describe(self) -> &'static str {
+        match self {
+            Variant::Bare => "bare tokio mpsc channels, no telemetry (the baseline)",
+            Variant::MetricsCrate => {
+                "metered channel on the `metrics` crate (reth's style), no spans"
+            }
+            Variant::SdkDisabled => "mailboxes, `OTEL_SDK_DISABLED=true`",
+            Variant::MailboxMetrics => {
+                "mailboxes + metrics, full pipeline, `always_off` (no spans)"
+            }
+            Variant::Ratio001 => "full pipeline, `parentbased_traceidratio` 0.01",
+            Variant::Ratio1 => "full pipeline, `parentbased_traceidratio` 1.0",
+        }
+    }
+
+    /// The goal in ns per handled message, where the issue sets one.
+    fn goal_ns(self) -> Option<f64> {
+        match self {
+            Variant::SdkDisabled => Some(50.0),
+            Variant::Ratio001 => Some(200.0),
+            _ => None,
+        }
+    }
+
+    /// Whether the variant runs `Telemetry::init`.
+    pub fn has_pipeline(self) -> bool {
+        !matches!(self, Variant::Bare | Variant::MetricsCrate)
+    }
+
+    /// The configuration the variant's process gets, beyond the common one.
+    pub fn environment(self) -> Vec<(&'static str, &'static str)> {
+        let sampler = |arg| {
+            vec![
+                ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", arg),
+            ]
+        };
+        match self {
+            Variant::SdkDisabled => vec![("OTEL_SDK_DISABLED", "true")],
+            Variant::MailboxMetrics => vec![("OTEL_TRACES_SAMPLER", "always_off")],
+            Variant::Ratio001 => sampler("0.01"),
+            Variant::Ratio1 => sampler("1.0"),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// One variant's window in one round.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub variant: Variant,
+    pub round: u64,
+    pub cpu_s: f64,
+    pub wall_s: f64,
+    pub messages: f64,
+    pub queue_full: f64,
+    pub rss_kb: f64,
+}
+
+impl Run {
+    pub fn parse(variant: Variant, round: u64, json: &str) -> Run {
+        let v: Value = serde_json::from_str(json).expect("a result line");
+        let f = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{k} in {json}"));
+        Run {
+            variant,
+            round,
+            cpu_s: f("cpu_s"),
+            wall_s: f("wall_s"),
+            messages: f("messages"),
+            queue_full: f("queue_full"),
+            rss_kb: f("rss_kb"),
+        }
+    }
+
+    fn cores(&self) -> f64 {
+        self.cpu_s / self.wall_s
+    }
+
+    fn rate(&self) -> f64 {
+        self.messages / self.wall_s
+    }
+
+    pub fn brief(&self) -> String {
+        format!(
+            "{:.4} cores, {:.0} msg/s, {} dropped, {:.1} MB",
+            self.cores(),
+            self.rate(),
+            self.queue_full,
+            self.rss_kb / 1024.0
+        )
+    }
+}
+
+/// Median, lowest and highest.
+fn spread(mut xs: Vec<f64>) -> (f64, f64, f64) {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    let median = if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    };
+    (
+        median,
+        xs.first().copied().unwrap_or(f64::NAN),
+        xs.last().copied().unwrap_or(f64::NAN),
+    )
+}
+
+pub struct Summary(Value);
+
+/// Per variant, over the rounds: cores, extra cores and ns per handled message against the
+/// same round's bare run.
+pub fn summarize(runs: &[Run], rounds: u64, seconds: u64) -> Summary {
+    let bare: BTreeMap<u64, &Run> = runs
+        .iter()
+        .filter(|r| r.variant == Variant::Bare)
+        .map(|r| (r.round, r))
+        .collect();
+    let mut rows = Vec::new();
+    for variant in Variant::ALL {
+        let mine: Vec<&Run> = runs.iter().filter(|r| r.variant == variant).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let extra: Vec<(f64, f64)> = mine
+            .iter()
+            .filter_map(|r| bare.get(&r.round).map(|b| (r, b)))
+            .map(|(r, b)| {
+                let cores = r.cores() - b.cores();
+                (cores, cores * 1e9 / r.rate())
+            })
+            .collect();
+        let (cores, _, _) = spread(mine.iter().map(|r| r.cores()).collect());
+        let (extra_cores, extra_lo, extra_hi) = spread(extra.iter().map(|e| e.0).collect());
+        let (ns, ns_lo, ns_hi) = spread(extra.iter().map(|e| e.1).collect());
+        let (rate, _, _) = spread(mine.iter().map(|r| r.rate()).collect());
+        let dropped: f64 = mine.iter().map(|r| r.queue_full).sum();
+        let (rss, _, _) = spread(mine.iter().map(|r| r.rss_kb / 1024.0).collect());
+        let goal = variant.goal_ns();
+        rows.push(json!({
+            "variant": variant.name(),
+            "what": variant.describe(),
+            "cores": cores,
+            "extra_cores": [extra_cores, extra_lo, extra_hi],
+            "ns_per_message": [ns, ns_lo, ns_hi],
+            "handled_per_second": rate,
+            "queue_full": dropped,
+            "peak_rss_mb": rss,
+            "goal_ns": goal,
+            "met": goal.map(|g| ns <= g),
+        }));
+    }
+    Summary(json!({
+        "rounds": rounds,
+        "seconds": seconds,
+        "handled_per_second": crate::HANDLED_PER_SECOND,
+        "work_us": crate::WORK.as_secs_f64() * 1e6,
+        "rows": rows,
+    }))
+}
+
+impl Summary {
+    /// The table docs/performance.md shows (scripts/perf-table.py prints the same).
+    pub fn markdown(&self) -> String {
+        let mut out = String::from(
+            "| variant | cores | extra cores vs bare (median, min..max) | extra ns per message (median, min..max) | goal | met |\n|---|---|---|---|---|---|\n",
+        );
+        for row in self.0["rows"].as_array().into_iter().flatten() {
+            let triple = |k: &str, scale: f64, digits: usize| {
+                let a = &row[k];
+                let f = |i: usize| a[i].as_f64().unwrap_or(f64::NAN) * scale;
+                format!("{:.d$} ({:.d$}..{:.d$})", f(0), f(1), f(2), d = digits)
+            };
+            let goal = row["goal_ns"]
+                .as_f64()
+                .map(|g| format!("at most {g:.0} ns"))
+                .unwrap_or_else(|| "—".into());
+            let met = match row["met"].as_bool() {
+                Some(true) => "yes",
+                Some(false) => "NO",
+                None => "—",
+            };
+            out.push_str(&format!(
+                "| {} | {:.3} | {} | {} | {goal} | {met} |\n",
+                row["what"].as_str().unwrap_or_default(),
+                row["cores"].as_f64().unwrap_or(f64::NAN),
+                triple("extra_cores", 1.0, 4),
+                triple("ns_per_message", 1.0, 0),
+            ));
+        }
+        out
+    }
+
+    /// target/system-bench/summary.json.
+    pub fn write(&self) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/system-bench");
+        let _ = std::fs::create_dir_all(&dir);
+        let text = serde_json::to_string_pretty(&self.0).unwrap_or_default();
+        if let Err(e) = std::fs::write(dir.join("summary.json"), text) {
+            eprintln!("cannot write {}: {e}", dir.display());
+        }
+    }
+}
