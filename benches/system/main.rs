@@ -13,7 +13,8 @@
 //!   pick instead), its Prometheus recorder scraped;
 //! - `sdk_disabled`: the library's mailboxes with `OTEL_SDK_DISABLED=true`;
 //! - `mailbox_metrics`: the mailboxes and the full pipeline with `always_off`: metrics, no span;
-//! - `ratio_0.01`, `ratio_1`: the full pipeline, `parentbased_traceidratio` at 0.01 and 1.0.
+//! - `ratio_0.01`, `ratio_1`: the full pipeline, `parentbased_traceidratio` at 0.01 and 1.0;
+//! - `ratio_1_sdk_batch`: ratio 1.0 with the batch span processor's SDK defaults (its drops).
 //!
 //! The full pipeline is the production one (`Telemetry::init`): the pull endpoint, scraped
 //! every 5 s by this process, OTLP/gRPC push of traces, metrics and logs to a receiver in this
@@ -124,7 +125,6 @@ fn run_child(
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
         .env("OTEL_SERVICE_NAME", "system-bench")
         .env("ALYS_TELEMETRY_LISTEN", "127.0.0.1:0")
-        .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     for (key, value) in variant.environment() {
@@ -135,12 +135,13 @@ fn run_child(
     let mut lines = BufReader::new(stdout).lines();
     let mut endpoint = None;
     let mut result = None;
-    // The child prints `pull <addr>` (or `pull none`), then its result line at the end.
-    if let Some(Ok(line)) = lines.next() {
-        endpoint = line
-            .strip_prefix("pull ")
-            .filter(|a| *a != "none")
-            .map(str::to_string);
+    // The child prints `pull <addr>` (or `pull none`) once it serves, then its result line
+    // at the end; its log lines may come between.
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(addr) = line.strip_prefix("pull ") {
+            endpoint = (addr != "none").then(|| addr.to_string());
+            break;
+        }
     }
     let scraper = endpoint.map(|addr| {
         std::thread::spawn(move || scrape_every(&addr, Duration::from_secs(5), seconds + warmup))

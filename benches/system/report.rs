@@ -13,16 +13,19 @@ pub enum Variant {
     MailboxMetrics,
     Ratio001,
     Ratio1,
+    /// Ratio 1.0 with the batch span processor's SDK defaults, to show why ours differ.
+    Ratio1SdkBatch,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 6] = [
+    pub const ALL: [Variant; 7] = [
         Variant::Bare,
         Variant::MetricsCrate,
         Variant::SdkDisabled,
         Variant::MailboxMetrics,
         Variant::Ratio001,
         Variant::Ratio1,
+        Variant::Ratio1SdkBatch,
     ];
 
     pub fn name(self) -> &'static str {
@@ -33,6 +36,7 @@ impl Variant {
             Variant::MailboxMetrics => "mailbox_metrics",
             Variant::Ratio001 => "ratio_0.01",
             Variant::Ratio1 => "ratio_1",
+            Variant::Ratio1SdkBatch => "ratio_1_sdk_batch",
         }
     }
 
@@ -53,6 +57,9 @@ impl Variant {
             }
             Variant::Ratio001 => "full pipeline, `parentbased_traceidratio` 0.01",
             Variant::Ratio1 => "full pipeline, `parentbased_traceidratio` 1.0",
+            Variant::Ratio1SdkBatch => {
+                "full pipeline, ratio 1.0, the SDK's batch defaults (queue 2048, batch 512, 5 s)"
+            }
         }
     }
 
@@ -83,6 +90,15 @@ impl Variant {
             Variant::MailboxMetrics => vec![("OTEL_TRACES_SAMPLER", "always_off")],
             Variant::Ratio001 => sampler("0.01"),
             Variant::Ratio1 => sampler("1.0"),
+            Variant::Ratio1SdkBatch => {
+                let mut env = sampler("1.0");
+                env.extend([
+                    ("OTEL_BSP_MAX_QUEUE_SIZE", "2048"),
+                    ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "512"),
+                    ("OTEL_BSP_SCHEDULE_DELAY", "5000"),
+                ]);
+                env
+            }
             _ => Vec::new(),
         }
     }

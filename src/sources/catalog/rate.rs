@@ -16,8 +16,9 @@ const TAG_MASK: u64 = (1 << (64 - COUNT_BITS)) - 1;
 
 /// Events per second over a sliding window, recorded without a lock: the window is cut
 /// into 60 slots, each one atomic word holding its slot number and its count, so a record is
-/// one compare-and-swap and concurrent recorders never wait for each other. Time is passed
-/// in, so it is a pure value.
+/// one atomic add (a compare-and-swap when a slot turns over) and concurrent recorders never
+/// wait for each other. A slot counts up to 2^40 events. Time is passed in, so it is a pure
+/// value.
 #[derive(Debug)]
 pub struct WindowedRate {
     window: Duration,
@@ -50,6 +51,12 @@ impl WindowedRate {
         let tag = number & TAG_MASK;
         let cell = &self.slots[(number % SLOTS) as usize];
         let mut current = cell.load(Ordering::Relaxed);
+        if current >> COUNT_BITS == tag {
+            // The slot is this one: an add, which never retries under contention. (Should it
+            // turn over between the load and the add, the events land a slot late.)
+            cell.fetch_add(n.min(COUNT_MASK), Ordering::Relaxed);
+            return;
+        }
         loop {
             let current_tag = current >> COUNT_BITS;
             let next = if current_tag == tag {
