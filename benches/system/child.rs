@@ -70,6 +70,11 @@ pub fn run(name: &str) {
             Variant::MetricsCrate => workload::metered::run(iterations, per_second, sent.clone()),
             _ => {
                 let meter = match &telemetry {
+                    // Diagnostics: the mailboxes' clocks and context without the SDK's records.
+                    _ if std::env::var_os("SYSTEM_BENCH_NOOP_METER").is_some() => {
+                        use opentelemetry::metrics::MeterProvider as _;
+                        opentelemetry::metrics::noop::NoopMeterProvider::new().meter("noop")
+                    }
                     Some(t) => t.meter(),
                     None => opentelemetry::global::meter("system-bench"),
                 };

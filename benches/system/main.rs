@@ -24,6 +24,9 @@
 //! which `scripts/perf-table.py system` renders for docs/performance.md. Knobs (environment):
 //! `SYSTEM_BENCH_ROUNDS` (5), `SYSTEM_BENCH_SECONDS` (10), `SYSTEM_BENCH_WARMUP` (3),
 //! `SYSTEM_BENCH_VARIANTS` (a comma-separated subset).
+//! For diagnosis, `SYSTEM_BENCH_NOOP_METER=1` gives the mailboxes a no-op meter: their clock
+//! reads and context capture stay, the SDK's records go (the share of records in a variant's
+//! cost, docs/performance.md).
 
 mod blackhole;
 mod child;
