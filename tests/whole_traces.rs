@@ -1,6 +1,7 @@
 //! Whole traces at any sampling ratio: a trace is exported whole or not at all, through a
-//! pipeline of four actors on a multi-threaded runtime, at ratio 0.01 with the decision taken
-//! before any span exists (the policy `Telemetry::init` installs).
+//! pipeline of four actors on a multi-threaded runtime and then the governance stream's hop,
+//! at ratio 0.01 with the decision taken before any span exists (the policy `Telemetry::init`
+//! installs).
 //!
 //! One test binary, one global policy and subscriber: every test here shares them.
 
@@ -9,14 +10,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use std::collections::HashMap as Fields;
+
 use alys_telemetry::config::SamplerChoice;
 use alys_telemetry::sources::actors::{Actor, ActorMessage, ActorSystem, MailboxSender, TraceMode};
 use alys_telemetry::sources::catalog::labels::{ActorType, MessageType};
+use alys_telemetry::sources::governance::propagation;
 use alys_telemetry::sources::traces::{DecidedTraceIds, TracePolicy, set_policy};
 use alys_telemetry::{child_span, root_span};
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId, TracerProvider as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
+use tokio::sync::mpsc;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -46,6 +52,8 @@ fn tracing() -> &'static Tracing {
     TRACING.get_or_init(|| {
         let choice = SamplerChoice::ParentBasedTraceIdRatio(RATIO);
         set_policy(TracePolicy::Sampler(choice));
+        // The stream carries W3C text, as `Telemetry::init` sets up.
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         let spans = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder()
             .with_simple_exporter(spans.clone())
@@ -74,15 +82,48 @@ fn current_is_sampled() -> bool {
     Context::map_current(|cx| cx.span().span_context().is_sampled())
 }
 
-/// Four actors a → b → c → d on `rt`, each forwarding inside its handling; c opens a span
-/// of its own in the handler (made through `tracing`, as node code does), d counts the
-/// messages whose trace is sampled. Returns the sender into a, speaking for `source`, and
-/// d's count.
+/// The governance stream's hop: what d sends travels as the stream's `trace_context` fields
+/// (W3C text, sampled flag set or clear), and is handled on the other side as the stream
+/// client handles a received message (`propagation::handling_scope`), where a span of the
+/// handler's own counts the messages whose trace is still sampled.
+fn stream_hop(
+    rt: &tokio::runtime::Runtime,
+) -> (mpsc::Sender<Fields<String, String>>, Arc<AtomicUsize>) {
+    let (wire, mut received) = mpsc::channel::<Fields<String, String>>(1024);
+    let sampled = Arc::new(AtomicUsize::new(0));
+    let counter = sampled.clone();
+    rt.spawn(async move {
+        while let Some(fields) = received.recv().await {
+            let counter = counter.clone();
+            let scope = propagation::handling_scope(
+                &fields,
+                || tracing::info_span!(parent: None, "stream.handle"),
+            );
+            let sampled = scope
+                .instrument(async {
+                    let apply = child_span!("stream.apply");
+                    apply.in_scope(current_is_sampled)
+                })
+                .await;
+            // Counted once both spans have ended (and so been exported).
+            if sampled {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+    (wire, sampled)
+}
+
+/// Four actors a → b → c → d on `rt`, each forwarding inside its handling, and d on over the
+/// stream's hop; c opens a span of its own in the handler (made through `tracing`, as node
+/// code does), d counts the messages whose trace is sampled. Returns the sender into a,
+/// speaking for `source`, d's count and the count on the stream's far side.
 fn pipeline(
     system: &ActorSystem,
     rt: &tokio::runtime::Runtime,
     source: &Actor,
-) -> (MailboxSender<Work>, Arc<AtomicUsize>) {
+) -> (MailboxSender<Work>, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let (wire, sampled_past_stream) = stream_hop(rt);
     let (to_a, mut a) = system.mailbox::<Work>("a", ActorType::Chain, 1024, TraceMode::Child);
     let (to_b, mut b) = system.mailbox::<Work>("b", ActorType::Engine, 1024, TraceMode::Child);
     let (to_c, mut c) = system.mailbox::<Work>("c", ActorType::Storage, 1024, TraceMode::Child);
@@ -123,21 +164,23 @@ fn pipeline(
     rt.spawn(async move {
         while let Some(envelope) = d.recv().await {
             let counter = counter.clone();
+            let wire = wire.clone();
             let _ = envelope
                 .handle(|_| async move {
                     // A span the handler opens only when its trace is sampled.
                     let scope = child_span!("d.record");
-                    scope.in_scope(|| {
+                    let fields = scope.in_scope(|| {
                         if current_is_sampled() {
                             counter.fetch_add(1, Ordering::Relaxed);
                         }
+                        propagation::inject_current()
                     });
-                    Ok::<_, ()>(())
+                    wire.send(fields).await.map_err(|_| ())
                 })
                 .await;
         }
     });
-    (to_a.from(source), sampled_at_d)
+    (to_a.from(source), sampled_at_d, sampled_past_stream)
 }
 
 /// The exported spans by trace.
@@ -182,11 +225,14 @@ fn assert_whole(trace_id: TraceId, spans: &[SpanData]) {
     assert_eq!(span("c.inner").parent_span_id, id("storage.work"));
     assert_eq!(span("network.work").parent_span_id, id("c.inner"));
     assert_eq!(span("d.record").parent_span_id, id("network.work"));
+    // Across the stream's hop, as W3C text.
+    assert_eq!(span("stream.handle").parent_span_id, id("d.record"));
+    assert_eq!(span("stream.apply").parent_span_id, id("stream.handle"));
     let from_source = spans.iter().any(|s| s.name == "source.produce");
     if from_source {
         assert_eq!(span("chain.work").parent_span_id, id("source.produce"));
     }
-    assert_eq!(spans.len(), 6 + usize::from(from_source), "{names:?}");
+    assert_eq!(spans.len(), 8 + usize::from(from_source), "{names:?}");
 }
 
 fn handled(meters: &alys_test_support::metrics::Registry, actor_type: &str) -> f64 {
@@ -207,7 +253,7 @@ fn at_ratio_001_every_trace_through_four_actors_is_whole_or_absent() {
     let meters = alys_test_support::metrics::Registry::new();
     let system = ActorSystem::new(&meters.meter());
     let source = system.actor("source", ActorType::System);
-    let (into_a, sampled_at_d) = pipeline(&system, &rt, &source);
+    let (into_a, sampled_at_d, sampled_past_stream) = pipeline(&system, &rt, &source);
     let opened_sampled = AtomicUsize::new(0);
     rt.block_on(async {
         for i in 0..MESSAGES {
@@ -227,9 +273,17 @@ fn at_ratio_001_every_trace_through_four_actors_is_whole_or_absent() {
     alys_test_support::wait_until("every message through d", Duration::from_secs(60), || {
         (handled(&meters, "network") == MESSAGES as f64).then_some(())
     });
+    let sampled = sampled_at_d.load(Ordering::Relaxed);
+    // The stream's far side handles after d's handling ends; the decision holds across the
+    // hop when it sees exactly the traces d saw sampled (and no more: checked below).
+    alys_test_support::wait_until(
+        "the stream's far side to see every sampled trace",
+        Duration::from_secs(30),
+        || (sampled_past_stream.load(Ordering::Relaxed) >= sampled).then_some(()),
+    );
     let _ = t.provider.force_flush();
     let spans = t.spans.get_finished_spans().unwrap();
-    let sampled = sampled_at_d.load(Ordering::Relaxed);
+    assert_eq!(sampled_past_stream.load(Ordering::Relaxed), sampled);
     // The ratio holds once per trace, not once per hop: about 1 % of 20,000.
     assert!(
         (100..=320).contains(&sampled),
