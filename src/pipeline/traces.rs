@@ -5,18 +5,24 @@ use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 
 use crate::config::SamplerChoice;
 use crate::exits::otlp::Counted;
+use crate::exits::viewer::store::StoreProcessor;
 
-/// The tracer provider: the configured sampler, and the batch exporter when pushing.
+/// The tracer provider: the configured sampler, the batch exporter when pushing, and the
+/// viewer's trace store beside it.
 pub(super) fn provider(
     choice: SamplerChoice,
     resource: &Resource,
     exporter: Option<Counted<opentelemetry_otlp::SpanExporter>>,
+    store: Option<StoreProcessor>,
 ) -> SdkTracerProvider {
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource.clone())
         .with_sampler(sampler(choice));
     if let Some(exporter) = exporter {
         builder = builder.with_batch_exporter(exporter);
+    }
+    if let Some(store) = store {
+        builder = builder.with_span_processor(store);
     }
     builder.build()
 }
