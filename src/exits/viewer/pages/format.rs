@@ -42,6 +42,11 @@ pub fn time(t: SystemTime) -> String {
     )
 }
 
+/// A time as RFC 3339 wants it, to the second: `2026-11-29T08:21:00Z` (Jaeger's query API).
+pub fn rfc3339(t: SystemTime) -> String {
+    time(t)[..19].replace(' ', "T") + "Z"
+}
+
 /// A time from Unix milliseconds, as [`time`] writes it.
 pub fn unix_ms(ms: u64) -> String {
     time(UNIX_EPOCH + Duration::from_millis(ms))
@@ -88,6 +93,10 @@ mod tests {
             "2026-11-29 08:21:00.123Z"
         );
         assert_eq!(time(UNIX_EPOCH), "1970-01-01 00:00:00.000Z");
+        assert_eq!(
+            rfc3339(UNIX_EPOCH + Duration::from_millis(1_795_940_460_123)),
+            "2026-11-29T08:21:00Z"
+        );
         assert_eq!(bytes(16 << 20), "16.0 MiB");
     }
 }

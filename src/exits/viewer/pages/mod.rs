@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-pub use format::{bytes, duration, time};
+pub use format::{bytes, duration, rfc3339, time, unix_ms};
 pub use health::health;
 pub use traces::{index, traces};
 pub use waterfall::trace;

@@ -87,7 +87,9 @@ fn waterfall(store: &TraceStore, trace: &Trace) -> Markup {
             div.row.axis {
                 div.label { "Span" }
                 div.lane {
-                    @for i in 0..=4u32 { span { (format::duration(Duration::from_nanos((total as u64) / 4 * u64::from(i)))) } }
+                    @for i in 0..=4u32 {
+                        span style=(format!("left: {}%", i * 25)) { (format::duration(Duration::from_nanos((total as u64) / 4 * u64::from(i)))) }
+                    }
                 }
             }
             @for (i, depth) in rows {
