@@ -105,7 +105,8 @@ fn waterfall(f: &mut Frame, area: ratatui::layout::Rect, trace: &TraceView, sele
     let [chart, details] = Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(area);
     let inner_width = chart.width.saturating_sub(2) as usize;
     let label_width = (inner_width * 2 / 5).clamp(20, 60);
-    let bar_width = inner_width.saturating_sub(label_width + 1).max(10);
+    // Room after the bar for its duration.
+    let bar_width = inner_width.saturating_sub(label_width + 10).max(10);
     let mut lines = vec![Line::from(vec![
         Span::styled(format!("{:<label_width$} ", "span"), Style::default().add_modifier(Modifier::BOLD)),
         Span::styled(
