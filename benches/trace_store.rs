@@ -121,7 +121,9 @@ fn trace_store(c: &mut Criterion) {
     let span = actor_span();
     let mut g = c.benchmark_group("trace_store");
 
-    g.bench_function("baseline_span_clone", |b| b.iter(|| black_box(span.clone())));
+    g.bench_function("baseline_span_clone", |b| {
+        b.iter(|| black_box(span.clone()))
+    });
 
     let s = store();
     let processor: StoreProcessor = s.processor();
@@ -180,7 +182,10 @@ fn trace_store(c: &mut Criterion) {
     g.bench_function("sdk_span_one_processor", |b| {
         b.iter_custom(|iters| {
             batched(&idle, iters, || {
-                let mut span = tracer.span_builder("engine.execute_block").with_attributes(attributes()).start(&tracer);
+                let mut span = tracer
+                    .span_builder("engine.execute_block")
+                    .with_attributes(attributes())
+                    .start(&tracer);
                 span.end();
             })
         })
@@ -196,14 +201,20 @@ fn trace_store(c: &mut Criterion) {
     g.bench_function("sdk_span_with_store", |b| {
         b.iter_custom(|iters| {
             batched(&with_store, iters, || {
-                let mut span = tracer.span_builder("engine.execute_block").with_attributes(attributes()).start(&tracer);
+                let mut span = tracer
+                    .span_builder("engine.execute_block")
+                    .with_attributes(attributes())
+                    .start(&tracer);
                 span.end();
             })
         })
     });
     g.finish();
     let stats = with_store.stats();
-    assert_eq!(stats.dropped_spans, 0, "the benchmark overflowed the store's queue: {stats:?}");
+    assert_eq!(
+        stats.dropped_spans, 0,
+        "the benchmark overflowed the store's queue: {stats:?}"
+    );
 }
 
 criterion_group!(benches, trace_store);

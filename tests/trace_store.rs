@@ -26,7 +26,10 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -75,10 +78,15 @@ fn a_million_spans_stay_within_the_bound_and_the_slowest_and_failed_survive() {
     store.settle_now();
     peak = peak.max(LIVE.load(Ordering::Relaxed) - base);
     let stats = store.stats();
-    eprintln!("peak heap {peak} B of {BOUND} B bound (provider {provider_overhead} B before); {stats:?}");
+    eprintln!(
+        "peak heap {peak} B of {BOUND} B bound (provider {provider_overhead} B before); {stats:?}"
+    );
     // The heap the store and its thread hold, measured, stays within the bound (the
     // provider's own few hundred bytes per call in flight are inside the margin).
-    assert!(peak as usize <= BOUND + BOUND / 16, "peak {peak} over {BOUND}");
+    assert!(
+        peak as usize <= BOUND + BOUND / 16,
+        "peak {peak} over {BOUND}"
+    );
     assert!(stats.memory_bytes <= BOUND);
     assert!(stats.evicted_traces > 100_000, "{stats:?}");
     assert!(stats.traces > 100, "{stats:?}");
@@ -94,7 +102,10 @@ fn a_million_spans_stay_within_the_bound_and_the_slowest_and_failed_survive() {
         view: View::Failed,
         ..TraceQuery::default()
     });
-    assert!(failures.iter().any(|t| t.trace_id() == failed), "the failed trace was evicted");
+    assert!(
+        failures.iter().any(|t| t.trace_id() == failed),
+        "the failed trace was evicted"
+    );
     let ops = store.operations();
     assert_eq!(ops.len(), 1);
     assert_eq!(ops[0].errors, 1);
@@ -116,11 +127,16 @@ fn block(
         .with_attributes([KeyValue::new("validator", "validator-1")])
         .start(tracer);
     let id = root.span_context().trace_id();
-    let mut cx = opentelemetry::Context::current().with_remote_span_context(root.span_context().clone());
+    let mut cx =
+        opentelemetry::Context::current().with_remote_span_context(root.span_context().clone());
     root.end_with_timestamp(t0 + quarter);
-    for (i, hop) in ["engine.execute_block", "storage.store_block", "network.broadcast_block"]
-        .into_iter()
-        .enumerate()
+    for (i, hop) in [
+        "engine.execute_block",
+        "storage.store_block",
+        "network.broadcast_block",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let start = t0 + quarter * (i as u32 + 1);
         let mut span = tracer
@@ -131,7 +147,8 @@ fn block(
         if fail && i == 2 {
             span.set_status(Status::error("peer refused the block"));
         }
-        cx = opentelemetry::Context::current().with_remote_span_context(span.span_context().clone());
+        cx =
+            opentelemetry::Context::current().with_remote_span_context(span.span_context().clone());
         span.end_with_timestamp(start + quarter);
     }
     id

@@ -74,7 +74,11 @@ fn start() -> Node {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    runtime.spawn(pull::serve(listener, pull::router(state), std::future::pending()));
+    runtime.spawn(pull::serve(
+        listener,
+        pull::router(state),
+        std::future::pending(),
+    ));
     Node {
         addr,
         block,
@@ -99,9 +103,13 @@ fn hops(
     let root_cx = root.span_context().clone();
     let mut cx = Context::new().with_remote_span_context(root_cx.clone());
     root.end_with_timestamp(t0 + ms(100));
-    for (i, hop) in ["engine.execute_block", "storage.store_block", "network.broadcast_block"]
-        .into_iter()
-        .enumerate()
+    for (i, hop) in [
+        "engine.execute_block",
+        "storage.store_block",
+        "network.broadcast_block",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let start = t0 + ms(100 + 30 * i as u64);
         let mut span = tracer
@@ -135,7 +143,10 @@ const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*
 fn assert_inert(body: &str) {
     let lower = body.to_ascii_lowercase();
     assert!(!lower.contains("<script"), "a script element in the page");
-    assert!(!lower.contains("<img"), "an img element from outside in the page");
+    assert!(
+        !lower.contains("<img"),
+        "an img element from outside in the page"
+    );
 }
 
 #[test]
@@ -143,7 +154,12 @@ fn health_answers_json_to_tools_and_a_page_to_browsers() {
     let node = start();
     let (code, body, headers) = get(&node, "/health", None);
     assert_eq!(code, 200);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["status"], "degraded");
     let (_, body, _) = get(&node, "/health", Some("application/json"));
@@ -151,10 +167,23 @@ fn health_answers_json_to_tools_and_a_page_to_browsers() {
 
     let (code, page, headers) = get(&node, "/health", Some(BROWSER));
     assert_eq!(code, 200);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
-    assert!(headers["content-security-policy"].to_str().unwrap().contains("default-src 'none'"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
     assert!(page.contains("status-degraded"));
-    assert!(page.contains("&lt;script&gt;document.title="), "the detail is not shown as text");
+    assert!(
+        page.contains("&lt;script&gt;document.title="),
+        "the detail is not shown as text"
+    );
     assert_inert(&page);
     // The history has the recorded result.
     assert!(page.contains(r#"<i class="degraded""#), "{page}");
@@ -177,7 +206,12 @@ fn the_trace_list_shows_operations_buckets_and_filters() {
     assert_eq!(code, 400);
     assert!(bad.contains("min_duration"), "{bad}");
     let (_, index, _) = get(&node, "/", None);
-    for link in ["href=\"/traces\"", "href=\"/health\"", "href=\"/metrics\"", "href=\"/api/\""] {
+    for link in [
+        "href=\"/traces\"",
+        "href=\"/health\"",
+        "href=\"/metrics\"",
+        "href=\"/api/\"",
+    ] {
         assert!(index.contains(link), "{link}");
     }
 }
@@ -188,12 +222,21 @@ fn a_trace_page_draws_the_hops_in_order_on_the_critical_path_and_escapes_attribu
     let (code, page, _) = get(&node, &format!("/traces/{}", node.block), None);
     assert_eq!(code, 200);
     assert_inert(&page);
-    assert!(page.contains("&lt;script&gt;document.title=&#39;owned&#39;&lt;/script&gt;") || page.contains("&lt;script&gt;document.title='owned'&lt;/script&gt;"));
+    assert!(
+        page.contains("&lt;script&gt;document.title=&#39;owned&#39;&lt;/script&gt;")
+            || page.contains("&lt;script&gt;document.title='owned'&lt;/script&gt;")
+    );
     let rows: Vec<(&str, bool)> = page
         .split("class=\"row span-row")
         .skip(1)
         .map(|row| {
-            let name = row.split("data-name=\"").nth(1).unwrap().split('"').next().unwrap();
+            let name = row
+                .split("data-name=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
             (name, row.contains("data-critical=\"true\""))
         })
         .collect();
@@ -208,7 +251,10 @@ fn a_trace_page_draws_the_hops_in_order_on_the_critical_path_and_escapes_attribu
     );
     assert!(page.contains("block produced"), "the event is shown");
     assert_eq!(get(&node, "/traces/nothex", None).0, 400);
-    assert_eq!(get(&node, &format!("/traces/{}", TraceId::from(7)), None).0, 404);
+    assert_eq!(
+        get(&node, &format!("/traces/{}", TraceId::from(7)), None).0,
+        404
+    );
 }
 
 #[test]
@@ -245,7 +291,10 @@ fn the_api_serves_otlp_json_that_an_otlp_reader_takes() {
     let (code, body, _) = get(&node, "/api/traces?view=sideways", None);
     assert_eq!(code, 400);
     assert!(body.contains("view"));
-    assert_eq!(get(&node, &format!("/api/traces/{}", TraceId::from(7)), None).0, 404);
+    assert_eq!(
+        get(&node, &format!("/api/traces/{}", TraceId::from(7)), None).0,
+        404
+    );
     let (_, ops, _) = get(&node, "/api/operations", None);
     let ops: serde_json::Value = serde_json::from_str(&ops).unwrap();
     let produce = ops["operations"]

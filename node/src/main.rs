@@ -12,8 +12,8 @@ use clap::Parser;
 
 mod cli;
 use cli::{
-    CatalogFormat, Cli, Command, DemoArgs, GovernanceSecurity, GovernanceServerArgs, TelemetryFlags,
-    TracesArgs,
+    CatalogFormat, Cli, Command, DemoArgs, GovernanceSecurity, GovernanceServerArgs,
+    TelemetryFlags, TracesArgs,
 };
 
 fn main() -> ExitCode {

@@ -22,16 +22,20 @@ use support::node::Demo;
 use support::{http_get, wait_until};
 
 /// Runs `window.owned = …` and changes the title if it ever runs.
-const MARKUP: &str = "<script>window.owned=1;document.title='owned'</script><img src=x onerror=\"window.owned=2\">";
+const MARKUP: &str =
+    "<script>window.owned=1;document.title='owned'</script><img src=x onerror=\"window.owned=2\">";
 
 fn artefact(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("viewer").join(name)
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("viewer")
+        .join(name)
 }
 
 /// The id of a settled chain.produce_block trace with its four hops.
 fn block_trace(demo: &Demo) -> String {
     wait_until("a settled block trace", Duration::from_secs(30), || {
-        let (code, body, _) = http_get(&demo.url("/api/traces?operation=chain.produce_block&limit=20")).ok()?;
+        let (code, body, _) =
+            http_get(&demo.url("/api/traces?operation=chain.produce_block&limit=20")).ok()?;
         (code == 200).then_some(())?;
         let json: serde_json::Value = serde_json::from_str(&body).ok()?;
         json["resourceSpans"].as_array()?.iter().find_map(|rs| {
@@ -50,24 +54,49 @@ fn assert_inert(tab: &headless_chrome::Tab) {
          imgs: document.querySelectorAll('img').length, \
          text: document.body.textContent.includes(\"<script>window.owned=1;document.title='owned'</script>\") };",
     );
-    assert_eq!(state["owned"], "undefined", "a script from outside ran: {state}");
+    assert_eq!(
+        state["owned"], "undefined",
+        "a script from outside ran: {state}"
+    );
     assert_ne!(state["title"], "owned", "{state}");
     assert_eq!(state["scripts"], 0, "{state}");
     assert_eq!(state["imgs"], 0, "{state}");
-    assert_eq!(state["text"], true, "the markup is not shown as text: {state}");
+    assert_eq!(
+        state["text"], true,
+        "the markup is not shown as text: {state}"
+    );
 }
 
 #[test]
 fn the_demo_pages_show_the_block_trace_as_a_waterfall_with_its_critical_path() {
     let encoded = "%3Cscript%3Ewindow.owned%3D1%3Bdocument.title%3D%27owned%27%3C%2Fscript%3E%3Cimg%20src%3Dx%20onerror%3D%22window.owned%3D2%22%3E";
-    let demo = Demo::start(&["--no-push"], &[("OTEL_RESOURCE_ATTRIBUTES", &format!("deployment.note={encoded}"))]);
+    let demo = Demo::start(
+        &["--no-push"],
+        &[(
+            "OTEL_RESOURCE_ATTRIBUTES",
+            &format!("deployment.note={encoded}"),
+        )],
+    );
     let trace_id = block_trace(&demo);
     let chrome = Chromium::launch();
 
     let list = chrome.open(&demo.url("/traces"));
-    let listed = eval(&list, "return [...document.querySelectorAll('tr.trace')].map(r => r.dataset.operation);");
-    assert!(listed.as_array().unwrap().iter().any(|o| o == "chain.produce_block"), "{listed}");
-    let ops = eval(&list, "return [...document.querySelectorAll('table.operations td:first-child')].map(td => td.innerText);");
+    let listed = eval(
+        &list,
+        "return [...document.querySelectorAll('tr.trace')].map(r => r.dataset.operation);",
+    );
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o == "chain.produce_block"),
+        "{listed}"
+    );
+    let ops = eval(
+        &list,
+        "return [...document.querySelectorAll('table.operations td:first-child')].map(td => td.innerText);",
+    );
     assert!(ops.to_string().contains("chain.produce_block"), "{ops}");
     screenshot(&list, &artefact("traces.png"));
 
@@ -83,26 +112,46 @@ fn the_demo_pages_show_the_block_trace_as_a_waterfall_with_its_critical_path() {
     let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
-        ["chain.produce_block", "engine.execute_block", "storage.store_block", "network.broadcast_block"],
+        [
+            "chain.produce_block",
+            "engine.execute_block",
+            "storage.store_block",
+            "network.broadcast_block"
+        ],
         "{rows:?}"
     );
     for pair in rows.windows(2) {
-        assert!(pair[1]["top"].as_f64() > pair[0]["top"].as_f64(), "rows out of order: {pair:?}");
-        assert!(pair[1]["left"].as_f64() >= pair[0]["left"].as_f64(), "a hop starts before its sender: {pair:?}");
+        assert!(
+            pair[1]["top"].as_f64() > pair[0]["top"].as_f64(),
+            "rows out of order: {pair:?}"
+        );
+        assert!(
+            pair[1]["left"].as_f64() >= pair[0]["left"].as_f64(),
+            "a hop starts before its sender: {pair:?}"
+        );
     }
     for r in rows {
         assert_eq!(r["critical"], true, "{r}");
-        assert!(r["marks"].as_u64().unwrap() >= 1, "no critical segment drawn: {r}");
+        assert!(
+            r["marks"].as_u64().unwrap() >= 1,
+            "no critical segment drawn: {r}"
+        );
         assert!(r["diamond"].as_str().unwrap().contains('◆'), "{r}");
         assert!(r["width"].as_f64().unwrap() >= 1.0, "{r}");
     }
     // The resource attribute from the environment is on the page, as text.
-    eval(&page, "document.querySelectorAll('details').forEach(d => d.open = true); return null;");
+    eval(
+        &page,
+        "document.querySelectorAll('details').forEach(d => d.open = true); return null;",
+    );
     assert_inert(&page);
     screenshot(&page, &artefact("trace.png"));
 
     let health = chrome.open(&demo.url("/health"));
-    let checks = eval(&health, "return [...document.querySelectorAll('tr.check')].map(r => r.dataset.check);");
+    let checks = eval(
+        &health,
+        "return [...document.querySelectorAll('tr.check')].map(r => r.dataset.check);",
+    );
     assert!(checks.to_string().contains("chain"), "{checks}");
     screenshot(&health, &artefact("health.png"));
 }
@@ -137,13 +186,22 @@ fn a_span_attribute_holding_markup_shows_as_text_and_runs_nothing() {
             health,
         }),
     };
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let addr = listener.local_addr().unwrap();
-    runtime.spawn(pull::serve(listener, pull::router(state), std::future::pending()));
+    runtime.spawn(pull::serve(
+        listener,
+        pull::router(state),
+        std::future::pending(),
+    ));
 
     let chrome = Chromium::launch();
     let page = chrome.open(&format!("http://{addr}/traces/{trace_id}"));
-    eval(&page, "document.querySelectorAll('details').forEach(d => d.open = true); return null;");
+    eval(
+        &page,
+        "document.querySelectorAll('details').forEach(d => d.open = true); return null;",
+    );
     assert_inert(&page);
     screenshot(&page, &artefact("markup.png"));
     let _ = provider.shutdown();

@@ -23,7 +23,9 @@ pub fn hint(collector: &str, pull: Option<SocketAddr>) -> String {
                  \x20   traces as waterfalls             alys-telemetry traces {addr}\n"
             ));
         }
-        None => text.push_str("  Turn the pull endpoint on (it is off: --no-pull) to see it without one.\n"),
+        None => text.push_str(
+            "  Turn the pull endpoint on (it is off: --no-pull) to see it without one.\n",
+        ),
     }
     text.push_str(
         "  Failures are counted in alys_telemetry_export_failures_total; start a collector, or pass --no-push.\n",
@@ -70,7 +72,10 @@ mod tests {
 
     #[test]
     fn the_hint_names_the_page_and_the_terminal_views() {
-        let text = hint("http://localhost:4317", Some("0.0.0.0:9001".parse().unwrap()));
+        let text = hint(
+            "http://localhost:4317",
+            Some("0.0.0.0:9001".parse().unwrap()),
+        );
         assert!(text.contains("http://localhost:4317"));
         assert!(text.contains("http://127.0.0.1:9001/"));
         assert!(text.contains("alys-telemetry top 127.0.0.1:9001"));

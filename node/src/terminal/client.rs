@@ -104,7 +104,10 @@ impl Source {
     pub fn list_json(&self, http: &Http, filter: &Filter) -> Result<Vec<String>, String> {
         match self {
             Source::Node(base) => {
-                let mut params = vec![("view", filter.view.clone()), ("limit", filter.limit.to_string())];
+                let mut params = vec![
+                    ("view", filter.view.clone()),
+                    ("limit", filter.limit.to_string()),
+                ];
                 let mut add = |k: &'static str, v: &Option<String>| {
                     if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
                         params.push((k, v.clone()));
@@ -134,8 +137,12 @@ impl Source {
                     let mut params = vec![
                         ("query.service_name", service),
                         ("query.start_time_min", rfc3339(from)),
-                        ("query.start_time_max", rfc3339(now + Duration::from_secs(60))),
-                        ("query.search_depth", filter.limit.max(1).to_string()),
+                        (
+                            "query.start_time_max",
+                            rfc3339(now + Duration::from_secs(60)),
+                        ),
+                        // Jaeger 2.13 reads `query.num_traces` (later releases keep it as an alias).
+                        ("query.num_traces", filter.limit.max(1).to_string()),
                     ];
                     if let Some(op) = filter.operation.as_ref().filter(|o| !o.is_empty()) {
                         params.push(("query.operation_name", op.clone()));
@@ -165,7 +172,10 @@ impl Source {
         if let Source::Jaeger { .. } = self {
             traces.retain(|t| {
                 (!filter.errors_only && filter.view != "failed" || t.has_error())
-                    && filter.search.as_deref().is_none_or(|s| s.is_empty() || t.mentions(s))
+                    && filter
+                        .search
+                        .as_deref()
+                        .is_none_or(|s| s.is_empty() || t.mentions(s))
             });
             traces.dedup_by(|a, b| a.trace_id == b.trace_id);
             match filter.view.as_str() {

@@ -146,9 +146,10 @@ pub fn from_traces_data(data: TracesData) -> Vec<TraceView> {
 
 fn span_view(span: Span, service: &str) -> SpanView {
     let start_ns = u128::from(span.start_time_unix_nano);
-    let error = span.status.as_ref().and_then(|s| {
-        (s.code == status::StatusCode::Error as i32).then(|| s.message.clone())
-    });
+    let error = span
+        .status
+        .as_ref()
+        .and_then(|s| (s.code == status::StatusCode::Error as i32).then(|| s.message.clone()));
     SpanView {
         span_id: hex(&span.span_id),
         parent_id: hex(&span.parent_span_id),
@@ -228,7 +229,10 @@ mod tests {
         assert_eq!(traces.len(), 1);
         let t = &traces[0];
         assert_eq!(t.root().name, "chain.produce_block");
-        assert_eq!(t.root().attributes, [("block.height".to_string(), "7".to_string())]);
+        assert_eq!(
+            t.root().attributes,
+            [("block.height".to_string(), "7".to_string())]
+        );
         assert_eq!(t.duration_ns(), 400);
         assert!(t.has_error());
         assert_eq!(t.rows.iter().map(|r| r.1).collect::<Vec<_>>(), [0, 1]);
@@ -238,8 +242,9 @@ mod tests {
 
     #[test]
     fn errors_are_reported_not_parsed() {
-        let e = parse(r#"{"error":{"httpCode":500,"message":"search depth must be greater than 0"}}"#)
-            .unwrap_err();
+        let e =
+            parse(r#"{"error":{"httpCode":500,"message":"search depth must be greater than 0"}}"#)
+                .unwrap_err();
         assert!(e.contains("search depth"));
         assert!(parse("<html>").is_err());
     }

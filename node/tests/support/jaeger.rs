@@ -1,5 +1,6 @@
 //! Jaeger v2 (the stack's program, stack-programs/versions.toml) alone on loopback: OTLP in
-//! on ephemeral ports, traces in memory, the query API on an ephemeral port. Killed on drop.
+//! on ephemeral ports, traces in memory, the query API on an ephemeral port. Its own
+//! telemetry is off (its tracer would otherwise export to localhost:4317). Killed on drop.
 
 use std::process::Command;
 use std::time::Duration;
@@ -20,7 +21,7 @@ impl Jaeger {
         let (otlp_grpc, otlp_http, query, query_grpc) =
             (free_port(), free_port(), free_port(), free_port());
         let config = format!(
-            "service:\n  extensions: [jaeger_storage, jaeger_query]\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [jaeger_storage_exporter]\n  telemetry:\n    metrics:\n      level: none\n    logs:\n      level: warn\n\
+            "service:\n  extensions: [jaeger_storage, jaeger_query]\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [jaeger_storage_exporter]\n  telemetry:\n    metrics:\n      level: none\n    traces:\n      level: none\n    logs:\n      level: warn\n\
              extensions:\n  jaeger_query:\n    storage:\n      traces: mem\n    http:\n      endpoint: 127.0.0.1:{query}\n    grpc:\n      endpoint: 127.0.0.1:{query_grpc}\n  jaeger_storage:\n    backends:\n      mem:\n        memory:\n          max_traces: 100000\n\
              receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{otlp_grpc}\n      http:\n        endpoint: 127.0.0.1:{otlp_http}\n\
              exporters:\n  jaeger_storage_exporter:\n    trace_storage: mem\n"

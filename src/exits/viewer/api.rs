@@ -29,7 +29,10 @@ use super::store::{LATENCY_BOUNDS, StoreStats, Trace, TraceStore};
 use crate::health::HealthReport;
 
 /// The traces as OTLP `TracesData`: one `ResourceSpans` per trace, spans grouped by scope.
-pub fn traces_data<'a>(store: &TraceStore, traces: impl IntoIterator<Item = &'a Trace>) -> TracesData {
+pub fn traces_data<'a>(
+    store: &TraceStore,
+    traces: impl IntoIterator<Item = &'a Trace>,
+) -> TracesData {
     let resource = ResourceAttributesWithSchema::from(&store.resource());
     TracesData {
         resource_spans: traces
@@ -45,7 +48,13 @@ struct ApiError {
 }
 
 fn error(code: StatusCode, message: impl Into<String>) -> Response {
-    (code, Json(ApiError { error: message.into() })).into_response()
+    (
+        code,
+        Json(ApiError {
+            error: message.into(),
+        }),
+    )
+        .into_response()
 }
 
 fn no_store() -> Response {
@@ -87,7 +96,9 @@ pub fn parse_trace_id(text: &str) -> Option<TraceId> {
     if text.is_empty() || text.len() > 32 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    TraceId::from_hex(text).ok().filter(|id| *id != TraceId::INVALID)
+    TraceId::from_hex(text)
+        .ok()
+        .filter(|id| *id != TraceId::INVALID)
 }
 
 /// `GET /api/traces/{trace_id}`
@@ -128,7 +139,11 @@ pub async fn operations(State(viewer): State<Viewer>) -> Response {
         .into_iter()
         .map(|op| TracezCounts {
             spanname: op.name,
-            latency: op.counts.iter().map(|&c| c.min(u32::MAX as u64) as u32).collect(),
+            latency: op
+                .counts
+                .iter()
+                .map(|&c| c.min(u32::MAX as u64) as u32)
+                .collect(),
             running: 0,
             error: op.errors.min(u32::MAX as u64) as u32,
         })

@@ -58,7 +58,8 @@ impl TraceParams {
         };
         let view = match set(&self.view) {
             None => View::Recent,
-            Some(v) => View::parse(v).ok_or_else(|| fail("view", v, "expected recent, slowest or failed"))?,
+            Some(v) => View::parse(v)
+                .ok_or_else(|| fail("view", v, "expected recent, slowest or failed"))?,
         };
         let min_duration = match set(&self.min_duration) {
             None => None,

@@ -94,7 +94,12 @@ pub fn actors(now: &Exposition, before: Option<&Exposition>, elapsed: Duration) 
                 .map(|b| (total(now) - total(b)).max(0.0) / elapsed.as_secs_f64());
             ActorLine {
                 messages_per_second: rate,
-                latency_p95_seconds: p95(now, before, "alys_actor_message_latency_seconds", &labels),
+                latency_p95_seconds: p95(
+                    now,
+                    before,
+                    "alys_actor_message_latency_seconds",
+                    &labels,
+                ),
                 mailbox: now.sum("alys_actor_mailbox_size", &labels).unwrap_or(0.0),
                 restarts: now.sum("alys_actor_restarts_total", &labels).unwrap_or(0.0),
                 failed: now
@@ -111,12 +116,19 @@ pub fn actors(now: &Exposition, before: Option<&Exposition>, elapsed: Duration) 
 
 /// The 95th percentile of histogram `name` over the interval between the readings (since
 /// start when there is one reading), interpolated within its bucket as Prometheus does.
-pub fn p95(now: &Exposition, before: Option<&Exposition>, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub fn p95(
+    now: &Exposition,
+    before: Option<&Exposition>,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
     let bucket = format!("{name}_bucket");
     let counts = |e: &Exposition| -> BTreeMap<u64, (f64, f64)> {
         let mut by_le = BTreeMap::new();
         for s in e.matching(&bucket, labels) {
-            let Some(le) = s.labels.get("le").and_then(|l| parse_le(l)) else { continue };
+            let Some(le) = s.labels.get("le").and_then(|l| parse_le(l)) else {
+                continue;
+            };
             let entry = by_le.entry(le.to_bits()).or_insert((le, 0.0));
             entry.1 += s.value;
         }
@@ -154,7 +166,11 @@ pub fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
                 return Some(previous.0);
             }
             let in_bucket = count - previous.1;
-            let fraction = if in_bucket > 0.0 { (rank - previous.1) / in_bucket } else { 1.0 };
+            let fraction = if in_bucket > 0.0 {
+                (rank - previous.1) / in_bucket
+            } else {
+                1.0
+            };
             return Some(previous.0 + (le - previous.0) * fraction);
         }
         previous = (le, count);
@@ -163,7 +179,11 @@ pub fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
 }
 
 /// Chain and sync, one line each.
-pub fn chain(now: &Exposition, before: Option<&Exposition>, elapsed: Duration) -> Vec<(String, String)> {
+pub fn chain(
+    now: &Exposition,
+    before: Option<&Exposition>,
+    elapsed: Duration,
+) -> Vec<(String, String)> {
     let v = |name: &str| now.sum(name, &[]);
     let show = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{x:.0}"));
     let state = v("alys_sync_state")
@@ -171,26 +191,55 @@ pub fn chain(now: &Exposition, before: Option<&Exposition>, elapsed: Duration) -
         .map_or("–".to_string(), |s| s.as_str().to_string());
     let blocks = |e: &Exposition| e.sum("alys_block_production_duration_seconds_count", &[]);
     let per_minute = match (blocks(now), before.and_then(blocks)) {
-        (Some(n), Some(b)) if !elapsed.is_zero() => format!("{:.1}/min", (n - b).max(0.0) * 60.0 / elapsed.as_secs_f64()),
+        (Some(n), Some(b)) if !elapsed.is_zero() => {
+            format!("{:.1}/min", (n - b).max(0.0) * 60.0 / elapsed.as_secs_f64())
+        }
         _ => "–".into(),
     };
     vec![
         ("sync state".into(), state),
-        ("height".into(), format!("{} of {}", show(v("alys_sync_current_height")), show(v("alys_sync_target_height")))),
-        ("sync progress".into(), v("alys_sync_progress_percent").map_or("–".into(), |p| format!("{p:.1} %"))),
-        ("blocks produced".into(), format!("{} ({per_minute})", show(blocks(now)))),
-        ("block time p95".into(), seconds(p95(now, before, "alys_block_production_duration_seconds", &[]))),
+        (
+            "height".into(),
+            format!(
+                "{} of {}",
+                show(v("alys_sync_current_height")),
+                show(v("alys_sync_target_height"))
+            ),
+        ),
+        (
+            "sync progress".into(),
+            v("alys_sync_progress_percent").map_or("–".into(), |p| format!("{p:.1} %")),
+        ),
+        (
+            "blocks produced".into(),
+            format!("{} ({per_minute})", show(blocks(now))),
+        ),
+        (
+            "block time p95".into(),
+            seconds(p95(
+                now,
+                before,
+                "alys_block_production_duration_seconds",
+                &[],
+            )),
+        ),
         ("tx pool".into(), show(v("alys_txpool_size"))),
         ("peers".into(), show(v("alys_peer_count"))),
     ]
 }
 
 /// The governance stream, one line each.
-pub fn governance(now: &Exposition, before: Option<&Exposition>, elapsed: Duration) -> Vec<(String, String)> {
+pub fn governance(
+    now: &Exposition,
+    before: Option<&Exposition>,
+    elapsed: Duration,
+) -> Vec<(String, String)> {
     let v = |name: &str| now.sum(name, &[]);
     let show = |x: Option<f64>| x.map_or("–".to_string(), |x| format!("{x:.0}"));
     let rate = |name: &str| match (now.sum(name, &[]), before.and_then(|b| b.sum(name, &[]))) {
-        (Some(n), Some(b)) if !elapsed.is_zero() => format!("{:.1}/s", (n - b).max(0.0) / elapsed.as_secs_f64()),
+        (Some(n), Some(b)) if !elapsed.is_zero() => {
+            format!("{:.1}/s", (n - b).max(0.0) / elapsed.as_secs_f64())
+        }
         _ => "–".into(),
     };
     let connected = match v("alys_governance_connection_status") {
@@ -200,12 +249,38 @@ pub fn governance(now: &Exposition, before: Option<&Exposition>, elapsed: Durati
     };
     vec![
         ("stream".into(), connected.into()),
-        ("sent".into(), format!("{} ({})", show(v("alys_governance_messages_sent_total")), rate("alys_governance_messages_sent_total"))),
-        ("received".into(), format!("{} ({})", show(v("alys_governance_messages_received_total")), rate("alys_governance_messages_received_total"))),
-        ("pending requests".into(), show(v("alys_governance_pending_requests"))),
-        ("buffered".into(), show(v("alys_governance_message_buffer_size"))),
-        ("reconnects".into(), show(v("alys_governance_reconnect_attempts_total"))),
-        ("stream errors".into(), show(v("alys_governance_stream_errors_total"))),
+        (
+            "sent".into(),
+            format!(
+                "{} ({})",
+                show(v("alys_governance_messages_sent_total")),
+                rate("alys_governance_messages_sent_total")
+            ),
+        ),
+        (
+            "received".into(),
+            format!(
+                "{} ({})",
+                show(v("alys_governance_messages_received_total")),
+                rate("alys_governance_messages_received_total")
+            ),
+        ),
+        (
+            "pending requests".into(),
+            show(v("alys_governance_pending_requests")),
+        ),
+        (
+            "buffered".into(),
+            show(v("alys_governance_message_buffer_size")),
+        ),
+        (
+            "reconnects".into(),
+            show(v("alys_governance_reconnect_attempts_total")),
+        ),
+        (
+            "stream errors".into(),
+            show(v("alys_governance_stream_errors_total")),
+        ),
     ]
 }
 
@@ -216,7 +291,11 @@ pub fn exports(now: &Exposition, unix_now: f64) -> Vec<(String, String)> {
         let l = [("signal", signal)];
         let n = |name: &str| now.sum(name, &l).unwrap_or(0.0);
         let last = n("alys_telemetry_last_export_success_timestamp_seconds");
-        let age = if last > 0.0 { format!("last ok {:.0}s ago", (unix_now - last).max(0.0)) } else { "never ok".into() };
+        let age = if last > 0.0 {
+            format!("last ok {:.0}s ago", (unix_now - last).max(0.0))
+        } else {
+            "never ok".into()
+        };
         lines.push((
             signal.to_string(),
             format!(
@@ -228,9 +307,17 @@ pub fn exports(now: &Exposition, unix_now: f64) -> Vec<(String, String)> {
         ));
     }
     if let Some(traces) = now.sum("alys_telemetry_trace_store_traces", &[]) {
-        let mib = now.sum("alys_telemetry_trace_store_memory_bytes", &[]).unwrap_or(0.0) / 1048576.0;
-        let evicted = now.sum("alys_telemetry_trace_store_evicted_traces_total", &[]).unwrap_or(0.0);
-        lines.push(("trace store".into(), format!("{traces:.0} traces, {mib:.1} MiB, {evicted:.0} evicted")));
+        let mib = now
+            .sum("alys_telemetry_trace_store_memory_bytes", &[])
+            .unwrap_or(0.0)
+            / 1048576.0;
+        let evicted = now
+            .sum("alys_telemetry_trace_store_evicted_traces_total", &[])
+            .unwrap_or(0.0);
+        lines.push((
+            "trace store".into(),
+            format!("{traces:.0} traces, {mib:.1} MiB, {evicted:.0} evicted"),
+        ));
     }
     lines
 }
@@ -246,7 +333,12 @@ mod tests {
 
     #[test]
     fn the_95th_percentile_interpolates_within_its_bucket() {
-        let b = [(0.01, 50.0), (0.1, 90.0), (1.0, 100.0), (f64::INFINITY, 100.0)];
+        let b = [
+            (0.01, 50.0),
+            (0.1, 90.0),
+            (1.0, 100.0),
+            (f64::INFINITY, 100.0),
+        ];
         let q = quantile(&b, 0.95).unwrap();
         assert!((q - 0.55).abs() < 1e-9, "{q}");
         assert_eq!(quantile(&[(1.0, 0.0), (f64::INFINITY, 0.0)], 0.95), None);
@@ -254,7 +346,9 @@ mod tests {
 
     #[test]
     fn actor_rates_come_from_two_readings() {
-        let before = Exposition::of("alys_actor_messages_total{actor_type=\"chain\",message_type=\"mining\",outcome=\"processed\"} 10\n");
+        let before = Exposition::of(
+            "alys_actor_messages_total{actor_type=\"chain\",message_type=\"mining\",outcome=\"processed\"} 10\n",
+        );
         let now = Exposition::of(concat!(
             "alys_actor_messages_total{actor_type=\"chain\",message_type=\"mining\",outcome=\"processed\"} 30\n",
             "alys_actor_mailbox_size{actor_type=\"chain\"} 3\n",
@@ -270,7 +364,14 @@ mod tests {
     fn health_reads_the_report_and_history() {
         let h = Health::parse(r#"{"report":{"status":"degraded","version":"0.1.0","uptime_seconds":5,"checks":{"chain":{"status":"degraded","detail":"no block for 6000 ms"}}},"history":{"chain":[{"at_unix_ms":1,"status":"healthy","detail":""},{"at_unix_ms":2,"status":"degraded","detail":"x"}]}}"#).unwrap();
         assert_eq!(h.status, "degraded");
-        assert_eq!(h.checks[1], ("chain".into(), "degraded".into(), "no block for 6000 ms".into()));
+        assert_eq!(
+            h.checks[1],
+            (
+                "chain".into(),
+                "degraded".into(),
+                "no block for 6000 ms".into()
+            )
+        );
         assert_eq!(h.history["chain"], ["healthy", "degraded"]);
     }
 }

@@ -37,7 +37,9 @@ pub fn run(base: &str) -> Result<(), String> {
             while let Ok(fetched) = rx.try_recv() {
                 state.update(fetched);
             }
-            terminal.draw(|f| draw(f, &state)).map_err(|e| e.to_string())?;
+            terminal
+                .draw(|f| draw(f, &state))
+                .map_err(|e| e.to_string())?;
             if quit_requested(Duration::from_millis(200))? {
                 return Ok(());
             }
@@ -143,10 +145,27 @@ fn draw(f: &mut Frame, state: &State) {
         Constraint::Percentage(40),
     ])
     .areas(bottom);
-    let unix_now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-    f.render_widget(pairs("Sync and chain", data::chain(&reading.metrics, before, elapsed)), chain);
-    f.render_widget(pairs("Governance stream", data::governance(&reading.metrics, before, elapsed)), gov);
-    f.render_widget(pairs("Exports", data::exports(&reading.metrics, unix_now)), exports);
+    let unix_now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    f.render_widget(
+        pairs(
+            "Sync and chain",
+            data::chain(&reading.metrics, before, elapsed),
+        ),
+        chain,
+    );
+    f.render_widget(
+        pairs(
+            "Governance stream",
+            data::governance(&reading.metrics, before, elapsed),
+        ),
+        gov,
+    );
+    f.render_widget(
+        pairs("Exports", data::exports(&reading.metrics, unix_now)),
+        exports,
+    );
 }
 
 fn header_line(state: &State) -> Paragraph<'static> {
@@ -164,17 +183,29 @@ fn header_line(state: &State) -> Paragraph<'static> {
     let health = state
         .latest
         .as_ref()
-        .map(|(_, r)| format!(" · health {} · version {} · up {}s", r.health.status, r.health.version, r.health.uptime_seconds))
+        .map(|(_, r)| {
+            format!(
+                " · health {} · version {} · up {}s",
+                r.health.status, r.health.version, r.health.uptime_seconds
+            )
+        })
         .unwrap_or_default();
     Paragraph::new(vec![
         Line::from(vec![
-            Span::styled("alys-telemetry top ", Style::default().add_modifier(Modifier::BOLD)),
+            Span::styled(
+                "alys-telemetry top ",
+                Style::default().add_modifier(Modifier::BOLD),
+            ),
             Span::raw(format!("{} · ", state.base)),
             status,
             Span::raw(health),
         ]),
         Line::from(Span::styled(
-            format!("refresh {}s · {} reads · q quits", REFRESH.as_secs(), state.reads),
+            format!(
+                "refresh {}s · {} reads · q quits",
+                REFRESH.as_secs(),
+                state.reads
+            ),
             Style::default().fg(Color::DarkGray),
         )),
     ])
@@ -209,7 +240,11 @@ fn history_line(statuses: &[String], width: usize) -> Line<'static> {
 
 fn health_table(health: &Health) -> Table<'static> {
     let rows = health.checks.iter().map(|(name, status, detail)| {
-        let label = if name.is_empty() { "(node)".to_string() } else { name.clone() };
+        let label = if name.is_empty() {
+            "(node)".to_string()
+        } else {
+            name.clone()
+        };
         let past = health.history.get(name).map(Vec::as_slice).unwrap_or(&[]);
         Row::new(vec![
             ratatui::text::Text::from(label),
@@ -218,31 +253,72 @@ fn health_table(health: &Health) -> Table<'static> {
             ratatui::text::Text::from(history_line(past, 60)),
         ])
     });
-    Table::new(rows, [Constraint::Length(16), Constraint::Length(10), Constraint::Percentage(35), Constraint::Min(20)])
-        .header(Row::new(["check", "now", "detail", "history (5 s each, oldest left)"]).style(Style::default().add_modifier(Modifier::BOLD)))
-        .block(Block::default().borders(Borders::ALL).title(" Health "))
+    Table::new(
+        rows,
+        [
+            Constraint::Length(16),
+            Constraint::Length(10),
+            Constraint::Percentage(35),
+            Constraint::Min(20),
+        ],
+    )
+    .header(
+        Row::new(["check", "now", "detail", "history (5 s each, oldest left)"])
+            .style(Style::default().add_modifier(Modifier::BOLD)),
+    )
+    .block(Block::default().borders(Borders::ALL).title(" Health "))
 }
 
 fn actor_table(now: &Exposition, before: Option<&Exposition>, elapsed: Duration) -> Table<'static> {
     let rows = data::actors(now, before, elapsed).into_iter().map(|a| {
         Row::new(vec![
             a.actor_type,
-            a.messages_per_second.map_or("–".into(), |r| format!("{r:.1}")),
+            a.messages_per_second
+                .map_or("–".into(), |r| format!("{r:.1}")),
             data::seconds(a.latency_p95_seconds),
             format!("{:.0}", a.mailbox),
             format!("{:.0}", a.restarts),
             format!("{:.0}", a.failed),
         ])
     });
-    Table::new(rows, [Constraint::Length(12), Constraint::Length(12), Constraint::Length(14), Constraint::Length(10), Constraint::Length(10), Constraint::Length(10)])
-        .header(Row::new(["actor", "messages/s", "latency p95", "mailbox", "restarts", "failed"]).style(Style::default().add_modifier(Modifier::BOLD)))
-        .block(Block::default().borders(Borders::ALL).title(" Actors "))
+    Table::new(
+        rows,
+        [
+            Constraint::Length(12),
+            Constraint::Length(12),
+            Constraint::Length(14),
+            Constraint::Length(10),
+            Constraint::Length(10),
+            Constraint::Length(10),
+        ],
+    )
+    .header(
+        Row::new([
+            "actor",
+            "messages/s",
+            "latency p95",
+            "mailbox",
+            "restarts",
+            "failed",
+        ])
+        .style(Style::default().add_modifier(Modifier::BOLD)),
+    )
+    .block(Block::default().borders(Borders::ALL).title(" Actors "))
 }
 
 fn pairs(title: &str, lines: Vec<(String, String)>) -> Paragraph<'static> {
     let text: Vec<Line> = lines
         .into_iter()
-        .map(|(k, v)| Line::from(vec![Span::styled(format!("{k}: "), Style::default().fg(Color::DarkGray)), Span::raw(v)]))
+        .map(|(k, v)| {
+            Line::from(vec![
+                Span::styled(format!("{k}: "), Style::default().fg(Color::DarkGray)),
+                Span::raw(v),
+            ])
+        })
         .collect();
-    Paragraph::new(text).block(Block::default().borders(Borders::ALL).title(format!(" {title} ")))
+    Paragraph::new(text).block(
+        Block::default()
+            .borders(Borders::ALL)
+            .title(format!(" {title} ")),
+    )
 }

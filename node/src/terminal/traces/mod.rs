@@ -17,7 +17,11 @@ use super::model::TraceView;
 pub const REFRESH: Duration = Duration::from_secs(5);
 
 /// Prints the OTLP JSON of `trace_id`, or of the traces `filter` selects, on stdout.
-pub fn export_json(source: &Source, filter: &Filter, trace_id: Option<&str>) -> Result<String, String> {
+pub fn export_json(
+    source: &Source,
+    filter: &Filter,
+    trace_id: Option<&str>,
+) -> Result<String, String> {
     let http = Http::new()?;
     let bodies = match trace_id {
         Some(id) => vec![source.trace_json(&http, id)?],
@@ -26,7 +30,8 @@ pub fn export_json(source: &Source, filter: &Filter, trace_id: Option<&str>) -> 
     // One TracesData: Jaeger's answers are unwrapped from `result` and joined.
     let mut resource_spans = Vec::new();
     for body in bodies {
-        let value: serde_json::Value = serde_json::from_str(&body).map_err(|e| format!("not JSON: {e}"))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| format!("not JSON: {e}"))?;
         let data = value.get("result").cloned().unwrap_or(value);
         if let Some(list) = data.get("resourceSpans").and_then(|r| r.as_array()) {
             resource_spans.extend(list.iter().cloned());
@@ -51,8 +56,14 @@ enum Answer {
 pub(crate) enum Mode {
     List,
     /// Typing into the search (`/`) or the minimum duration (`m`).
-    Editing { field: Field, text: String },
-    Trace { trace: Box<TraceView>, selected: usize },
+    Editing {
+        field: Field,
+        text: String,
+    },
+    Trace {
+        trace: Box<TraceView>,
+        selected: usize,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -101,7 +112,12 @@ pub fn run(source: Source, filter: Filter, open: Option<String>) -> Result<(), S
     result
 }
 
-fn worker(http: &Http, source: &Source, requests: &mpsc::Receiver<Request>, answers: &mpsc::Sender<Answer>) {
+fn worker(
+    http: &Http,
+    source: &Source,
+    requests: &mpsc::Receiver<Request>,
+    answers: &mpsc::Sender<Answer>,
+) {
     while let Ok(request) = requests.recv() {
         let answer = match request {
             Request::List(filter) => Answer::List(source.list(http, &filter)),
@@ -129,7 +145,9 @@ impl App {
             while let Ok(answer) = answers.try_recv() {
                 self.take(answer);
             }
-            terminal.draw(|f| view::draw(f, self)).map_err(|e| e.to_string())?;
+            terminal
+                .draw(|f| view::draw(f, self))
+                .map_err(|e| e.to_string())?;
             if !event::poll(Duration::from_millis(200)).map_err(|e| e.to_string())? {
                 continue;
             }
@@ -152,7 +170,10 @@ impl App {
             }
             Answer::Trace(Ok(trace)) => {
                 self.error = None;
-                self.mode = Mode::Trace { trace: Box::new(trace), selected: 0 };
+                self.mode = Mode::Trace {
+                    trace: Box::new(trace),
+                    selected: 0,
+                };
             }
             Answer::List(Err(e)) | Answer::Trace(Err(e)) => {
                 self.error = Some(format!("disconnected, retrying: {e}"));
@@ -190,13 +211,17 @@ impl App {
                     self.mode = Mode::List;
                     refresh(self);
                 }
-                KeyCode::Down | KeyCode::Char('j') => *selected = (*selected + 1).min(trace.rows.len().saturating_sub(1)),
+                KeyCode::Down | KeyCode::Char('j') => {
+                    *selected = (*selected + 1).min(trace.rows.len().saturating_sub(1))
+                }
                 KeyCode::Up | KeyCode::Char('k') => *selected = selected.saturating_sub(1),
                 _ => {}
             },
             Mode::List => match key.code {
                 KeyCode::Char('q') | KeyCode::Esc => return true,
-                KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(self.traces.len().saturating_sub(1)),
+                KeyCode::Down | KeyCode::Char('j') => {
+                    self.selected = (self.selected + 1).min(self.traces.len().saturating_sub(1))
+                }
                 KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
                 KeyCode::Enter | KeyCode::Right => {
                     if let Some(t) = self.traces.get(self.selected) {
@@ -205,9 +230,17 @@ impl App {
                 }
                 KeyCode::Char('/') => {
                     let text = self.filter.search.clone().unwrap_or_default();
-                    self.mode = Mode::Editing { field: Field::Search, text };
+                    self.mode = Mode::Editing {
+                        field: Field::Search,
+                        text,
+                    };
                 }
-                KeyCode::Char('m') => self.mode = Mode::Editing { field: Field::MinDuration, text: String::new() },
+                KeyCode::Char('m') => {
+                    self.mode = Mode::Editing {
+                        field: Field::MinDuration,
+                        text: String::new(),
+                    }
+                }
                 KeyCode::Char('e') => {
                     self.filter.errors_only = !self.filter.errors_only;
                     refresh(self);

@@ -4,6 +4,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A duration in its natural unit with three significant digits: `85.2µs`, `312ms`, `1.20s`.
 pub fn duration(d: Duration) -> String {
+    if d.is_zero() {
+        return "0".into();
+    }
     let ns = d.as_nanos() as f64;
     let (value, unit) = if ns < 1e3 {
         (ns, "ns")

@@ -35,7 +35,9 @@ pub fn wants_html(headers: &HeaderMap) -> bool {
                     .unwrap_or(1.0);
                 (kind.eq_ignore_ascii_case(wanted)).then_some(q)
             })
-            .fold(None, |best: Option<f32>, q| Some(best.map_or(q, |b| b.max(q))))
+            .fold(None, |best: Option<f32>, q| {
+                Some(best.map_or(q, |b| b.max(q)))
+            })
     };
     match (quality("text/html"), quality("application/json")) {
         (Some(html), Some(json)) => html > 0.0 && html >= json,

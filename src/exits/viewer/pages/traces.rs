@@ -10,9 +10,7 @@ use maud::{Markup, html};
 use super::{format, layout, problem, respond};
 use crate::exits::viewer::Viewer;
 use crate::exits::viewer::query::TraceParams;
-use crate::exits::viewer::store::{
-    BUCKETS, OperationStats, Trace, TraceStore, View, bucket_label,
-};
+use crate::exits::viewer::store::{BUCKETS, OperationStats, Trace, TraceStore, View, bucket_label};
 
 /// `GET /`
 pub async fn index(State(viewer): State<Viewer>) -> Response {

@@ -17,12 +17,18 @@ use opentelemetry_sdk::trace::SpanData;
 use super::{format, layout, problem, respond};
 use crate::exits::viewer::Viewer;
 use crate::exits::viewer::api::parse_trace_id;
-use crate::exits::viewer::store::{Segment, Timing, Trace, TraceStore, critical_path_of, tree_order};
+use crate::exits::viewer::store::{
+    Segment, Timing, Trace, TraceStore, critical_path_of, tree_order,
+};
 
 /// `GET /traces/{trace_id}`
 pub async fn trace(State(viewer): State<Viewer>, Path(id): Path<String>) -> Response {
     let Some(store) = &viewer.store else {
-        return problem(StatusCode::NOT_FOUND, "No traces", "The OpenTelemetry SDK is disabled.");
+        return problem(
+            StatusCode::NOT_FOUND,
+            "No traces",
+            "The OpenTelemetry SDK is disabled.",
+        );
     };
     let Some(trace_id) = parse_trace_id(&id) else {
         return problem(
@@ -35,7 +41,9 @@ pub async fn trace(State(viewer): State<Viewer>, Path(id): Path<String>) -> Resp
         return problem(
             StatusCode::NOT_FOUND,
             "Trace not kept",
-            &format!("Trace {trace_id} is not kept here: evicted, never sampled, or from another node."),
+            &format!(
+                "Trace {trace_id} is not kept here: evicted, never sampled, or from another node."
+            ),
         );
     };
     let title = format!("{} · trace", trace.operation());
@@ -108,13 +116,19 @@ fn row(
     pct: &dyn Fn(u128) -> f64,
     store: &TraceStore,
 ) -> Markup {
-    let (start, end) = (nanos(span.start_time), nanos(span.end_time).max(nanos(span.start_time)));
+    let (start, end) = (
+        nanos(span.start_time),
+        nanos(span.end_time).max(nanos(span.start_time)),
+    );
     let left = pct(start);
     let width = (pct(end) - left).max(0.0);
     let segments: Vec<&Segment> = path.iter().filter(|s| s.span == index).collect();
     let critical = !segments.is_empty();
     let error = matches!(span.status, Status::Error { .. });
-    let took = span.end_time.duration_since(span.start_time).unwrap_or_default();
+    let took = span
+        .end_time
+        .duration_since(span.start_time)
+        .unwrap_or_default();
     let classes = format!(
         "row span-row{}{}",
         if critical { " critical" } else { "" },
@@ -139,7 +153,9 @@ fn row(
 }
 
 fn details(span: &SpanData, store: &TraceStore) -> Markup {
-    let offset = |t: std::time::SystemTime| format::duration(t.duration_since(span.start_time).unwrap_or_default());
+    let offset = |t: std::time::SystemTime| {
+        format::duration(t.duration_since(span.start_time).unwrap_or_default())
+    };
     html! {
         details.span {
             summary { "details" }

@@ -131,10 +131,13 @@ impl Index {
         self.gathering_bytes
             + self.settled_bytes
             + self.operations.len() * OPERATION_BYTES
-            + self.operations.iter().map(|(n, _)| 2 * n.len()).sum::<usize>()
+            + self
+                .operations
+                .iter()
+                .map(|(n, _)| 2 * n.len())
+                .sum::<usize>()
             + (self.settled.capacity() - self.settled.len()) * size_of::<(TraceId, Settled)>()
-            + (self.gathering.capacity() - self.gathering.len())
-                * size_of::<(TraceId, Gathering)>()
+            + (self.gathering.capacity() - self.gathering.len()) * size_of::<(TraceId, Gathering)>()
     }
 
     pub fn settled_len(&self) -> usize {
@@ -151,7 +154,10 @@ impl Index {
         if self.settled.contains_key(&id) {
             self.add_late(id, span, bytes);
         } else {
-            let entry = self.gathering.entry(id).or_insert_with(|| Gathering::new(now));
+            let entry = self
+                .gathering
+                .entry(id)
+                .or_insert_with(|| Gathering::new(now));
             if entry.bytes + bytes > self.limit / 4 {
                 self.counters.dropped(DropReason::TraceTooLarge);
                 if entry.spans.is_empty() {
@@ -243,7 +249,8 @@ impl Index {
         if let Some(&i) = self.operation_ids.get(name) {
             return i;
         }
-        self.operations.push((name.to_string(), Operation::default()));
+        self.operations
+            .push((name.to_string(), Operation::default()));
         self.operation_ids
             .insert(name.to_string(), self.operations.len() - 1);
         self.operations.len() - 1
@@ -421,7 +428,11 @@ mod tests {
         ix.settle(t0 + Duration::from_millis(500));
         assert_eq!(ix.settled_len(), 0);
         // The engine's hop ends after the root: the trace keeps gathering.
-        add(&mut ix, span(1, 2, 1, "engine.execute_block", 249, 300), t0 + Duration::from_millis(600));
+        add(
+            &mut ix,
+            span(1, 2, 1, "engine.execute_block", 249, 300),
+            t0 + Duration::from_millis(600),
+        );
         ix.settle(t0 + Duration::from_millis(1200));
         assert_eq!(ix.settled_len(), 0);
         ix.settle(t0 + Duration::from_millis(1700));
@@ -469,8 +480,14 @@ mod tests {
             ix.settle_all();
             assert!(ix.bytes() <= limit, "{} > {limit}", ix.bytes());
         }
-        assert!(ix.get(TraceId::from(1)).is_some(), "the slow trace was evicted");
-        assert!(ix.get(TraceId::from(2)).is_some(), "the failed trace was evicted");
+        assert!(
+            ix.get(TraceId::from(1)).is_some(),
+            "the slow trace was evicted"
+        );
+        assert!(
+            ix.get(TraceId::from(2)).is_some(),
+            "the failed trace was evicted"
+        );
         assert!(ix.get(TraceId::from(3)).is_none());
         assert!(ix.settled_len() > 100);
     }

@@ -42,12 +42,12 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 
-pub use shape::{Segment, Timing, critical_path, critical_path_of, tree_order};
 pub use operations::{
     BUCKETS, LATENCY_BOUNDS, OTHER_OPERATIONS, OperationStats, bucket_label, bucket_of,
     bucket_range,
 };
 pub use query::{TraceQuery, View};
+pub use shape::{Segment, Timing, critical_path, critical_path_of, tree_order};
 pub use trace::Trace;
 
 use crate::sources::catalog::trace_store::{DropReason, def};
@@ -317,8 +317,10 @@ fn publish(shared: &Shared) {
         (index.bytes(), index.settled_len())
     };
     let c = &shared.counters;
-    c.memory_bytes
-        .store((bytes + shared.handoff.reserved()) as u64, Ordering::Relaxed);
+    c.memory_bytes.store(
+        (bytes + shared.handoff.reserved()) as u64,
+        Ordering::Relaxed,
+    );
     c.traces.store(traces as u64, Ordering::Relaxed);
 }
 

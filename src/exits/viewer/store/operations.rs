@@ -192,7 +192,10 @@ mod tests {
         assert_eq!(bucket_of(Duration::from_secs(1000)), 8);
         assert_eq!(bucket_label(5), "100ms–1s");
         assert_eq!(bucket_label(8), "≥100s");
-        assert_eq!(bucket_range(5), (Duration::from_millis(100), Some(Duration::from_secs(1))));
+        assert_eq!(
+            bucket_range(5),
+            (Duration::from_millis(100), Some(Duration::from_secs(1)))
+        );
         assert_eq!(bucket_range(8).1, None);
     }
 

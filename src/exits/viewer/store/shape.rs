@@ -31,7 +31,8 @@ pub struct Timing {
 impl Timing {
     /// A stored span's timing.
     pub fn of(span: &opentelemetry_sdk::trace::SpanData) -> Timing {
-        let ns = |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let ns =
+            |t: std::time::SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         Timing {
             id: id(span.span_context.span_id()),
             parent: id(span.parent_span_id),
@@ -82,10 +83,20 @@ pub fn critical_path_of(spans: &[Timing]) -> Vec<Segment> {
             stack.pop();
             continue;
         };
-        push(&mut out, s, subtree_end[child].max(start[s]), frame.cursor.min(end[s]));
+        push(
+            &mut out,
+            s,
+            subtree_end[child].max(start[s]),
+            frame.cursor.min(end[s]),
+        );
         frame.cursor = start[child];
         visited[child] = true;
-        stack.push(Frame::new(child, subtree_end[child], &children, &subtree_end));
+        stack.push(Frame::new(
+            child,
+            subtree_end[child],
+            &children,
+            &subtree_end,
+        ));
     }
     out
 }
@@ -291,12 +302,42 @@ mod tests {
     #[test]
     fn the_tree_lists_parents_before_children_and_siblings_by_start() {
         let spans = [
-            Timing { id: 1, parent: 0, start_ns: 0, end_ns: 10 },
-            Timing { id: 3, parent: 1, start_ns: 5, end_ns: 6 },
-            Timing { id: 2, parent: 1, start_ns: 1, end_ns: 4 },
-            Timing { id: 4, parent: 2, start_ns: 2, end_ns: 3 },
-            Timing { id: 5, parent: 6, start_ns: 7, end_ns: 8 },
-            Timing { id: 6, parent: 5, start_ns: 7, end_ns: 8 },
+            Timing {
+                id: 1,
+                parent: 0,
+                start_ns: 0,
+                end_ns: 10,
+            },
+            Timing {
+                id: 3,
+                parent: 1,
+                start_ns: 5,
+                end_ns: 6,
+            },
+            Timing {
+                id: 2,
+                parent: 1,
+                start_ns: 1,
+                end_ns: 4,
+            },
+            Timing {
+                id: 4,
+                parent: 2,
+                start_ns: 2,
+                end_ns: 3,
+            },
+            Timing {
+                id: 5,
+                parent: 6,
+                start_ns: 7,
+                end_ns: 8,
+            },
+            Timing {
+                id: 6,
+                parent: 5,
+                start_ns: 7,
+                end_ns: 8,
+            },
         ];
         assert_eq!(
             tree_order(&spans),

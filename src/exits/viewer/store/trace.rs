@@ -26,7 +26,9 @@ impl Trace {
     pub(crate) fn new(trace_id: TraceId, mut spans: Vec<SpanData>, bytes: usize) -> Trace {
         spans.sort_by_key(|s| s.start_time);
         spans.shrink_to_fit();
-        let start = spans.first().map_or(SystemTime::UNIX_EPOCH, |s| s.start_time);
+        let start = spans
+            .first()
+            .map_or(SystemTime::UNIX_EPOCH, |s| s.start_time);
         let end = spans
             .iter()
             .map(|s| s.end_time)
@@ -198,7 +200,9 @@ pub(crate) mod tests {
         start_ms: u64,
         end_ms: u64,
     ) -> SpanData {
-        let at = |ms| SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000) + Duration::from_millis(ms);
+        let at = |ms| {
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000) + Duration::from_millis(ms)
+        };
         SpanData {
             span_context: SpanContext::new(
                 TraceId::from(trace),
