@@ -167,9 +167,8 @@ pub async fn run(
         }
     };
     let first_run = async {
-        match &options.collector {
-            Some(collector) => first_run::watch(telemetry, collector.clone()).await,
-            None => {}
+        if let Some(collector) = &options.collector {
+            first_run::watch(telemetry, collector.clone()).await;
         }
         std::future::pending::<()>().await
     };

@@ -7,6 +7,12 @@ use alys_telemetry::exits::viewer::store::{Segment, Timing, critical_path_of, tr
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::{Span, TracesData, status};
 
+/// Attributes as text, in their order.
+pub type Attributes = Vec<(String, String)>;
+
+/// A span event: its offset from the span's start in nanoseconds, its name, its attributes.
+pub type Event = (u128, String, Attributes);
+
 /// One span, flattened.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpanView {
@@ -16,9 +22,8 @@ pub struct SpanView {
     pub service: String,
     pub start_ns: u128,
     pub end_ns: u128,
-    pub attributes: Vec<(String, String)>,
-    /// Offset from the span's start, name, attributes.
-    pub events: Vec<(u128, String, Vec<(String, String)>)>,
+    pub attributes: Attributes,
+    pub events: Vec<Event>,
     /// Linked trace id and span id.
     pub links: Vec<(String, String)>,
     /// The error message when the span failed.

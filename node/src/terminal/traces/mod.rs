@@ -186,72 +186,93 @@ impl App {
         if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
             return true;
         }
-        let refresh = |app: &mut App| app.last_list = None;
-        match &mut self.mode {
-            Mode::Editing { field, text } => match key.code {
-                KeyCode::Enter => {
-                    let (field, text) = (*field, text.trim().to_string());
-                    match apply(&mut self.filter, field, &text) {
-                        Ok(()) => self.error = None,
-                        Err(e) => self.error = Some(e),
-                    }
-                    self.mode = Mode::List;
-                    refresh(self);
+        match self.mode {
+            Mode::Editing { .. } => {
+                self.key_editing(key.code);
+                false
+            }
+            Mode::Trace { .. } => self.key_trace(key.code),
+            Mode::List => self.key_list(key.code, to_worker),
+        }
+    }
+
+    /// Typing a filter: Enter applies it, Esc drops it.
+    fn key_editing(&mut self, code: KeyCode) {
+        let Mode::Editing { field, text } = &mut self.mode else {
+            return;
+        };
+        match code {
+            KeyCode::Enter => {
+                let (field, text) = (*field, text.trim().to_string());
+                self.error = apply(&mut self.filter, field, &text).err();
+                self.mode = Mode::List;
+                self.last_list = None;
+            }
+            KeyCode::Esc => self.mode = Mode::List,
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c) => text.push(c),
+            _ => {}
+        }
+    }
+
+    /// In a waterfall: move between spans, go back; true to quit.
+    fn key_trace(&mut self, code: KeyCode) -> bool {
+        let Mode::Trace { trace, selected } = &mut self.mode else {
+            return false;
+        };
+        match code {
+            KeyCode::Char('q') => return true,
+            KeyCode::Esc | KeyCode::Backspace | KeyCode::Left => {
+                self.mode = Mode::List;
+                self.last_list = None;
+            }
+            KeyCode::Down | KeyCode::Char('j') => {
+                *selected = (*selected + 1).min(trace.rows.len().saturating_sub(1))
+            }
+            KeyCode::Up | KeyCode::Char('k') => *selected = selected.saturating_sub(1),
+            _ => {}
+        }
+        false
+    }
+
+    /// In the list: select, open, filter; true to quit.
+    fn key_list(&mut self, code: KeyCode, to_worker: &mpsc::Sender<Request>) -> bool {
+        match code {
+            KeyCode::Char('q') | KeyCode::Esc => return true,
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.selected = (self.selected + 1).min(self.traces.len().saturating_sub(1))
+            }
+            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Enter | KeyCode::Right => {
+                if let Some(t) = self.traces.get(self.selected) {
+                    let _ = to_worker.send(Request::Trace(t.trace_id.clone()));
                 }
-                KeyCode::Esc => self.mode = Mode::List,
-                KeyCode::Backspace => {
-                    text.pop();
+            }
+            KeyCode::Char('/') => {
+                let text = self.filter.search.clone().unwrap_or_default();
+                self.mode = Mode::Editing {
+                    field: Field::Search,
+                    text,
+                };
+            }
+            KeyCode::Char('m') => {
+                self.mode = Mode::Editing {
+                    field: Field::MinDuration,
+                    text: String::new(),
                 }
-                KeyCode::Char(c) => text.push(c),
-                _ => {}
-            },
-            Mode::Trace { trace, selected } => match key.code {
-                KeyCode::Char('q') => return true,
-                KeyCode::Esc | KeyCode::Backspace | KeyCode::Left => {
-                    self.mode = Mode::List;
-                    refresh(self);
-                }
-                KeyCode::Down | KeyCode::Char('j') => {
-                    *selected = (*selected + 1).min(trace.rows.len().saturating_sub(1))
-                }
-                KeyCode::Up | KeyCode::Char('k') => *selected = selected.saturating_sub(1),
-                _ => {}
-            },
-            Mode::List => match key.code {
-                KeyCode::Char('q') | KeyCode::Esc => return true,
-                KeyCode::Down | KeyCode::Char('j') => {
-                    self.selected = (self.selected + 1).min(self.traces.len().saturating_sub(1))
-                }
-                KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
-                KeyCode::Enter | KeyCode::Right => {
-                    if let Some(t) = self.traces.get(self.selected) {
-                        let _ = to_worker.send(Request::Trace(t.trace_id.clone()));
-                    }
-                }
-                KeyCode::Char('/') => {
-                    let text = self.filter.search.clone().unwrap_or_default();
-                    self.mode = Mode::Editing {
-                        field: Field::Search,
-                        text,
-                    };
-                }
-                KeyCode::Char('m') => {
-                    self.mode = Mode::Editing {
-                        field: Field::MinDuration,
-                        text: String::new(),
-                    }
-                }
-                KeyCode::Char('e') => {
-                    self.filter.errors_only = !self.filter.errors_only;
-                    refresh(self);
-                }
-                KeyCode::Char('v') => {
-                    self.filter.view = next_view(&self.filter.view).into();
-                    refresh(self);
-                }
-                KeyCode::Char('r') => refresh(self),
-                _ => {}
-            },
+            }
+            KeyCode::Char('e') => {
+                self.filter.errors_only = !self.filter.errors_only;
+                self.last_list = None;
+            }
+            KeyCode::Char('v') => {
+                self.filter.view = next_view(&self.filter.view).into();
+                self.last_list = None;
+            }
+            KeyCode::Char('r') => self.last_list = None,
+            _ => {}
         }
         false
     }

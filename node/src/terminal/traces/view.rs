@@ -206,33 +206,7 @@ fn span_line(
     .chars()
     .take(label_width)
     .collect();
-    let total = trace.duration_ns().max(1) as f64;
-    let col =
-        |ns: u128| ((ns.saturating_sub(trace.start_ns)) as f64 / total * bar_width as f64) as usize;
-    let (from, to) = (
-        col(span.start_ns).min(bar_width - 1),
-        col(span.end_ns).clamp(col(span.start_ns) + 1, bar_width),
-    );
-    let mut cells: Vec<(char, Color)> = vec![(' ', Color::Reset); bar_width];
-    for cell in cells.iter_mut().take(to).skip(from) {
-        *cell = (
-            '▒',
-            if span.error.is_some() {
-                Color::Red
-            } else {
-                BAR
-            },
-        );
-    }
-    for seg in trace.critical.iter().filter(|s| s.span == index) {
-        let (a, b) = (
-            col(seg.start_ns).min(bar_width - 1),
-            col(seg.end_ns).clamp(col(seg.start_ns) + 1, bar_width),
-        );
-        for cell in cells.iter_mut().take(b).skip(a) {
-            *cell = ('█', CRITICAL);
-        }
-    }
+    let cells = bar_cells(trace, index, bar_width);
     let style = if selected {
         Style::default().add_modifier(Modifier::REVERSED)
     } else {
@@ -257,6 +231,37 @@ fn span_line(
         Style::default().fg(Color::DarkGray),
     ));
     Line::from(spans)
+}
+
+/// A span's bar on the trace's time axis: ▒ where it ran, █ where it was critical.
+fn bar_cells(trace: &TraceView, index: usize, bar_width: usize) -> Vec<(char, Color)> {
+    let span = &trace.spans[index];
+    let total = trace.duration_ns().max(1) as f64;
+    let col =
+        |ns: u128| ((ns.saturating_sub(trace.start_ns)) as f64 / total * bar_width as f64) as usize;
+    let range = |start: u128, end: u128| {
+        (
+            col(start).min(bar_width - 1),
+            col(end).clamp(col(start) + 1, bar_width),
+        )
+    };
+    let mut cells = vec![(' ', Color::Reset); bar_width];
+    let color = if span.error.is_some() {
+        Color::Red
+    } else {
+        BAR
+    };
+    let (from, to) = range(span.start_ns, span.end_ns);
+    for cell in cells.iter_mut().take(to).skip(from) {
+        *cell = ('▒', color);
+    }
+    for seg in trace.critical.iter().filter(|s| s.span == index) {
+        let (a, b) = range(seg.start_ns, seg.end_ns);
+        for cell in cells.iter_mut().take(b).skip(a) {
+            *cell = ('█', CRITICAL);
+        }
+    }
+    cells
 }
 
 fn span_details(span: Option<&SpanView>) -> Paragraph<'static> {
