@@ -1,6 +1,7 @@
 //! The first run: with no collector to push to, the demo says once where the node shows
 //! itself instead (its pages, `top`, `traces`), rather than logging a connection error per
-//! signal every 30 seconds. Once an export succeeds, failures are logged as usual again.
+//! signal every 30 seconds. Once an export succeeds, failures are logged as usual again; with
+//! `RUST_LOG` set, the user asked for details, and they are logged throughout.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,7 +46,8 @@ fn reachable(mut addr: SocketAddr) -> SocketAddr {
 /// failure logging back to the pipeline after the first success.
 pub async fn watch(telemetry: &TelemetryGuard, collector: String) {
     let stats = telemetry.export_stats().clone();
-    stats.set_log_failures(false);
+    let asked_for_logs = std::env::var_os("RUST_LOG").is_some_and(|v| !v.is_empty());
+    stats.set_log_failures(asked_for_logs);
     let pull = telemetry.local_addr();
     let mut hinted = false;
     let mut ticker = tokio::time::interval(Duration::from_millis(500));
