@@ -2,7 +2,7 @@
 //! chain.produce_block, its trace page draws the four actor hops in order with the critical
 //! path marked, /health is a page for a browser, and markup from outside (a resource attribute
 //! from the environment, a span attribute) shows as text and runs nothing. Screenshots are
-//! kept under target/tmp/viewer/.
+//! kept under target/tmp/viewer/ (trace-waterfall.png is the one docs/viewer.md shows).
 
 mod support;
 
@@ -139,6 +139,8 @@ fn the_demo_pages_show_the_block_trace_as_a_waterfall_with_its_critical_path() {
         assert!(r["diamond"].as_str().unwrap().contains('◆'), "{r}");
         assert!(r["width"].as_f64().unwrap() >= 1.0, "{r}");
     }
+    // As the page first shows (details closed): docs/viewer-trace.png is this artefact.
+    screenshot(&page, &artefact("trace-waterfall.png"));
     // The resource attribute from the environment is on the page, as text.
     eval(
         &page,
