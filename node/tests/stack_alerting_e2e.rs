@@ -8,9 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use support::node::Demo;
-use support::{
-    Proc, Prometheus, TempDir, Webhook, free_port, http_get, pull_config, wait_until,
-};
+use support::{Proc, Prometheus, TempDir, Webhook, free_port, http_get, pull_config, wait_until};
 
 fn repo() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))

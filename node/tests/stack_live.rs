@@ -567,7 +567,12 @@ fn collector_down_and_a_node_fault_alert_through_alertmanager() {
         stack,
         "SyncFailed delivered to the webhook",
         Duration::from_secs(120),
-        || webhook.notifications("SyncFailed", "firing").into_iter().next(),
+        || {
+            webhook
+                .notifications("SyncFailed", "firing")
+                .into_iter()
+                .next()
+        },
     );
     assert_eq!(fired["receiver"], "alys-critical", "{fired}");
     eventually(
@@ -587,7 +592,12 @@ fn collector_down_and_a_node_fault_alert_through_alertmanager() {
         stack,
         "SyncFailed resolved at the webhook",
         Duration::from_secs(180),
-        || webhook.notifications("SyncFailed", "resolved").into_iter().next(),
+        || {
+            webhook
+                .notifications("SyncFailed", "resolved")
+                .into_iter()
+                .next()
+        },
     );
     eventually(
         stack,
