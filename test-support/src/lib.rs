@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 mod collector;
+pub mod dashboards;
 pub mod exposition;
 mod http;
 /// Metrics recorded in process and read back as the pull endpoint serves them.
