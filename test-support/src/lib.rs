@@ -23,6 +23,7 @@ pub mod exposition;
 mod http;
 /// Metrics recorded in process and read back as the pull endpoint serves them.
 pub mod metrics;
+pub mod otlp_send;
 mod process;
 mod prometheus;
 pub mod promql;
