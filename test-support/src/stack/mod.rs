@@ -233,6 +233,25 @@ impl Stack {
         });
     }
 
+    /// Kills `service` as `docker kill` would: SIGKILL, no chance to flush anything.
+    pub fn kill(&self, service: &str) {
+        let Some(mut running) = self.member(service, |m| m.running.take()) else {
+            return;
+        };
+        if let Some(pid) = program_pid(running.child.id()) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let _ = running.child.kill();
+        let _ = running.child.wait();
+        self.network.set_running(service, false);
+        writeln_log(
+            &self.log_file(service),
+            &format!("--- harness: killed {service}"),
+        );
+    }
+
     /// Stops `service` as `docker compose stop` would: SIGTERM to the program, SIGKILL after
     /// the grace period.
     pub fn stop(&self, service: &str) {
@@ -253,6 +272,7 @@ impl Stack {
         }
         let _ = running.child.kill();
         let _ = running.child.wait();
+        self.network.set_running(service, false);
         writeln_log(
             &self.log_file(service),
             &format!("--- harness: stopped {service}"),
@@ -443,6 +463,12 @@ impl Faults<'_> {
     /// `docker compose stop <service>`, started again when the test ends.
     pub fn stop(&mut self, service: &str) {
         self.stack.stop(service);
+        self.undo.push(Undo::Start(service.to_string()));
+    }
+
+    /// `docker kill <service>`, started again when the test ends.
+    pub fn kill(&mut self, service: &str) {
+        self.stack.kill(service);
         self.undo.push(Undo::Start(service.to_string()));
     }
 
