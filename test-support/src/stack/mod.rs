@@ -3,9 +3,13 @@
 //! environment, mounted files and start order that Compose gives it, each in its own network
 //! namespace under its compose name and on its compose ports.
 //!
-//! ```ignore
-//! let stack = stack::shared(env!("CARGO_BIN_EXE_alys-telemetry")); // once per test binary
-//! let jaeger = stack.url("jaeger", 16686);   // http://10.231.x.y:16686
+//! ```no_run
+//! use alys_test_support::stack;
+//!
+//! // In a test of the node package: env!("CARGO_BIN_EXE_alys-telemetry").
+//! let stack = stack::shared("target/debug/alys-telemetry"); // once per test binary
+//! let jaeger = stack.url("jaeger", 16686); // http://10.231.x.y:16686
+//! assert!(jaeger.starts_with("http://10."));
 //! ```
 //!
 //! Needs root (network namespaces, bind mounts) and bubblewrap; a machine that refuses
