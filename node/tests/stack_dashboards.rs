@@ -821,7 +821,8 @@ fn every_query_uses_catalogued_metrics_labels_and_both_selectors() {
     );
 }
 
-/// The checker itself: each of these mistakes (most of them the seeds') must be caught.
+/// The checker itself: each of these mistakes (most of them in the queries first specified for
+/// Alys) must be caught.
 #[test]
 fn expression_checker_catches_known_mistakes() {
     let known = known_series();
@@ -841,12 +842,12 @@ fn expression_checker_catches_known_mistakes() {
         assert!(problems.is_empty(), "{expr}: {problems:?}");
     }
     let bad = [
-        // Seed: histogram_quantile over the bare histogram name.
+        // As first specified for Alys: histogram_quantile over the bare histogram name.
         (
             "histogram_quantile(0.99, alys_actor_message_latency_seconds)".to_string(),
             "not in the metric catalogue",
         ),
-        // Seed: rate() of a gauge.
+        // As first specified for Alys: rate() of a gauge.
         (
             format!("rate(alys_migration_progress_percent{{{s}}}[5m]) == 0"),
             "of the gauge",
@@ -860,7 +861,7 @@ fn expression_checker_catches_known_mistakes() {
             r#"alys_peer_count{path="$path"}"#.to_string(),
             "lacks instance",
         ),
-        // Seed: $labels.actor on a metric labelled actor_type.
+        // As first specified for Alys: $labels.actor on a metric labelled actor_type.
         (
             format!("sum by (actor) (alys_actor_mailbox_size{{{s}}})"),
             "not a label",
