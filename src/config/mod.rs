@@ -44,7 +44,16 @@ pub struct TelemetryConfig {
     pub sampler: SamplerChoice,
     pub log_format: LogFormat,
     pub system: SystemConfig,
+    pub viewer: ViewerConfig,
     pub shutdown_timeout: Duration,
+}
+
+/// The in-process trace viewer (the store beside the exporters, and its pages).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewerConfig {
+    pub enabled: bool,
+    /// Bound on the memory of the kept traces, in bytes.
+    pub memory_bytes: usize,
 }
 
 /// The system resource collector.
@@ -170,6 +179,10 @@ impl TelemetryConfig {
             system: SystemConfig {
                 enabled: r.text(settings::SYSTEM_ENABLED, "true", values::parse_bool)?,
                 interval: r.text(settings::SYSTEM_INTERVAL, "5000", values::parse_millis)?,
+            },
+            viewer: ViewerConfig {
+                enabled: r.text(settings::VIEWER_ENABLED, "true", values::parse_bool)?,
+                memory_bytes: r.text(settings::VIEWER_MEMORY, "16777216", values::parse_memory)?,
             },
             shutdown_timeout: r.text(settings::SHUTDOWN_TIMEOUT, "5000", values::parse_millis)?,
         })

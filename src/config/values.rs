@@ -116,6 +116,19 @@ pub(crate) fn parse_millis(v: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(ms))
 }
 
+/// The smallest memory bound the trace viewer accepts: below it, a few block traces would not fit.
+pub(crate) const MIN_VIEWER_MEMORY: usize = 1 << 20;
+
+pub(crate) fn parse_memory(v: &str) -> Result<usize, String> {
+    let bytes: usize = v
+        .parse()
+        .map_err(|_| "expected a whole number of bytes, for example 16777216".to_string())?;
+    if bytes < MIN_VIEWER_MEMORY {
+        return Err(format!("must be at least {MIN_VIEWER_MEMORY} (1 MiB)"));
+    }
+    Ok(bytes)
+}
+
 pub(crate) fn parse_nonempty(v: &str) -> Result<String, String> {
     if v.is_empty() {
         Err("must not be empty".into())

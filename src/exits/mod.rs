@@ -1,6 +1,8 @@
 //! Exits: the ways out of the process. [`pull`] serves Prometheus `/metrics` with `/health`
 //! and `/ready`; [`otlp`] pushes traces, metrics and logs to a collector, counting what it
-//! delivers.
+//! delivers; [`viewer`] keeps recent traces in the process and shows them, with health, on
+//! the pull endpoint's listener.
 
 pub mod otlp;
 pub mod pull;
+pub mod viewer;

@@ -10,6 +10,7 @@ use opentelemetry_sdk::trace::{
 
 use crate::config::SamplerChoice;
 use crate::exits::otlp::Counted;
+use crate::exits::viewer::store::StoreProcessor;
 use crate::sources::traces::{DecidedTraceIds, TracePolicy, set_policy};
 
 /// Spans the batch processor holds before it drops (and counts) new ones. The SDK's 2048 held
@@ -21,13 +22,15 @@ pub const BSP_MAX_EXPORT_BATCH_SIZE: usize = 2_048;
 /// The longest a span waits for its batch.
 pub const BSP_SCHEDULE_DELAY: Duration = Duration::from_secs(1);
 
-/// The tracer provider: the configured sampler, the ids its decisions were taken on, and the
-/// batch exporter when pushing. Installs the same sampler as the process's trace policy, so
-/// that a trace is decided before its first span is built.
+/// The tracer provider: the configured sampler, the ids its decisions were taken on, the
+/// batch exporter when pushing, and the viewer's trace store beside it. Installs the same
+/// sampler as the process's trace policy, so that a trace is decided before its first span is
+/// built.
 pub(super) fn provider(
     choice: SamplerChoice,
     resource: &Resource,
     exporter: Option<Counted<opentelemetry_otlp::SpanExporter>>,
+    store: Option<StoreProcessor>,
 ) -> SdkTracerProvider {
     set_policy(TracePolicy::Sampler(choice));
     let mut builder = SdkTracerProvider::builder()
@@ -39,6 +42,9 @@ pub(super) fn provider(
             .with_batch_config(batch_config())
             .build();
         builder = builder.with_span_processor(processor);
+    }
+    if let Some(store) = store {
+        builder = builder.with_span_processor(store);
     }
     builder.build()
 }

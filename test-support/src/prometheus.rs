@@ -1,8 +1,8 @@
-//! A real Prometheus 2.42 on a loopback port.
+//! A real Prometheus, at the release the stack pins, on a loopback port.
 
 use super::*;
 
-/// A real Prometheus (the distribution's 2.42) scraping the given targets as
+/// A real Prometheus (stack-programs/versions.toml's release) scraping the given targets as
 /// job `alys`, every second; rules are evaluated every second too.
 ///
 /// Prometheus applies a new target list only on a 5s tick, so the first scrape
@@ -205,10 +205,6 @@ pub fn prometheus_config(
     }
     yaml
 }
-
-// ---------------------------------------------------------------------------
-// rotel: a real OTLP receiver that prints what it receives
-// ---------------------------------------------------------------------------
 
 /// The stack's scrape of the node as `alys-node` with `path="pull"` (as alerts/prometheus.yml
 /// does), every second, with our rule files and an Alertmanager if given.

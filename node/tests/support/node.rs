@@ -14,13 +14,21 @@ pub struct Demo {
 }
 
 impl Demo {
-    /// Starts `alys-telemetry demo ARGS` with `env` (and no OTEL_/ALYS_TELEMETRY_ variable
-    /// of the test's own environment), listening on a free port.
+    /// Starts `alys-telemetry demo ARGS` with `env` (and no OTEL_/ALYS_TELEMETRY_/ALYS_DEMO_ or
+    /// RUST_LOG variable of the test's own environment), listening on a free port.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Demo {
-        let port = free_port();
+        Demo::start_on(free_port(), args, env)
+    }
+
+    /// As [`start`](Self::start), on `port` (to bring a node back where it was).
+    pub fn start_on(port: u16, args: &[&str], env: &[(&str, &str)]) -> Demo {
         let mut cmd = Command::new(BIN);
         for (key, _) in std::env::vars() {
-            if key.starts_with("OTEL_") || key.starts_with("ALYS_TELEMETRY_") {
+            if key.starts_with("OTEL_")
+                || key.starts_with("ALYS_TELEMETRY_")
+                || key.starts_with("ALYS_DEMO_")
+                || key == "RUST_LOG"
+            {
                 cmd.env_remove(key);
             }
         }

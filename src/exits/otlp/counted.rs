@@ -55,6 +55,8 @@ impl SignalStats {
 pub struct ExportStats {
     signals: [SignalStats; 3],
     log_interval: Duration,
+    /// Off while the program reports failures itself (the demo's first-run hint).
+    log_failures: std::sync::atomic::AtomicBool,
 }
 
 impl ExportStats {
@@ -63,7 +65,14 @@ impl ExportStats {
         Arc::new(ExportStats {
             signals: Default::default(),
             log_interval,
+            log_failures: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// Whether failures are logged (they are always counted). A program that tells its user
+    /// about a missing collector in its own words turns the log lines off meanwhile.
+    pub fn set_log_failures(&self, on: bool) {
+        self.log_failures.store(on, Ordering::Relaxed);
     }
 
     pub fn signal(&self, signal: Signal) -> &SignalStats {
@@ -86,6 +95,7 @@ impl ExportStats {
                 let due = now_ms.saturating_sub(last) >= self.log_interval.as_millis() as u64;
                 // One thread wins the right to log for this interval.
                 if due
+                    && self.log_failures.load(Ordering::Relaxed)
                     && s.last_failure_log_unix_ms
                         .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
                         .is_ok()

@@ -115,13 +115,11 @@ impl TraceScope {
     }
 
     /// `future`, polled inside the scope (clone the scope to use it again; it is cheap).
-    pub fn instrument<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
-        async move {
-            match self.0 {
-                Scope::Span(span) => future.instrument(span).await,
-                Scope::Context(cx) => future.with_context(cx).await,
-                Scope::Off => future.await,
-            }
+    pub async fn instrument<F: Future>(self, future: F) -> F::Output {
+        match self.0 {
+            Scope::Span(span) => future.instrument(span).await,
+            Scope::Context(cx) => future.with_context(cx).await,
+            Scope::Off => future.await,
         }
     }
 }
