@@ -157,3 +157,109 @@ fn resource_attributes_come_from_env_or_file_table() {
         TelemetryConfig::from_layers(&[file("[resource.attributes]\nteam = \"sync\"\n")]).unwrap();
     assert_eq!(c.resource_attributes, vec![("team".into(), "sync".into())]);
 }
+
+#[test]
+fn numbers_the_sdk_would_crash_on_are_refused_naming_the_variable() {
+    for var in [
+        "OTEL_BSP_MAX_QUEUE_SIZE",
+        "OTEL_BLRP_MAX_QUEUE_SIZE",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_BSP_SCHEDULE_DELAY",
+        "OTEL_BLRP_SCHEDULE_DELAY",
+        "OTEL_BSP_EXPORT_TIMEOUT",
+        "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "OTEL_METRIC_EXPORT_INTERVAL",
+        "ALYS_TELEMETRY_SHUTDOWN_TIMEOUT_MS",
+        "ALYS_TELEMETRY_PULL_MAX_CONNECTIONS",
+    ] {
+        for value in ["18446744073709551615", "1000000000000", "-1"] {
+            let err = TelemetryConfig::from_layers(&[env(&[(var, value)])])
+                .expect_err(var)
+                .to_string();
+            assert!(err.contains(var) && err.contains(value), "{var}: {err}");
+            assert!(err.contains(" to "), "the range is named: {err}");
+        }
+    }
+}
+
+#[test]
+fn batch_settings_are_passed_as_given_and_a_batch_past_its_queue_is_refused() {
+    let c = TelemetryConfig::default();
+    assert_eq!(
+        (
+            c.span_batch.max_queue_size,
+            c.span_batch.max_export_batch_size
+        ),
+        (2048, 512)
+    );
+    assert_eq!(c.log_batch.schedule_delay, Duration::from_secs(1));
+    let c = TelemetryConfig::from_layers(&[env(&[
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),
+        ("OTEL_BLRP_SCHEDULE_DELAY", "250"),
+    ])])
+    .unwrap();
+    assert_eq!(c.span_batch.max_queue_size, 100);
+    assert_eq!(
+        c.span_batch.max_export_batch_size, 100,
+        "the default follows the queue"
+    );
+    assert_eq!(c.log_batch.schedule_delay, Duration::from_millis(250));
+    let err = TelemetryConfig::from_layers(&[file(
+        "[traces.batch]\nmax_queue_size = 10\nmax_export_batch_size = 11\n",
+    )])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("traces.batch.max_export_batch_size in alys.toml") && err.contains("(10)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sdk_variables_and_non_utf8_values_stop_the_load_by_name() {
+    let err = TelemetryConfig::from_layers(&[env(&[("OTEL_SPAN_LINK_COUNT_LIMIT", "lots")])])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("OTEL_SPAN_LINK_COUNT_LIMIT") && err.contains("lots"),
+        "{err}"
+    );
+    let layer = Layer::from_env_os_with(|name| {
+        (name == "OTEL_TRACES_SAMPLER")
+            .then(|| std::os::unix::ffi::OsStringExt::from_vec(b"always_on\xff".to_vec()))
+    });
+    let err = TelemetryConfig::from_layers(&[layer])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("OTEL_TRACES_SAMPLER") && err.contains("UTF-8"),
+        "{err}"
+    );
+}
+
+#[test]
+fn url_credentials_appear_in_no_debug_output_or_error() {
+    let c = TelemetryConfig::from_layers(&[env(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "http://user:pa55w0rd@collector:4317",
+    )])])
+    .unwrap();
+    assert_eq!(
+        c.push.traces_endpoint,
+        "http://user:pa55w0rd@collector:4317"
+    );
+    let shown = format!("{c:?} {c:#?} {}", c.push.metrics_endpoint);
+    assert!(!shown.contains("pa55w0rd") && shown.contains("<redacted>@collector:4317"));
+    for bad in [
+        "ftp://user:pa55w0rd@collector",
+        "user:pa55w0rd@collector:4317",
+    ] {
+        let err = TelemetryConfig::from_layers(&[env(&[("OTEL_EXPORTER_OTLP_ENDPOINT", bad)])])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{err}");
+        assert!(!err.contains("pa55w0rd"), "{err}");
+    }
+}

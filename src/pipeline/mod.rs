@@ -123,7 +123,7 @@ impl Telemetry {
         let push = !config.sdk_disabled && config.push.enabled;
         tracing::info!(
             pull = ?local_addr,
-            push = push.then_some(config.push.traces_endpoint.as_str()),
+            push = push.then(|| config.push.traces_endpoint.to_string()),
             protocol = ?config.push.protocol,
             sdk_disabled = config.sdk_disabled,
             "telemetry pipeline started"
@@ -151,9 +151,10 @@ fn install_providers(
     registry: &prometheus::Registry,
     stats: &std::sync::Arc<ExportStats>,
 ) -> Result<shutdown::Providers, InitError> {
+    let filter = subscriber::env_filter()?;
     if config.sdk_disabled {
         crate::sources::actors::set_root_spans(false);
-        return install_subscriber(config, shutdown::Providers::default());
+        return install_subscriber(config, filter, shutdown::Providers::default());
     }
     let resource = resource::build(config);
     let exporters = match config.push.enabled {
@@ -172,22 +173,23 @@ fn install_providers(
     // counter (with queue-full drops) on the global meter provider.
     global::set_meter_provider(meter.clone());
     stats.register(&global::meter(SCOPE));
-    let tracer = traces::provider(config.sampler, &resource, spans);
+    let tracer = traces::provider(config.sampler, &resource, spans, config.span_batch);
     global::set_tracer_provider(tracer.clone());
     crate::sources::actors::set_root_spans(traces::samples_roots(config.sampler));
-    let logger = log_exports.map(|exporter| logs::provider(&resource, exporter));
+    let logger = log_exports.map(|exporter| logs::provider(&resource, exporter, config.log_batch));
     let providers = shutdown::Providers {
         tracer: Some(tracer),
         meter: Some(meter),
         logger,
     };
-    install_subscriber(config, providers)
+    install_subscriber(config, filter, providers)
 }
 
 /// Installs the propagator and the `tracing` subscriber over the providers, and hands them
 /// back for the guard; if a subscriber is already installed, they are shut down again.
 fn install_subscriber(
     config: &TelemetryConfig,
+    filter: tracing_subscriber::EnvFilter,
     providers: shutdown::Providers,
 ) -> Result<shutdown::Providers, InitError> {
     global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
@@ -195,7 +197,7 @@ fn install_subscriber(
         Box::new(BaggagePropagator::new()),
     ]));
     let tracer = providers.tracer.as_ref().map(|p| p.tracer(SCOPE));
-    subscriber::install(config.log_format, tracer, providers.logger.as_ref())?;
+    subscriber::install(filter, config.log_format, tracer, providers.logger.as_ref())?;
     Ok(providers)
 }
 

@@ -1,22 +1,35 @@
 //! Traces: the tracer provider, its sampler, and whether a root span can ever be sampled.
 
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+};
 
-use crate::config::SamplerChoice;
+use crate::config::{ExportBatch, SamplerChoice};
 use crate::exits::otlp::Counted;
 
-/// The tracer provider: the configured sampler, and the batch exporter when pushing.
+/// The tracer provider: the configured sampler, and the batch exporter when pushing, its
+/// queue as configured (never as the SDK reads OTEL_BSP_* by itself).
 pub(super) fn provider(
     choice: SamplerChoice,
     resource: &Resource,
     exporter: Option<Counted<opentelemetry_otlp::SpanExporter>>,
+    batch: ExportBatch,
 ) -> SdkTracerProvider {
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource.clone())
         .with_sampler(sampler(choice));
     if let Some(exporter) = exporter {
-        builder = builder.with_batch_exporter(exporter);
+        let config = BatchConfigBuilder::default()
+            .with_max_queue_size(batch.max_queue_size)
+            .with_max_export_batch_size(batch.max_export_batch_size)
+            .with_scheduled_delay(batch.schedule_delay)
+            .build();
+        builder = builder.with_span_processor(
+            BatchSpanProcessor::builder(exporter)
+                .with_batch_config(config)
+                .build(),
+        );
     }
     builder.build()
 }
