@@ -6,10 +6,12 @@
 //! - [`governance`]: the governance stream's client (the StreamActor), its protocol,
 //!   propagation and TLS;
 //! - [`system`]: the process and host resource collector;
-//! - [`backoff`]: the one retry policy the sources share.
+//! - [`backoff`]: the one retry policy the sources share;
+//! - [`throttle`]: the one rate limit on repeated warnings (the exits' too).
 
 pub mod actors;
 pub mod backoff;
 pub mod catalog;
 pub mod governance;
 pub mod system;
+pub mod throttle;
