@@ -130,6 +130,10 @@ pub(crate) struct GovernanceServerArgs {
     /// Drop every stream at this interval (to exercise reconnection).
     #[arg(long, value_parser = parse_duration)]
     pub(crate) drop_every: Option<Duration>,
+    /// Append every node message taken to this file before acknowledging it; read at start,
+    /// so re-sent messages are recognised across restarts.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) journal: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) security: GovernanceSecurity,
 }

@@ -139,6 +139,7 @@ fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> 
             error_rate: args.error_rate,
             federation_interval: Some(args.federation_interval),
             drop_every: args.drop_every,
+            journal: args.journal.clone(),
         };
         let server = match GovernanceServer::start(server_config, &telemetry.meter()).await {
             Ok(s) => s,

@@ -64,6 +64,7 @@ fn request(id: &str) -> NodeMessage {
             request_id: id.to_string(),
             payload: id.as_bytes().to_vec(),
         })),
+        ..Default::default()
     }
 }
 
@@ -438,10 +439,12 @@ async fn bad_messages_are_counted_and_skipped_and_resets_are_reconnects() {
     server.broadcast(GovernanceMessage {
         trace_context: Default::default(),
         payload: None,
+        ..Default::default()
     });
     server.broadcast(GovernanceMessage {
         trace_context: Default::default(),
         payload: Some(Inbound::SignatureResponse(SignatureResponse::default())),
+        ..Default::default()
     });
     server.broadcast(GovernanceMessage {
         trace_context: Default::default(),
@@ -449,6 +452,7 @@ async fn bad_messages_are_counted_and_skipped_and_resets_are_reconnects() {
             version: 0,
             members: vec![],
         })),
+        ..Default::default()
     });
     let m = &metrics;
     eventually("three skipped messages", Duration::from_secs(5), || {
@@ -473,6 +477,7 @@ async fn bad_messages_are_counted_and_skipped_and_resets_are_reconnects() {
             version: 7,
             members: vec!["member-1".into(), "member-2".into()],
         })),
+        ..Default::default()
     });
     let mut federation = client.federation();
     tokio::time::timeout(

@@ -203,6 +203,7 @@ async fn connect_governance(
                     error_rate: 0.02,
                     federation_interval: Some(options.block_interval * 10),
                     drop_every: Some(options.block_interval * 60),
+                    journal: None,
                 },
                 meter,
             )
