@@ -1,6 +1,7 @@
 //! Exits: the ways out of the process. [`pull`] serves Prometheus `/metrics` with `/health`
-//! and `/ready`; [`otlp`] pushes traces, metrics and logs to a collector, counting what it
-//! delivers.
+//! and `/ready`, its connections held within limits by [`connections`]; [`otlp`] pushes
+//! traces, metrics and logs to a collector, counting what it delivers.
 
+pub mod connections;
 pub mod otlp;
 pub mod pull;

@@ -41,6 +41,7 @@ pub use shutdown::{ShutdownReport, SignalShutdown};
 
 use crate::config::{ConfigError, TelemetryConfig, settings};
 use crate::exits::otlp::{ExportStats, ExporterError, Exporters};
+use crate::exits::connections::ConnectionLimits;
 use crate::exits::pull::{self, PullState, Readiness};
 use crate::health::HealthRegistry;
 use crate::sources::system::{SystemCollector, SystemCollectorConfig};
@@ -118,7 +119,8 @@ impl Telemetry {
                 health: health.clone(),
                 readiness: readiness.clone(),
             };
-            pull::spawn(listener, state, stopped)
+            let limits = ConnectionLimits::from(&config.pull);
+            pull::spawn(listener, state, limits, &global::meter(SCOPE), stopped)
         });
         let push = !config.sdk_disabled && config.push.enabled;
         tracing::info!(

@@ -17,8 +17,22 @@ impl Demo {
     /// Starts `alys-telemetry demo ARGS` with `env` (and no OTEL_/ALYS_TELEMETRY_ variable
     /// of the test's own environment), listening on a free port.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Demo {
+        Demo::start_under(&[], args, env)
+    }
+
+    /// As [`start`](Self::start), the binary run by `wrapper` (a command that ends by
+    /// executing its arguments, such as `prlimit --nofile=256 --`), so that the demo keeps
+    /// the wrapper's process id.
+    pub fn start_under(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Demo {
         let port = free_port();
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(BIN);
+                cmd
+            }
+            None => Command::new(BIN),
+        };
         for (key, _) in std::env::vars() {
             if key.starts_with("OTEL_") || key.starts_with("ALYS_TELEMETRY_") {
                 cmd.env_remove(key);
