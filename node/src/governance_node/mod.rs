@@ -104,6 +104,15 @@ pub enum ServerError {
 }
 
 impl ServerConfig {
+    /// Checks the settings and reads the TLS files, before anything is bound or started.
+    pub fn check(&self) -> Result<(), ServerError> {
+        self.validate()?;
+        if let Some(tls) = &self.tls {
+            tls.server()?;
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), ServerError> {
         if !(0.0..=1.0).contains(&self.error_rate) {
             return Err(ServerError::Invalid {
@@ -135,7 +144,7 @@ impl GovernanceServer {
     /// server on the current Tokio runtime and returns its handle. Dropping the handle stops
     /// the server in the background; [`ServerHandle::shutdown`] stops it and waits.
     pub async fn start(config: ServerConfig, meter: &Meter) -> Result<ServerHandle, ServerError> {
-        config.validate()?;
+        config.check()?;
         let listen_error = |source| ServerError::Listen {
             addr: config.listen,
             source,
