@@ -53,7 +53,10 @@ fn peer_series_are_the_connected_peers_bounded_by_the_limit() {
     let text = scrape(&telemetry);
     let series = quality_series(&text);
     assert_eq!(series.len(), 1, "{series:?}");
-    assert!(series[0].contains("peer_id=\"12d3koowstays\""), "{series:?}");
+    assert!(
+        series[0].contains("peer_id=\"12d3koowstays\""),
+        "{series:?}"
+    );
     peers.peer_left("12D3KooWStays");
     assert!(quality_series(&scrape(&telemetry)).is_empty());
 

@@ -126,9 +126,11 @@ fn past_the_cap_a_scraper_replaces_the_oldest_stalled_connection() {
     let stalled: Vec<TcpStream> = (0..50)
         .map(|_| TcpStream::connect(e.addr).unwrap())
         .collect();
-    wait_until("the endpoint to hold its cap", Duration::from_secs(5), || {
-        (e.stats.open() == 4 && e.stats.closed(PullCloseReason::Evicted) == 46).then_some(())
-    });
+    wait_until(
+        "the endpoint to hold its cap",
+        Duration::from_secs(5),
+        || (e.stats.open() == 4 && e.stats.closed(PullCloseReason::Evicted) == 46).then_some(()),
+    );
     for _ in 0..10 {
         let started = Instant::now();
         let (code, _, _) = http_get(&format!("http://{}/metrics", e.addr)).unwrap();

@@ -64,9 +64,11 @@ fn hundreds_of_stalled_connections_do_not_stop_a_scraper() {
         std::thread::sleep(Duration::from_millis(100));
     }
     // The governance stream (whose reconnects need descriptors too) stays connected.
-    wait_until("the governance stream connected", Duration::from_secs(15), || {
-        (demo.metric_sum("alys_governance_connection_status", &[]) == Some(1.0)).then_some(())
-    });
+    wait_until(
+        "the governance stream connected",
+        Duration::from_secs(15),
+        || (demo.metric_sum("alys_governance_connection_status", &[]) == Some(1.0)).then_some(()),
+    );
     let e = demo.exposition();
     let open = e.sum("alys_telemetry_pull_connections", &[]).unwrap();
     assert!(open <= 64.0, "{open} connections open past the cap");

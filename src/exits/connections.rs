@@ -204,7 +204,9 @@ struct Tracked {
     activity: Arc<Activity>,
 }
 
-type Answer = Pin<Box<dyn Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send>>;
+type Answer = Pin<
+    Box<dyn Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send>,
+>;
 
 impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Tracked {
     type Response = axum::response::Response;
