@@ -268,9 +268,10 @@ impl ServerHandle {
         self.shared.drop_streams();
     }
 
-    /// Sends `message` as is on every open stream (tests inject malformed messages this way).
-    pub fn broadcast(&self, message: GovernanceMessage) {
-        self.shared.broadcast(message);
+    /// Sends `message` as is on every open stream (tests inject malformed messages this way);
+    /// returns how many streams took it (a stream whose queue is full skips it).
+    pub fn broadcast(&self, message: GovernanceMessage) -> usize {
+        self.shared.broadcast(message)
     }
 
     /// How many streams are open.
