@@ -19,9 +19,7 @@ use alys_telemetry::sources::governance::client::{
 use alys_telemetry::sources::governance::proto::governance_message::Payload as Inbound;
 use alys_telemetry::sources::governance::proto::governance_stream_client::GovernanceStreamClient;
 use alys_telemetry::sources::governance::proto::node_message::Payload as Outbound;
-use alys_telemetry::sources::governance::proto::{
-    Acknowledgement, NodeMessage, SignatureRequest,
-};
+use alys_telemetry::sources::governance::proto::{Acknowledgement, NodeMessage, SignatureRequest};
 use support::node::BIN;
 use support::{Proc, TempDir, free_port};
 
