@@ -40,8 +40,8 @@ pub use guard::TelemetryGuard;
 pub use shutdown::{ShutdownReport, SignalShutdown};
 
 use crate::config::{ConfigError, TelemetryConfig, settings};
-use crate::exits::otlp::{ExportStats, ExporterError, Exporters};
 use crate::exits::connections::ConnectionLimits;
+use crate::exits::otlp::{ExportStats, ExporterError, Exporters};
 use crate::exits::pull::{self, PullState, Readiness};
 use crate::health::HealthRegistry;
 use crate::sources::system::{SystemCollector, SystemCollectorConfig};

@@ -143,3 +143,7 @@ impl Actor {
         self.keep(ack, None);
     }
 }
+
+#[cfg(test)]
+#[path = "inbound_tests.rs"]
+mod tests;
