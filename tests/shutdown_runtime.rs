@@ -6,14 +6,14 @@ use std::time::Duration;
 use alys_telemetry::Telemetry;
 use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
 use alys_telemetry::pipeline::SignalShutdown;
-use alys_test_support::{Rotel, wait_until};
+use alys_test_support::{OtlpCollector, wait_until};
 
 #[test]
 fn shutdown_on_a_current_thread_runtime_flushes_the_last_span() {
-    let rotel = Rotel::start();
+    let collector = OtlpCollector::start();
     let config = TelemetryConfig::from_layers(&[Layer::new(Origin::Flag)
         .set(settings::LISTEN, "127.0.0.1:0")
-        .set(settings::ENDPOINT, rotel.grpc_endpoint())
+        .set(settings::ENDPOINT, collector.grpc_endpoint())
         .set(settings::SERVICE_NAME, "current-thread-node")
         .set(settings::SHUTDOWN_TIMEOUT, "5000")])
     .unwrap();
@@ -34,8 +34,13 @@ fn shutdown_on_a_current_thread_runtime_flushes_the_last_span() {
     let span = wait_until(
         "the flushed span at the receiver",
         Duration::from_secs(10),
-        || rotel.spans().into_iter().find(|s| s.name == "last.words"),
+        || {
+            collector
+                .spans()
+                .into_iter()
+                .find(|s| s.name == "last.words")
+        },
     );
     assert_eq!(span.parent_id, "");
-    assert!(rotel.output().contains("goodbye"));
+    assert!(collector.logs().iter().any(|l| l.body == "goodbye"));
 }

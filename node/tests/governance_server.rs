@@ -386,7 +386,6 @@ async fn broadcast_reaches_every_open_stream_as_sent() {
     let raw = GovernanceMessage {
         trace_context: HashMap::from([("x-test".to_string(), "raw".to_string())]),
         payload: None,
-        ..Default::default()
     };
     server.broadcast(raw.clone());
     assert_eq!(a.next().await.unwrap(), raw);

@@ -439,12 +439,10 @@ async fn bad_messages_are_counted_and_skipped_and_resets_are_reconnects() {
     server.broadcast(GovernanceMessage {
         trace_context: Default::default(),
         payload: None,
-        ..Default::default()
     });
     server.broadcast(GovernanceMessage {
         trace_context: Default::default(),
         payload: Some(Inbound::SignatureResponse(SignatureResponse::default())),
-        ..Default::default()
     });
     server.broadcast(GovernanceMessage {
         trace_context: Default::default(),
@@ -452,7 +450,6 @@ async fn bad_messages_are_counted_and_skipped_and_resets_are_reconnects() {
             version: 0,
             members: vec![],
         })),
-        ..Default::default()
     });
     let m = &metrics;
     eventually("three skipped messages", Duration::from_secs(5), || {
@@ -477,7 +474,6 @@ async fn bad_messages_are_counted_and_skipped_and_resets_are_reconnects() {
             version: 7,
             members: vec!["member-1".into(), "member-2".into()],
         })),
-        ..Default::default()
     });
     let mut federation = client.federation();
     tokio::time::timeout(

@@ -21,7 +21,7 @@ const STALLED: usize = 400;
 /// Bounded: a listener whose backlog is full makes a plain connect wait for minutes.
 fn stall(target: &SocketAddr, n: usize) -> Option<TcpStream> {
     let mut conn = TcpStream::connect_timeout(target, Duration::from_millis(500)).ok()?;
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         let _ = conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n");
     }
     Some(conn)

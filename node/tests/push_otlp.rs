@@ -1,4 +1,5 @@
-//! The push exit against a real OTLP receiver (rotel): traces with correct parentage,
+//! The push exit against a real OTLP receiver (the OpenTelemetry Collector at the release the
+//! stack pins): traces with correct parentage,
 //! metrics and logs arrive over gRPC and over HTTP/protobuf, with the resource set.
 
 mod support;
@@ -6,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use support::node::Demo;
-use support::{Rotel, RotelSpan, http_get, wait_until};
+use support::{OtlpCollector, ReceivedSpan, http_get, wait_until};
 
 const FAST_EXPORT: &[(&str, &str)] = &[
     ("OTEL_BSP_SCHEDULE_DELAY", "200"),
@@ -14,9 +15,9 @@ const FAST_EXPORT: &[(&str, &str)] = &[
     ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
 ];
 
-/// The demo pushing over gRPC to `rotel` with fast exports, plus `args`.
-fn demo_pushing_to(rotel: &Rotel, args: &[&str]) -> Demo {
-    let endpoint = rotel.grpc_endpoint();
+/// The demo pushing over gRPC to `collector` with fast exports, plus `args`.
+fn demo_pushing_to(collector: &OtlpCollector, args: &[&str]) -> Demo {
+    let endpoint = collector.grpc_endpoint();
     let mut all = vec!["--otlp-endpoint", endpoint.as_str()];
     all.extend_from_slice(args);
     Demo::start(&all, FAST_EXPORT)
@@ -24,10 +25,15 @@ fn demo_pushing_to(rotel: &Rotel, args: &[&str]) -> Demo {
 
 /// Waits until a span named `root` has a chain of descendants named `chain`, each the child
 /// of the one before in the same trace, and returns the whole chain.
-fn span_chain(rotel: &Rotel, what: &str, root: &str, chain: &[&str]) -> Vec<RotelSpan> {
+fn span_chain(
+    collector: &OtlpCollector,
+    what: &str,
+    root: &str,
+    chain: &[&str],
+) -> Vec<ReceivedSpan> {
     wait_until(what, Duration::from_secs(30), || {
-        let spans = rotel.spans();
-        let child_of = |name: &str, parent: &RotelSpan| {
+        let spans = collector.spans();
+        let child_of = |name: &str, parent: &ReceivedSpan| {
             spans
                 .iter()
                 .find(|s| {
@@ -47,9 +53,9 @@ fn span_chain(rotel: &Rotel, what: &str, root: &str, chain: &[&str]) -> Vec<Rote
 }
 
 /// One block's trace: chain → engine → storage → network.
-fn block_trace(rotel: &Rotel) -> Vec<RotelSpan> {
+fn block_trace(collector: &OtlpCollector) -> Vec<ReceivedSpan> {
     let trace = span_chain(
-        rotel,
+        collector,
         "a whole block trace at the receiver",
         "chain.produce_block",
         &[
@@ -65,8 +71,8 @@ fn block_trace(rotel: &Rotel) -> Vec<RotelSpan> {
     trace
 }
 
-fn assert_pipeline_arrives(rotel: &Rotel, service: &str) {
-    let trace = block_trace(rotel);
+fn assert_pipeline_arrives(collector: &OtlpCollector, service: &str) {
+    let trace = block_trace(collector);
     assert_eq!(trace.len(), 4);
     let engine = &trace[1];
     let attr = |k: &str| {
@@ -83,7 +89,7 @@ fn assert_pipeline_arrives(rotel: &Rotel, service: &str) {
         "the node's metrics at the receiver",
         Duration::from_secs(30),
         || {
-            let names = rotel.metric_names();
+            let names = collector.metric_names();
             [
                 "alys_actor_messages",
                 "alys_block_production_duration",
@@ -99,7 +105,7 @@ fn assert_pipeline_arrives(rotel: &Rotel, service: &str) {
         "{names:?}"
     );
 
-    let resource = rotel.resource_attributes();
+    let resource = collector.resource_attributes();
     let get = |k: &str| {
         resource
             .iter()
@@ -114,15 +120,21 @@ fn assert_pipeline_arrives(rotel: &Rotel, service: &str) {
     wait_until(
         "the node's logs at the receiver",
         Duration::from_secs(30),
-        || rotel.output().contains("block produced").then_some(()),
+        || {
+            collector
+                .logs()
+                .iter()
+                .any(|l| l.body == "block produced")
+                .then_some(())
+        },
     );
 }
 
 #[test]
 fn grpc_push_delivers_traces_metrics_and_logs() {
-    let rotel = Rotel::start();
+    let collector = OtlpCollector::start();
     let mut demo = demo_pushing_to(
-        &rotel,
+        &collector,
         &[
             "--service-name",
             "alys-node-grpc",
@@ -130,28 +142,28 @@ fn grpc_push_delivers_traces_metrics_and_logs() {
             "300ms",
         ],
     );
-    assert_pipeline_arrives(&rotel, "alys-node-grpc");
+    assert_pipeline_arrives(&collector, "alys-node-grpc");
     demo.stop("TERM", Duration::from_secs(10));
 }
 
 #[test]
 fn http_protobuf_push_delivers_traces_metrics_and_logs() {
-    let rotel = Rotel::start();
+    let collector = OtlpCollector::start();
     let mut env = FAST_EXPORT.to_vec();
-    let endpoint = rotel.http_endpoint();
+    let endpoint = collector.http_endpoint();
     env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint));
     env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"));
     env.push(("OTEL_SERVICE_NAME", "alys-node-http"));
     let mut demo = Demo::start(&["--block-interval", "300ms"], &env);
-    assert_pipeline_arrives(&rotel, "alys-node-http");
+    assert_pipeline_arrives(&collector, "alys-node-http");
     demo.stop("TERM", Duration::from_secs(10));
 }
 
 #[test]
 fn push_only_serves_no_endpoint_and_still_exports() {
-    let rotel = Rotel::start();
-    let mut demo = demo_pushing_to(&rotel, &["--no-pull", "--block-interval", "300ms"]);
-    block_trace(&rotel);
+    let collector = OtlpCollector::start();
+    let mut demo = demo_pushing_to(&collector, &["--no-pull", "--block-interval", "300ms"]);
+    block_trace(&collector);
     assert!(
         http_get(&demo.url("/ready")).is_err(),
         "nothing should listen"
@@ -161,13 +173,13 @@ fn push_only_serves_no_endpoint_and_still_exports() {
 
 #[test]
 fn sdk_disabled_exports_nothing_and_keeps_serving() {
-    let rotel = Rotel::start();
+    let collector = OtlpCollector::start();
     let mut env = FAST_EXPORT.to_vec();
     env.push(("OTEL_SDK_DISABLED", "true"));
     let mut demo = Demo::start(
         &[
             "--otlp-endpoint",
-            &rotel.grpc_endpoint(),
+            &collector.grpc_endpoint(),
             "--block-interval",
             "100ms",
             "--duration",
@@ -180,8 +192,12 @@ fn sdk_disabled_exports_nothing_and_keeps_serving() {
     // The process exits by itself after its duration, having flushed whatever it had.
     let status = demo.proc.wait_exit(Duration::from_secs(20));
     assert!(status.is_some_and(|s| s.success()));
-    assert!(rotel.spans().is_empty(), "{}", rotel.output());
-    assert!(rotel.metric_names().is_empty(), "{}", rotel.output());
+    assert!(collector.spans().is_empty(), "{:?}", collector.received());
+    assert!(
+        collector.metric_names().is_empty(),
+        "{:?}",
+        collector.received()
+    );
 }
 
 /// The OTLP → Prometheus name translation as the collector's Prometheus exporter (and
@@ -206,8 +222,8 @@ fn prometheus_name(otlp_name: &str, unit: &str, data_type: &str) -> String {
 
 #[test]
 fn names_pushed_over_otlp_translate_to_the_catalogue_names() {
-    let rotel = Rotel::start();
-    let mut demo = demo_pushing_to(&rotel, &["--block-interval", "200ms"]);
+    let collector = OtlpCollector::start();
+    let mut demo = demo_pushing_to(&collector, &["--block-interval", "200ms"]);
     let wanted = [
         "alys_block_production_duration_seconds",
         "alys_txpool_rejections_total",
@@ -219,7 +235,7 @@ fn names_pushed_over_otlp_translate_to_the_catalogue_names() {
         "the node's metrics over OTLP",
         Duration::from_secs(30),
         || {
-            let metrics = rotel.dump().metrics;
+            let metrics = collector.received().metrics;
             wanted
                 .iter()
                 .all(|w| {
@@ -250,12 +266,12 @@ fn names_pushed_over_otlp_translate_to_the_catalogue_names() {
 
 #[test]
 fn the_governance_round_trip_is_one_trace_at_the_receiver() {
-    let rotel = Rotel::start();
-    let mut demo = demo_pushing_to(&rotel, &["--block-interval", "200ms"]);
+    let collector = OtlpCollector::start();
+    let mut demo = demo_pushing_to(&collector, &["--block-interval", "200ms"]);
     // bridge handling → the node's request → the governance node → the node's handling of
     // the response, all in the bridge's trace.
     let chain = span_chain(
-        &rotel,
+        &collector,
         "a governance round trip at the receiver",
         "bridge.process_peg",
         &[

@@ -8,9 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use support::node::Demo;
-use support::{
-    Proc, Prometheus, TempDir, Webhook, free_port, http_get, pull_config, wait_until,
-};
+use support::{Proc, Prometheus, TempDir, Webhook, free_port, http_get, pull_config, wait_until};
 
 fn repo() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
@@ -108,7 +106,8 @@ fn a_fault_fires_its_alert_to_the_webhook_within_30_s_and_resolves() {
         std::thread::sleep(Duration::from_millis(100));
     };
     let took = condition.elapsed();
-    // The seed's target: delivered within 30 s of the condition (the rule's 10 s included).
+    // The Alys operators' delivery target: within 30 s of the condition (the rule's 10 s
+    // included).
     assert!(
         took <= Duration::from_secs(30),
         "delivered {took:?} after the condition"

@@ -733,12 +733,12 @@ fn every_metric_and_label_in_the_rules_exists() {
 }
 
 #[test]
-fn the_rule_checks_reject_the_seeds_mistakes() {
+fn the_rule_checks_reject_known_mistakes() {
     let known = Known::load();
     let rule = |expr: &str, description: &str| Rule {
-        file: "seed".into(),
-        group: "seed".into(),
-        alert: "Seed".into(),
+        file: "fixture.yml".into(),
+        group: "fixture".into(),
+        alert: "Fixture".into(),
         expr: expr.into(),
         for_secs: 0.0,
         labels: BTreeMap::from([("severity".into(), "warning".into())]),
@@ -761,7 +761,7 @@ fn the_rule_checks_reject_the_seeds_mistakes() {
         ),
         Vec::<String>::new()
     );
-    // Each seed mistake is caught.
+    // Each mistake (most of them in the rules first specified for Alys) is caught.
     let cases = [
         (
             "histogram_quantile(0.99, alys_actor_message_latency_seconds) > 1.0",

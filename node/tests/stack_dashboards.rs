@@ -1,7 +1,7 @@
 //! The Grafana dashboards in `dashboards/`: they type-check against Grafana's own schema
 //! types, follow the stack's conventions (datasource UIDs, the `path` and `instance`
 //! variables on every query), use only metrics and labels the catalogue defines, and every
-//! query returns data from a real Prometheus scraping the running demo node.
+//! query returns data from the running stack (node/tests/stack_live.rs).
 
 mod support;
 
@@ -10,13 +10,14 @@ use std::fs;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use support::node::Demo;
+use support::TempDir;
+use support::dashboards::{
+    Dashboard, PROMETHEUS_UID, all_panels, is_prometheus_target, panel_title, prometheus_queries,
+};
 use support::promql::{COUNTER_FUNCTIONS, Selector, parse_grafana_query};
-use support::{TempDir, wait_until};
 
 // ---------------------------------------------------------------------------------------------
 // The dashboards and the stack's conventions
@@ -33,7 +34,6 @@ const DASHBOARDS: [(&str, &str); 7] = [
     ("pipeline.json", "alys-pipeline"),
 ];
 
-const PROMETHEUS_UID: &str = "alys-prometheus";
 const JAEGER_UID: &str = "alys-jaeger";
 
 /// The two selectors every query on the node's metrics carries, so no panel mixes the
@@ -100,131 +100,20 @@ const OTELCOL_SERIES: &str = "
 /// Labels on every collector series: the target's.
 const OTELCOL_COMMON_LABELS: &[&str] = &["instance", "job"];
 
-const NO_COLLECTOR: &str = "no OpenTelemetry Collector runs in tests (otelcol_* metrics)";
-
-/// Panels whose queries evaluate without error but may return nothing from the demo run
-/// with `--no-push`, since no collector or Jaeger exists in tests. A title
-/// of `*` stands for the whole dashboard. They are still evaluated (an error fails the
-/// test), and reported when they do return data, so the list can shrink.
-const NO_DATA_EXPECTED: &[(&str, &str, &str)] = &[
-    (
-        "governance.json",
-        "Buffer drops /s",
-        "only when the stream buffer overflows; the demo's buffer never fills",
-    ),
-    (
-        "governance.json",
-        "Correlation timeouts /s",
-        "only when a response is late; the embedded governance node answers in 50 ms",
-    ),
-    (
-        "actors.json",
-        "Back-pressure /s",
-        "the demo's mailboxes never fill, so no send meets a full mailbox",
-    ),
-    (
-        "pipeline.json",
-        "Export failure ratio",
-        "--no-push: no export is attempted, and the ratio is undefined without attempts",
-    ),
-    (
-        "pipeline.json",
-        "Time since last successful export",
-        "--no-push: no export ever succeeds (the timestamp stays 0, which the query filters out)",
-    ),
-    (
-        "pipeline.json",
-        "Dropped before export /s",
-        "--no-push: no batch processor exists, so no otel_sdk_processor_* series either",
-    ),
-    ("pipeline.json", "Collector spans /s", NO_COLLECTOR),
-    ("pipeline.json", "Collector metric points /s", NO_COLLECTOR),
-    ("pipeline.json", "Collector log records /s", NO_COLLECTOR),
-    ("pipeline.json", "Collector exporter queue", NO_COLLECTOR),
-    ("pipeline.json", "Collector processors /s", NO_COLLECTOR),
-    (
-        "pipeline.json",
-        "Collector enqueue failures /s",
-        NO_COLLECTOR,
-    ),
-    (
-        "pipeline.json",
-        "Recent traces (Jaeger)",
-        "a Jaeger search, not PromQL: no Jaeger runs in tests",
-    ),
-];
-
 fn repo_root() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+    support::stack::repo()
 }
 
-fn dashboards_dir() -> PathBuf {
-    repo_root().join("dashboards")
-}
-
-struct Dashboard {
-    file: String,
-    json: Value,
-}
-
+/// Every dashboard, the fixed set of DASHBOARDS among them.
 fn load_dashboards() -> Vec<Dashboard> {
-    let dir = dashboards_dir();
-    let mut files: Vec<String> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name().to_string_lossy().into_owned();
-            name.ends_with(".json").then_some(name)
-        })
-        .collect();
-    files.sort();
+    let dashboards = support::dashboards::load();
     for (file, _) in DASHBOARDS {
         assert!(
-            files.iter().any(|f| f == file),
+            dashboards.iter().any(|d| d.file == file),
             "dashboards/{file} is missing"
         );
     }
-    files
-        .into_iter()
-        .map(|file| {
-            let path = dir.join(&file);
-            let text = fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-            let json = serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
-            Dashboard { file, json }
-        })
-        .collect()
-}
-
-/// Every panel, rows included, with the panels nested in collapsed rows.
-fn all_panels(dashboard: &Value) -> Vec<&Value> {
-    fn walk<'a>(panels: &'a Value, out: &mut Vec<&'a Value>) {
-        for panel in panels.as_array().into_iter().flatten() {
-            out.push(panel);
-            if let Some(nested) = panel.get("panels") {
-                walk(nested, out);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(&dashboard["panels"], &mut out);
-    out
-}
-
-fn data_panels(dashboard: &Value) -> Vec<&Value> {
-    all_panels(dashboard)
-        .into_iter()
-        .filter(|p| p["type"] != "row")
-        .collect()
-}
-
-fn panel_title(panel: &Value) -> &str {
-    panel["title"].as_str().unwrap_or("<untitled>")
-}
-
-fn is_prometheus_target(target: &Value, panel: &Value) -> bool {
-    let ds = target.get("datasource").unwrap_or(&panel["datasource"]);
-    ds["uid"] == PROMETHEUS_UID
+    dashboards
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -634,7 +523,7 @@ fn dashboards_type_check_against_grafana_schema() {
 
 #[test]
 fn type_check_catches_wrong_dashboards() {
-    let path = dashboards_dir().join("overview.json");
+    let path = support::dashboards::dir().join("overview.json");
     let good: Value = serde_json::from_str(&fs::read_to_string(&path).expect("read overview"))
         .expect("overview JSON");
     let first_stat = |d: &mut Value| -> usize {
@@ -912,57 +801,6 @@ fn dashboards_follow_the_stack_conventions() {
     );
 }
 
-/// One Prometheus query of a dashboard panel.
-struct PromQuery {
-    file: String,
-    title: String,
-    ref_id: String,
-    expr: String,
-    legend: String,
-}
-
-impl PromQuery {
-    fn name(&self) -> String {
-        format!("{} / {} / {}", self.file, self.title, self.ref_id)
-    }
-
-    /// The `{{label}}` placeholders of the legend.
-    fn legend_labels(&self) -> Vec<&str> {
-        let mut labels = Vec::new();
-        let mut rest = self.legend.as_str();
-        while let Some(start) = rest.find("{{") {
-            let Some(len) = rest[start..].find("}}") else {
-                break;
-            };
-            labels.push(rest[start + 2..start + len].trim());
-            rest = &rest[start + len + 2..];
-        }
-        labels
-    }
-}
-
-fn prometheus_queries(dashboards: &[Dashboard]) -> Vec<PromQuery> {
-    let mut out = Vec::new();
-    for d in dashboards {
-        for panel in data_panels(&d.json) {
-            for t in panel["targets"].as_array().into_iter().flatten() {
-                if !is_prometheus_target(t, panel) {
-                    continue;
-                }
-                let text = |key: &str| t[key].as_str().unwrap_or_default().to_string();
-                out.push(PromQuery {
-                    file: d.file.clone(),
-                    title: panel_title(panel).to_string(),
-                    ref_id: text("refId"),
-                    expr: text("expr"),
-                    legend: text("legendFormat"),
-                });
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn every_query_uses_catalogued_metrics_labels_and_both_selectors() {
     let known = known_series();
@@ -983,7 +821,8 @@ fn every_query_uses_catalogued_metrics_labels_and_both_selectors() {
     );
 }
 
-/// The checker itself: each of these mistakes (most of them the seeds') must be caught.
+/// The checker itself: each of these mistakes (most of them in the queries first specified for
+/// Alys) must be caught.
 #[test]
 fn expression_checker_catches_known_mistakes() {
     let known = known_series();
@@ -1003,12 +842,12 @@ fn expression_checker_catches_known_mistakes() {
         assert!(problems.is_empty(), "{expr}: {problems:?}");
     }
     let bad = [
-        // Seed: histogram_quantile over the bare histogram name.
+        // As first specified for Alys: histogram_quantile over the bare histogram name.
         (
             "histogram_quantile(0.99, alys_actor_message_latency_seconds)".to_string(),
             "not in the metric catalogue",
         ),
-        // Seed: rate() of a gauge.
+        // As first specified for Alys: rate() of a gauge.
         (
             format!("rate(alys_migration_progress_percent{{{s}}}[5m]) == 0"),
             "of the gauge",
@@ -1022,7 +861,7 @@ fn expression_checker_catches_known_mistakes() {
             r#"alys_peer_count{path="$path"}"#.to_string(),
             "lacks instance",
         ),
-        // Seed: $labels.actor on a metric labelled actor_type.
+        // As first specified for Alys: $labels.actor on a metric labelled actor_type.
         (
             format!("sum by (actor) (alys_actor_mailbox_size{{{s}}})"),
             "not a label",
@@ -1067,7 +906,7 @@ fn expression_checker_catches_known_mistakes() {
 
 #[test]
 fn provisioning_references_the_fixed_uids() {
-    let dir = dashboards_dir().join("provisioning");
+    let dir = support::dashboards::dir().join("provisioning");
     let datasources = fs::read_to_string(dir.join("datasources.yml")).expect("datasources.yml");
     let providers = fs::read_to_string(dir.join("dashboards.yml")).expect("dashboards.yml");
     for needle in [
@@ -1123,170 +962,4 @@ fn provisioning_references_the_fixed_uids() {
             );
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Live: every query against a real Prometheus scraping the demo
-// ---------------------------------------------------------------------------------------------
-
-/// Grafana's variables and macros as a dashboard with the defaults would send them.
-fn substitute(expr: &str) -> String {
-    let mut out = expr.to_string();
-    for (from, to) in [
-        ("${__rate_interval}", "1m"),
-        ("$__rate_interval", "1m"),
-        ("${__interval}", "15s"),
-        ("$__interval", "15s"),
-        ("${__range}", "5m"),
-        ("$__range", "5m"),
-        ("${path}", "pull"),
-        ("$path", "pull"),
-        ("${instance}", ".*"),
-        ("$instance", ".*"),
-    ] {
-        out = out.replace(from, to);
-    }
-    out
-}
-
-/// A result with at least one sample that is a number (NaN is what an empty panel shows).
-fn has_data(result: &[Value]) -> bool {
-    result.iter().any(|sample| {
-        sample["value"][1]
-            .as_str()
-            .and_then(|v| v.parse::<f64>().ok())
-            .is_some_and(|v| !v.is_nan())
-    })
-}
-
-fn no_data_reason(file: &str, title: &str) -> Option<&'static str> {
-    NO_DATA_EXPECTED
-        .iter()
-        .find(|(f, t, _)| *f == file && (*t == "*" || *t == title))
-        .map(|(_, _, reason)| *reason)
-}
-
-#[test]
-fn every_query_returns_data_from_the_demo() {
-    let dashboards = load_dashboards();
-    // The exclusion list names real panels only.
-    for &(file, title, _) in NO_DATA_EXPECTED {
-        let d = dashboards
-            .iter()
-            .find(|d| d.file == file)
-            .unwrap_or_else(|| panic!("NO_DATA_EXPECTED names a missing dashboard {file}"));
-        assert!(
-            title == "*" || data_panels(&d.json).iter().any(|p| panel_title(p) == title),
-            "NO_DATA_EXPECTED names a missing panel {file} / {title}"
-        );
-    }
-    let queries = prometheus_queries(&dashboards);
-    for q in &queries {
-        let live = substitute(&q.expr);
-        assert!(
-            !live.contains('$'),
-            "{}: unknown variable left in {live}",
-            q.name()
-        );
-    }
-
-    let demo = Demo::start(&["--no-push", "--block-interval", "200ms"], &[]);
-    let prometheus =
-        support::Prometheus::start_yaml(&support::pull_config(&demo.target(), &[], None));
-    wait_until(
-        "the first scrape of the demo",
-        Duration::from_secs(30),
-        || {
-            prometheus
-                .query(r#"alys_uptime_seconds{path="pull"}"#)
-                .ok()
-                .filter(|r| !r.is_empty())
-        },
-    );
-
-    // Evaluation errors are deterministic: one round finds them all.
-    let errors: Vec<String> = queries
-        .iter()
-        .filter_map(|q| {
-            let e = prometheus.query(&substitute(&q.expr)).err()?;
-            Some(format!("{}: {e}\n    {}", q.name(), q.expr))
-        })
-        .collect();
-    assert!(errors.is_empty(), "queries fail:\n{}", errors.join("\n"));
-
-    // Data: rates need two scrapes and some events take a while; poll, never sleep blind.
-    let mut pending: Vec<&PromQuery> = queries
-        .iter()
-        .filter(|q| no_data_reason(&q.file, &q.title).is_none())
-        .collect();
-    let checked = pending.len();
-    let mut last = BTreeMap::new();
-    let mut legend_problems = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(45);
-    while !pending.is_empty() && Instant::now() < deadline {
-        pending.retain(|q| match prometheus.query(&substitute(&q.expr)) {
-            Ok(result) if has_data(&result) => {
-                // Each legend placeholder names a label the returned series carry.
-                for label in q.legend_labels() {
-                    if !result.iter().any(|s| s["metric"].get(label).is_some()) {
-                        legend_problems.push(format!(
-                            "{}: legend {:?} uses {{{{{label}}}}}, which no returned series has: {}",
-                            q.name(),
-                            q.legend,
-                            Value::from(result.clone())
-                        ));
-                    }
-                }
-                false
-            }
-            Ok(result) => {
-                last.insert(q.name(), Value::from(result).to_string());
-                true
-            }
-            Err(e) => {
-                last.insert(q.name(), e);
-                true
-            }
-        });
-        if !pending.is_empty() {
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-    let missing: Vec<String> = pending
-        .iter()
-        .map(|q| {
-            format!(
-                "{}: {}\n    last result: {}",
-                q.name(),
-                substitute(&q.expr),
-                last.get(&q.name()).map(String::as_str).unwrap_or("")
-            )
-        })
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {checked} queries returned no data within 45 s of the first scrape:\n{}",
-        missing.len(),
-        missing.join("\n")
-    );
-    assert!(
-        legend_problems.is_empty(),
-        "legends name labels the series lack:\n{}",
-        legend_problems.join("\n")
-    );
-
-    // Panels expected to be empty: report the ones that are not, so the list can shrink.
-    for q in &queries {
-        if let Some(reason) = no_data_reason(&q.file, &q.title)
-            && prometheus
-                .query(&substitute(&q.expr))
-                .is_ok_and(|r| has_data(&r))
-        {
-            eprintln!(
-                "note: {} returned data although listed as empty ({reason})",
-                q.name()
-            );
-        }
-    }
-    drop(demo);
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::Webhook;
+use support::dashboards::{self, PromQuery};
 use support::stack::api::{AlertmanagerApi, JaegerApi, PrometheusApi, Trace, value};
 use support::stack::{self, Stack, WEBHOOK_HOST};
 
@@ -567,7 +568,12 @@ fn collector_down_and_a_node_fault_alert_through_alertmanager() {
         stack,
         "SyncFailed delivered to the webhook",
         Duration::from_secs(120),
-        || webhook.notifications("SyncFailed", "firing").into_iter().next(),
+        || {
+            webhook
+                .notifications("SyncFailed", "firing")
+                .into_iter()
+                .next()
+        },
     );
     assert_eq!(fired["receiver"], "alys-critical", "{fired}");
     eventually(
@@ -587,7 +593,12 @@ fn collector_down_and_a_node_fault_alert_through_alertmanager() {
         stack,
         "SyncFailed resolved at the webhook",
         Duration::from_secs(180),
-        || webhook.notifications("SyncFailed", "resolved").into_iter().next(),
+        || {
+            webhook
+                .notifications("SyncFailed", "resolved")
+                .into_iter()
+                .next()
+        },
     );
     eventually(
         stack,
@@ -601,100 +612,51 @@ fn collector_down_and_a_node_fault_alert_through_alertmanager() {
     );
 }
 
-/// Every Prometheus expression of a dashboard: (dashboard file, panel title, expr).
-fn dashboard_queries() -> Vec<(String, String, String)> {
-    fn walk(value: &Value, title: &str, out: &mut Vec<(String, String)>) {
-        match value {
-            Value::Object(map) => {
-                let title = map.get("title").and_then(Value::as_str).unwrap_or(title);
-                if let Some(expr) = map.get("expr").and_then(Value::as_str) {
-                    out.push((title.to_string(), expr.to_string()));
-                }
-                for v in map.values() {
-                    walk(v, title, out);
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|v| walk(v, title, out)),
-            _ => {}
-        }
-    }
-    let mut queries = Vec::new();
-    for entry in std::fs::read_dir(stack::repo().join("dashboards")).expect("read dashboards/") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let json: Value =
-                serde_json::from_str(&std::fs::read_to_string(&path).expect("read a dashboard"))
-                    .expect("a dashboard is JSON");
-            let file = path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned();
-            let mut found = Vec::new();
-            walk(&json["panels"], "", &mut found);
-            queries.extend(
-                found
-                    .into_iter()
-                    .map(|(title, expr)| (file.clone(), title, expr)),
-            );
-        }
-    }
-    queries
-}
-
-/// Grafana's variables and macros as a dashboard with its defaults sends them, on `path`.
-fn substitute(expr: &str, path: &str) -> String {
-    [
-        ("${__rate_interval}", "1m"),
-        ("$__rate_interval", "1m"),
-        ("${__interval}", "15s"),
-        ("$__interval", "15s"),
-        ("${__range}", "5m"),
-        ("$__range", "5m"),
-        ("${path}", path),
-        ("$path", path),
-        ("${instance}", ".*"),
-        ("$instance", ".*"),
-    ]
-    .iter()
-    .fold(expr.to_string(), |e, (from, to)| e.replace(from, to))
-}
-
 /// A result with at least one sample that is a number (NaN is what an empty panel shows).
 fn has_data(result: &[Value]) -> bool {
     result.iter().filter_map(value).any(|v| !v.is_nan())
 }
 
+/// Every query of every dashboard, the collector's included, returns data from this
+/// Prometheus with the path variable at pull and at push; each legend placeholder names a
+/// label the returned series carry.
 #[test]
 fn every_dashboard_query_returns_data_on_both_paths() {
     let stack = stack();
     let _shared = stack.shared_access();
     let prom = prometheus(stack);
-    let queries = dashboard_queries();
+    let queries = dashboards::prometheus_queries(&dashboards::load());
     assert!(
         queries.len() > 100,
         "the dashboards hold their queries: {}",
         queries.len()
     );
-    let mut pending: Vec<(String, String)> = queries
+    let mut pending: Vec<(String, String, &PromQuery)> = queries
         .iter()
-        .flat_map(|(file, title, expr)| {
+        .flat_map(|q| {
             ["pull", "push"].map(|path| {
                 (
-                    format!("{file} / {title} (path={path})"),
-                    substitute(expr, path),
+                    format!("{} (path={path})", q.name()),
+                    dashboards::substitute(&q.expr, path),
+                    q,
                 )
             })
         })
         .collect();
-    pending.sort();
-    pending.dedup();
     let total = pending.len();
     let mut last = BTreeMap::new();
+    let mut legend_problems = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(180);
     while !pending.is_empty() && Instant::now() < deadline {
-        pending.retain(|(name, expr)| match prom.query(expr) {
-            Ok(result) if has_data(&result) => false,
+        pending.retain(|(name, expr, q)| match prom.query(expr) {
+            Ok(result) if has_data(&result) => {
+                for label in q.legend_labels() {
+                    if !result.iter().any(|s| s["metric"].get(label).is_some()) {
+                        legend_problems.push(format!("{name}: legend {:?} uses {{{{{label}}}}}, which no returned series has", q.legend));
+                    }
+                }
+                false
+            }
             Ok(result) => {
                 last.insert(name.clone(), format!("{result:?}"));
                 true
@@ -710,7 +672,7 @@ fn every_dashboard_query_returns_data_on_both_paths() {
     }
     let missing: Vec<String> = pending
         .iter()
-        .map(|(name, expr)| {
+        .map(|(name, expr, _)| {
             format!(
                 "{name}: {expr}\n    last: {}",
                 last.get(name).map(String::as_str).unwrap_or("")
@@ -722,5 +684,10 @@ fn every_dashboard_query_returns_data_on_both_paths() {
         "{} of {total} dashboard queries returned no data:\n{}",
         missing.len(),
         missing.join("\n")
+    );
+    assert!(
+        legend_problems.is_empty(),
+        "legends name labels the series lack:\n{}",
+        legend_problems.join("\n")
     );
 }

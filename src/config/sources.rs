@@ -100,14 +100,14 @@ impl Layer {
         }
         let mut refused = Vec::new();
         for var in SDK_VARIABLES {
-            if let Some(v) = read(var.name, var.secret()) {
-                if let Some(reason) = var.refuse(&v) {
-                    refused.push(Refused {
-                        name: var.name.to_string(),
-                        value: (!var.secret()).then_some(v),
-                        reason,
-                    });
-                }
+            if let Some(v) = read(var.name, var.secret())
+                && let Some(reason) = var.refuse(&v)
+            {
+                refused.push(Refused {
+                    name: var.name.to_string(),
+                    value: (!var.secret()).then_some(v),
+                    reason,
+                });
             }
         }
         layer.values = values;

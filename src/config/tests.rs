@@ -346,10 +346,10 @@ mod properties {
 
         #[test]
         fn any_file_text_loads_in_range_or_is_refused(text in any::<String>()) {
-            if let Ok(layer) = Layer::from_toml(&text, Path::new("fuzz.toml")) {
-                if let Ok(c) = TelemetryConfig::from_layers(&[layer]) {
-                    check_ranges(&c);
-                }
+            if let Ok(layer) = Layer::from_toml(&text, Path::new("fuzz.toml"))
+                && let Ok(c) = TelemetryConfig::from_layers(&[layer])
+            {
+                check_ranges(&c);
             }
         }
 

@@ -1,14 +1,13 @@
 //! The integration tests' harness, shared by the library's tests and the node's: temp dirs,
 //! child processes, HTTP, and the real third-party servers the tests run against
-//! (Prometheus, rotel).
+//! (Prometheus, the OpenTelemetry Collector, the whole stack).
 //!
 //! Everything here blocks. In an async test, call it through
 //! `tokio::task::spawn_blocking`, or a server running on the test's own
 //! runtime may never get to answer.
 
-use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -18,22 +17,24 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+mod collector;
+pub mod dashboards;
 pub mod exposition;
 mod http;
 /// Metrics recorded in process and read back as the pull endpoint serves them.
 pub mod metrics;
+pub mod otlp_send;
 mod process;
 mod prometheus;
 pub mod promql;
-mod rotel;
-mod rotel_dump;
 pub mod stack;
 pub mod tls;
 mod webhook;
 
+pub use collector::*;
 pub use exposition::{Exposition, Sample, sample_sum};
 pub use webhook::Webhook;
-pub use {http::*, process::*, prometheus::*, rotel::*, rotel_dump::*};
+pub use {http::*, process::*, prometheus::*};
 
 const INSTALL_HINT: &str = "run scripts/install-test-deps.sh to install the test dependencies";
 
@@ -106,38 +107,6 @@ pub fn find_binary(name: &str) -> PathBuf {
 /// stack-programs/versions.toml pins, built from its Go module.
 pub fn stack_tool(name: &str) -> PathBuf {
     stack::Programs::load(&stack::repo()).tool(name)
-}
-
-/// The rotel-agent binary shipped inside the `rotel` Python package.
-pub fn rotel_agent() -> PathBuf {
-    static AGENT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let found = AGENT.get_or_init(|| {
-        // Same interpreter choice as the install script.
-        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
-        let out = Command::new(&python)
-            .args([
-                "-c",
-                "import rotel,os;print(os.path.dirname(rotel.__file__))",
-            ])
-            .output()
-            .map_err(|e| format!("cannot run {python}: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "python package `rotel` not importable with {python}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-        }
-        let agent = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("rotel-agent");
-        if agent.is_file() {
-            Ok(agent)
-        } else {
-            Err(format!("{} is missing", agent.display()))
-        }
-    });
-    match found {
-        Ok(agent) => agent.clone(),
-        Err(e) => panic!("rotel-agent not found: {e}; {INSTALL_HINT}"),
-    }
 }
 
 /// Starts a server whose listen ports are picked by `start`, retrying with new

@@ -1,8 +1,8 @@
-//! A real Prometheus 2.42 on a loopback port.
+//! A real Prometheus, at the release the stack pins, on a loopback port.
 
 use super::*;
 
-/// A real Prometheus (the distribution's 2.42) scraping the given targets as
+/// A real Prometheus (stack-programs/versions.toml's release) scraping the given targets as
 /// job `alys`, every second; rules are evaluated every second too.
 ///
 /// Prometheus applies a new target list only on a 5s tick, so the first scrape

@@ -4,7 +4,8 @@
 //!
 //! What this module adds to the parser: Grafana's variables (`$path`, `$__rate_interval`,
 //! `${x}`) are allowed in dashboard queries, comments only in rules, and only the functions of
-//! the Prometheus the stack and the tests run (2.42; the parser knows later ones too). Nodes
+//! the Prometheus the stack and the tests run (3.16, stack-programs/versions.toml; the
+//! parser knows experimental ones too). Nodes
 //! of the tree are numbered in reading order, so that "this selector lies inside that call"
 //! is a range check ([`Selector::at`] in [`Call::scope`]).
 
@@ -14,19 +15,20 @@ use std::ops::Range;
 use promql_parser::label::Matchers;
 use promql_parser::parser::{self, BinModifier, Expr, LabelModifier, VectorMatchCardinality};
 
-/// The functions of Prometheus 2.42, the version the stack and the tests run.
+/// The stable functions of Prometheus 3.16, the release the stack and the tests run (without
+/// experimental features: holt_winters is gone in 3.0, its successor is experimental).
 pub const FUNCTIONS: &str = "
     abs absent absent_over_time acos acosh asin asinh atan atanh avg_over_time ceil changes
     clamp clamp_max clamp_min cos cosh count_over_time day_of_month day_of_week day_of_year
     days_in_month deg delta deriv exp floor histogram_count histogram_fraction
-    histogram_quantile histogram_sum holt_winters hour idelta increase irate label_join
+    histogram_quantile histogram_sum histogram_avg histogram_stddev histogram_stdvar hour idelta increase irate label_join
     label_replace last_over_time ln log10 log2 max_over_time min_over_time minute month pi
     predict_linear present_over_time quantile_over_time rad rate resets round scalar sgn sin
     sinh sort sort_desc sqrt stddev_over_time stdvar_over_time sum_over_time tan tanh time
     timestamp vector year
 ";
 
-/// The aggregation operators of Prometheus 2.42.
+/// The stable aggregation operators of Prometheus 3.16.
 pub const AGGREGATIONS: &str =
     "sum avg min max count count_values group stddev stdvar topk bottomk quantile";
 
@@ -244,7 +246,7 @@ impl Reader {
                 let function = a.op.to_string();
                 if !is_one_of(AGGREGATIONS, &function) {
                     return Err(format!(
-                        "{function} is not an aggregation of Prometheus 2.42"
+                        "{function} is not an aggregation of Prometheus 3.16"
                     ));
                 }
                 if let Some(param) = &a.param {
@@ -264,7 +266,7 @@ impl Reader {
             Expr::Call(call) => {
                 let function = call.func.name.to_string();
                 if !is_one_of(FUNCTIONS, &function) {
-                    return Err(format!("{function} is not a function of Prometheus 2.42"));
+                    return Err(format!("{function} is not a function of Prometheus 3.16"));
                 }
                 if RANGE_FUNCTIONS.contains(&call.func.name)
                     && let Some(Expr::MatrixSelector(m)) = call.args.args.first().map(|a| &**a)
@@ -399,11 +401,14 @@ mod tests {
     }
 
     #[test]
-    fn only_prometheus_2_42_functions_and_aggregations_pass() {
+    fn only_the_pinned_prometheus_functions_and_aggregations_pass() {
         assert!(parse_query("rate(a[5m])").is_ok());
         // Known to the parser, but not to the Prometheus the stack runs.
         assert!(parse_query("sort_by_label(a, \"x\")").is_err());
         assert!(parse_query("limitk(2, a)").is_err());
         assert!(parse_query("rat(a[5m])").is_err());
+        // Removed in Prometheus 3.
+        assert!(parse_query("holt_winters(a[5m], 0.5, 0.5)").is_err());
+        assert!(parse_query("histogram_avg(a)").is_ok());
     }
 }

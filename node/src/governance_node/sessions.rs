@@ -151,10 +151,10 @@ impl Sessions {
 
     /// `stream` closed; the session keeps its memory.
     pub(super) fn detach(&mut self, session: &str, stream: u64) {
-        if let Some(s) = self.sessions.get_mut(session) {
-            if s.current.as_ref().is_some_and(|(id, _)| *id == stream) {
-                s.current = None;
-            }
+        if let Some(s) = self.sessions.get_mut(session)
+            && s.current.as_ref().is_some_and(|(id, _)| *id == stream)
+        {
+            s.current = None;
         }
     }
 

@@ -144,7 +144,6 @@ impl Shared {
                 version,
                 members,
             })),
-            ..GovernanceMessage::default()
         };
         let reached = self.broadcast(message);
         span.record("streams", reached);

@@ -310,7 +310,6 @@ fn heartbeat(parent: opentelemetry::Context, tx: &mpsc::Sender<GovernanceMessage
         payload: Some(Outgoing::Heartbeat(Heartbeat {
             sent_at_unix_ms: now_unix_ms(),
         })),
-        ..GovernanceMessage::default()
     };
     // A node that does not read its stream misses a heartbeat, not the whole reader.
     if tx.try_send(answer).is_err() {
@@ -357,7 +356,6 @@ async fn sign_and_answer(
             signature,
             error,
         })),
-        ..GovernanceMessage::default()
     };
     let to = match origin {
         Some((session, id)) => lock(&shared.sessions)

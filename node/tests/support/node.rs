@@ -14,7 +14,7 @@ pub struct Demo {
 }
 
 impl Demo {
-    /// Starts `alys-telemetry demo ARGS` with `env` (and no OTEL_/ALYS_TELEMETRY_ variable
+    /// Starts `alys-telemetry demo ARGS` with `env` (and no OTEL_/ALYS_TELEMETRY_/ALYS_DEMO_ variable
     /// of the test's own environment), listening on a free port.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Demo {
         Demo::start_under(&[], args, env)
@@ -34,7 +34,10 @@ impl Demo {
             None => Command::new(BIN),
         };
         for (key, _) in std::env::vars() {
-            if key.starts_with("OTEL_") || key.starts_with("ALYS_TELEMETRY_") {
+            if key.starts_with("OTEL_")
+                || key.starts_with("ALYS_TELEMETRY_")
+                || key.starts_with("ALYS_DEMO_")
+            {
                 cmd.env_remove(key);
             }
         }

@@ -42,6 +42,26 @@ pub struct Service {
     pub expose: Vec<String>,
     #[serde(default)]
     pub ports: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub networks: BTreeMap<String, Option<NetworkAttachment>>,
+}
+
+/// A service's place on a network: its other names there.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NetworkAttachment {
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+impl Service {
+    /// Its aliases on every network (the harness runs one network, as the compose files do).
+    pub fn aliases(&self) -> Vec<String> {
+        self.networks
+            .values()
+            .flatten()
+            .flat_map(|n| n.aliases.iter().cloned())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

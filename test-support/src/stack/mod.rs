@@ -3,9 +3,13 @@
 //! environment, mounted files and start order that Compose gives it, each in its own network
 //! namespace under its compose name and on its compose ports.
 //!
-//! ```ignore
-//! let stack = stack::shared(env!("CARGO_BIN_EXE_alys-telemetry")); // once per test binary
-//! let jaeger = stack.url("jaeger", 16686);   // http://10.231.x.y:16686
+//! ```no_run
+//! use alys_test_support::stack;
+//!
+//! // In a test of the node package: env!("CARGO_BIN_EXE_alys-telemetry").
+//! let stack = stack::shared("target/debug/alys-telemetry"); // once per test binary
+//! let jaeger = stack.url("jaeger", 16686); // http://10.231.x.y:16686
+//! assert!(jaeger.starts_with("http://10."));
 //! ```
 //!
 //! Needs root (network namespaces, bind mounts) and bubblewrap; a machine that refuses
@@ -51,6 +55,9 @@ pub fn repo() -> PathBuf {
 /// How to bring the stack up.
 #[derive(Clone)]
 pub struct Options {
+    /// The compose file, relative to the repository (docker-compose.yml, or the gateway
+    /// topology of deploy/compose/).
+    pub compose_file: PathBuf,
     /// The `alys-telemetry` binary, which the image `alys-telemetry:local` carries (a test
     /// of the node package has it as `env!("CARGO_BIN_EXE_alys-telemetry")`).
     pub node_binary: PathBuf,
@@ -78,6 +85,7 @@ pub struct Stack {
     members: Mutex<BTreeMap<String, Member>>,
     spawner: Spawner,
     repo: PathBuf,
+    compose_file: PathBuf,
     // Declared last: the processes are gone before their network and files.
     network: Network,
     run_dir: PathBuf,
@@ -95,7 +103,8 @@ impl Stack {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let project = compose::resolve(&repo.join("docker-compose.yml"), &env);
+        let compose_file = repo.join(&options.compose_file);
+        let project = compose::resolve(&compose_file, &env);
         let programs = Programs::load(&repo).with_node_binary(&options.node_binary);
         let selected: Vec<String> = project
             .services
@@ -107,7 +116,11 @@ impl Stack {
         let run_dir = std::env::temp_dir().join(format!("alys-stack-{}", std::process::id()));
         let _ = fs::remove_dir_all(&run_dir);
         fs::create_dir_all(run_dir.join("logs")).expect("create the stack's run dir");
-        let network = Network::create(&order, &[WEBHOOK_HOST], &run_dir);
+        let aliases = order
+            .iter()
+            .map(|name| (name.clone(), project.services[name].aliases()))
+            .collect();
+        let network = Network::create(&order, &aliases, &[WEBHOOK_HOST], &run_dir);
         let members = order
             .iter()
             .map(|name| {
@@ -128,6 +141,7 @@ impl Stack {
             members: Mutex::new(members),
             spawner: Spawner::new(),
             repo,
+            compose_file,
             network,
             run_dir,
             faults: RwLock::new(()),
@@ -145,11 +159,11 @@ impl Stack {
     /// `docker compose up -d <service>` after a change of the environment Compose
     /// interpolates from: the service is re-resolved with `env`, stopped and started again.
     pub fn recreate(&self, service: &str, env: &[(&str, &str)]) {
-        let project = compose::resolve(&self.repo.join("docker-compose.yml"), env);
+        let project = compose::resolve(&self.compose_file, env);
         let spec = project
             .services
             .get(service)
-            .unwrap_or_else(|| panic!("docker-compose.yml has no service {service}"))
+            .unwrap_or_else(|| panic!("{} has no service {service}", self.compose_file.display()))
             .clone();
         let sandbox = sandbox_of(
             &spec,
@@ -213,6 +227,7 @@ impl Stack {
         cmd.stdin(Stdio::null())
             .stdout(append(&log))
             .stderr(append(&log));
+        self.network.set_running(service, true);
         let child = self.spawner.spawn(cmd, service);
         self.member(service, |m| {
             m.running = Some(Running {
@@ -220,6 +235,25 @@ impl Stack {
                 started: Instant::now(),
             })
         });
+    }
+
+    /// Kills `service` as `docker kill` would: SIGKILL, no chance to flush anything.
+    pub fn kill(&self, service: &str) {
+        let Some(mut running) = self.member(service, |m| m.running.take()) else {
+            return;
+        };
+        if let Some(pid) = program_pid(running.child.id()) {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let _ = running.child.kill();
+        let _ = running.child.wait();
+        self.network.set_running(service, false);
+        writeln_log(
+            &self.log_file(service),
+            &format!("--- harness: killed {service}"),
+        );
     }
 
     /// Stops `service` as `docker compose stop` would: SIGTERM to the program, SIGKILL after
@@ -242,6 +276,7 @@ impl Stack {
         }
         let _ = running.child.kill();
         let _ = running.child.wait();
+        self.network.set_running(service, false);
         writeln_log(
             &self.log_file(service),
             &format!("--- harness: stopped {service}"),
@@ -435,6 +470,12 @@ impl Faults<'_> {
         self.undo.push(Undo::Start(service.to_string()));
     }
 
+    /// `docker kill <service>`, started again when the test ends.
+    pub fn kill(&mut self, service: &str) {
+        self.stack.kill(service);
+        self.undo.push(Undo::Start(service.to_string()));
+    }
+
     /// `docker compose start <service>`.
     pub fn start(&mut self, service: &str) {
         self.stack.start(service);
@@ -583,6 +624,11 @@ impl Spawner {
 /// The stack of this test binary: started by the first test that asks, stopped when the
 /// test binary exits (and, should the binary be killed, removed by the next run).
 pub fn shared(node_binary: &str) -> &'static Stack {
+    shared_from(Path::new("docker-compose.yml"), node_binary)
+}
+
+/// [`shared`] for another compose file of the repository (one per test binary).
+pub fn shared_from(compose_file: &Path, node_binary: &str) -> &'static Stack {
     static STACK: OnceLock<Result<Stack, String>> = OnceLock::new();
     static TEARDOWN: OnceLock<()> = OnceLock::new();
     TEARDOWN.get_or_init(|| {
@@ -602,6 +648,7 @@ pub fn shared(node_binary: &str) -> &'static Stack {
     // instead of each one trying again.
     let started = STACK.get_or_init(|| {
         let options = Options {
+            compose_file: compose_file.to_path_buf(),
             node_binary: PathBuf::from(node_binary),
             env: Vec::new(),
         };

@@ -6,11 +6,12 @@
 //! Names carry a run id, and /run/alys-stack/<id>/pid names the test process that owns them:
 //! [`remove_stale`] deletes whatever a killed run left behind.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 const STATE_ROOT: &str = "/run/alys-stack";
 
@@ -20,8 +21,18 @@ pub struct Network {
     pub gateway: Ipv4Addr,
     bridge: String,
     addresses: BTreeMap<String, Ipv4Addr>,
+    /// What resolves, as Docker's embedded DNS answers: the names and network aliases of the
+    /// running services only, and the extra hosts.
+    names: Mutex<Names>,
     hosts_file: PathBuf,
     state_dir: PathBuf,
+}
+
+#[derive(Default)]
+struct Names {
+    aliases: BTreeMap<String, Vec<String>>,
+    running: BTreeSet<String>,
+    extra: Vec<String>,
 }
 
 /// Runs `ip` with `args`; a failure names the command and what it printed.
@@ -72,9 +83,15 @@ fn free_subnet(seed: u32) -> [u8; 3] {
 }
 
 impl Network {
-    /// Creates the bridge and one namespace per service; `extra_hosts` resolve to the host
-    /// side of the bridge, where the test's own servers (a webhook) listen.
-    pub fn create(services: &[String], extra_hosts: &[&str], run_dir: &Path) -> Network {
+    /// Creates the bridge and one namespace per service; `aliases` are the services' other
+    /// names on the network, `extra_hosts` resolve to the host side of the bridge, where the
+    /// test's own servers (a webhook) listen. Names resolve once their service runs.
+    pub fn create(
+        services: &[String],
+        aliases: &BTreeMap<String, Vec<String>>,
+        extra_hosts: &[&str],
+        run_dir: &Path,
+    ) -> Network {
         remove_stale();
         let pid = std::process::id();
         let nanos = std::time::SystemTime::now()
@@ -98,6 +115,11 @@ impl Network {
             id,
             gateway,
             addresses: BTreeMap::new(),
+            names: Mutex::new(Names {
+                aliases: aliases.clone(),
+                running: BTreeSet::new(),
+                extra: extra_hosts.iter().map(|h| h.to_string()).collect(),
+            }),
             hosts_file: run_dir.join("hosts"),
             state_dir,
         };
@@ -114,16 +136,61 @@ impl Network {
             let address = Ipv4Addr::new(a, b, c, 10 + n as u8);
             network.add_host(service, address);
         }
+        network.write_hosts();
+        network
+    }
+
+    /// Marks `service` as running or not: its name and aliases resolve only while it runs,
+    /// as Docker's DNS answers only for running containers.
+    pub fn set_running(&self, service: &str, running: bool) {
+        {
+            let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+            if running {
+                names.running.insert(service.to_string());
+            } else {
+                names.running.remove(service);
+            }
+        }
+        self.write_hosts();
+    }
+
+    /// Rewrites the hosts file in place: it is bind-mounted into every sandbox, so it keeps
+    /// its inode, and resolvers that re-read it (glibc on every lookup, Go when it changes)
+    /// see the new names.
+    fn write_hosts(&self) {
+        let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        let mut by_name: BTreeMap<&str, Vec<Ipv4Addr>> = BTreeMap::new();
+        for service in &names.running {
+            let Some(address) = self.addresses.get(service) else {
+                continue;
+            };
+            by_name.entry(service).or_default().push(*address);
+            for alias in names.aliases.get(service).into_iter().flatten() {
+                by_name.entry(alias).or_default().push(*address);
+            }
+        }
         let mut hosts =
             String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
-        for (service, address) in &network.addresses {
-            hosts.push_str(&format!("{address}\t{service}\n"));
+        for (name, addresses) in by_name {
+            for address in addresses {
+                hosts.push_str(&format!("{address}\t{name}\n"));
+            }
         }
-        for extra in extra_hosts {
-            hosts.push_str(&format!("{gateway}\t{extra}\n"));
+        for extra in &names.extra {
+            hosts.push_str(&format!("{}\t{extra}\n", self.gateway));
         }
-        fs::write(&network.hosts_file, hosts).expect("write the stack's hosts file");
-        network
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&self.hosts_file)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, hosts.as_bytes()));
+        if let Err(e) = written {
+            panic!(
+                "write the stack's hosts file {}: {e}",
+                self.hosts_file.display()
+            );
+        }
     }
 
     fn add_host(&mut self, service: &str, address: Ipv4Addr) {

@@ -10,7 +10,9 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 pub struct Pin {
     pub release: String,
-    pub image: String,
+    /// The image docker-compose.yml runs; none for tools (kustomize, kubeconform).
+    #[serde(default)]
+    pub image: Option<String>,
     #[serde(default)]
     pub module: Option<String>,
     #[serde(default)]
