@@ -4,6 +4,7 @@
 #   - the stack's programs (OpenTelemetry Collector, Jaeger, Prometheus + promtool,
 #     Alertmanager + amtool), built from their Go modules at the versions in
 #     stack-programs/versions.toml, once per version (scripts/build-stack-programs.py)
+#   - chromium and tmux, for the viewer's browser and terminal tests
 #   - what the stack harness runs them with: iproute2 (network namespaces), bubblewrap
 #     (a container root per service), util-linux's setpriv (the image's user), wget (the
 #     images' health checks)
@@ -19,6 +20,10 @@ command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v wget >/dev/null 2>&1 || need_apt+=(wget)
+# The viewer's tests: a real browser (Debian's chromium, driven headless over the DevTools
+# protocol) and a real terminal (tmux) for `top` and `traces`.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "install-test-deps: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

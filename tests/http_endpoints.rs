@@ -28,6 +28,7 @@ impl Endpoint {
             registry: prometheus::Registry::new(),
             health: HealthRegistry::new(),
             readiness: Readiness::new(),
+            viewer: None,
         };
         let listener = runtime
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))

@@ -105,6 +105,13 @@ pub(crate) enum Command {
     Catalog(CatalogArgs),
     /// Run a governance node: answers signature requests, pushes federation updates.
     GovernanceServer(GovernanceServerArgs),
+    /// A running node at a glance in the terminal: health, actors, chain, governance, exports.
+    Top {
+        /// host:port of the node's pull endpoint; default: this configuration's pull.listen.
+        address: Option<String>,
+    },
+    /// Browse traces in the terminal (waterfalls with the critical path), or export them.
+    Traces(TracesArgs),
     /// Exit 0 when an endpoint answers 200 (container health checks; images carry no curl).
     Probe {
         /// host:port of a pull endpoint.
@@ -113,6 +120,50 @@ pub(crate) enum Command {
         #[arg(default_value = "/ready")]
         path: String,
     },
+}
+
+#[derive(Args)]
+pub(crate) struct TracesArgs {
+    /// host:port of the node's pull endpoint; default: this configuration's pull.listen.
+    pub(crate) address: Option<String>,
+    /// Read a Jaeger query service (its /api/v3 OTLP JSON API) instead of a node.
+    #[arg(long, value_name = "URL", conflicts_with = "address")]
+    pub(crate) jaeger: Option<String>,
+    /// With --jaeger: how far back to look.
+    #[arg(long, value_parser = parse_duration, default_value = "1h", requires = "jaeger")]
+    pub(crate) lookback: Duration,
+    /// Open this trace (or, with --json, print it).
+    #[arg(long, value_name = "TRACE_ID")]
+    pub(crate) trace: Option<String>,
+    /// recent, slowest or failed.
+    #[arg(long, value_parser = ["recent", "slowest", "failed"], default_value = "recent")]
+    pub(crate) view: String,
+    /// Only traces whose root span has this name.
+    #[arg(long)]
+    pub(crate) operation: Option<String>,
+    /// Only traces of this service.
+    #[arg(long)]
+    pub(crate) service: Option<String>,
+    /// Only traces at least this long (250ms, 1.5s).
+    #[arg(long, value_parser = parse_duration_with_unit)]
+    pub(crate) min_duration: Option<Duration>,
+    /// Only traces with an error span.
+    #[arg(long)]
+    pub(crate) errors: bool,
+    /// Only traces with this text in a span name or attribute value.
+    #[arg(long)]
+    pub(crate) search: Option<String>,
+    /// At most this many traces.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub(crate) limit: u16,
+    /// Print the traces (or --trace) as OTLP JSON on stdout instead of opening the viewer.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// A duration that names its unit (`250ms`, `1.5s`), as the viewer's filters take it.
+fn parse_duration_with_unit(text: &str) -> Result<Duration, String> {
+    alys_telemetry::exits::viewer::query::parse_duration(text)
 }
 
 #[derive(Args)]

@@ -11,7 +11,9 @@ use alys_telemetry::{Telemetry, TelemetryGuard};
 use clap::Parser;
 
 mod cli;
-use cli::{CatalogFormat, Cli, Command, DemoArgs, GovernanceServerArgs, TelemetryFlags};
+use cli::{
+    CatalogFormat, Cli, Command, DemoArgs, GovernanceServerArgs, TelemetryFlags, TracesArgs,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -27,6 +29,14 @@ fn main() -> ExitCode {
         },
         Command::Demo(args) => run_demo(&cli.telemetry, args),
         Command::GovernanceServer(args) => run_governance_server(&cli.telemetry, args),
+        Command::Top { address } => match node_address(&cli.telemetry, address) {
+            Ok(base) => match alys_node::terminal::top::run(&base) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&format!("top: {e}"), 1),
+            },
+            Err(code) => code,
+        },
+        Command::Traces(args) => run_traces(&cli.telemetry, args),
         Command::Probe { address, path } => match probe(&address, &path) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("probe {address}{path}: {e}"), 1),
@@ -68,7 +78,7 @@ fn fail(message: &str, code: u8) -> ExitCode {
 fn with_pipeline(
     flags: &TelemetryFlags,
     defaults: Layer,
-    body: impl AsyncFnOnce(&TelemetryGuard) -> (ExitCode, Instant),
+    body: impl AsyncFnOnce(&TelemetryGuard, &TelemetryConfig) -> (ExitCode, Instant),
 ) -> ExitCode {
     let config = match load_config(flags, defaults) {
         Ok(c) => c,
@@ -86,7 +96,7 @@ fn with_pipeline(
             Ok(t) => t,
             Err(e) => return fail(&e.to_string(), e.exit_code() as u8),
         };
-        let (code, began) = body(&telemetry).await;
+        let (code, began) = body(&telemetry, &config).await;
         let report = telemetry.shutdown_since(began).await;
         if report.is_clean() {
             eprintln!("alys-telemetry: shut down in {} ms", report.elapsed.as_millis());
@@ -113,9 +123,12 @@ fn run_demo(flags: &TelemetryFlags, args: DemoArgs) -> ExitCode {
     // The demo exports metrics every 5 s so a new user sees data move; files, the
     // environment and flags still override it.
     let defaults = Layer::new(Origin::Default).set(settings::METRIC_EXPORT_INTERVAL, "5000");
-    with_pipeline(flags, defaults, async move |telemetry| {
+    with_pipeline(flags, defaults, async move |telemetry, config| {
         telemetry.mark_ready();
+        let push = config.push.enabled && !config.sdk_disabled;
         let options = DemoOptions {
+            // Only printed (the first-run hint): without its user information.
+            collector: push.then(|| config.push.traces_endpoint.redacted().into_owned()),
             duration: args.duration,
             block_interval: args.block_interval,
             validators: args.validators,
@@ -137,7 +150,7 @@ fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> 
     let defaults = Layer::new(Origin::Default)
         .set(settings::SERVICE_NAME, "alys-governance")
         .set(settings::METRIC_EXPORT_INTERVAL, "5000");
-    with_pipeline(flags, defaults, async move |telemetry| {
+    with_pipeline(flags, defaults, async move |telemetry, _| {
         let server = match GovernanceServer::start(server_config, &telemetry.meter()).await {
             Ok(s) => s,
             Err(e) => return (fail(&e.to_string(), 2), Instant::now()),
@@ -157,6 +170,57 @@ fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> 
         }
         (ExitCode::SUCCESS, began)
     })
+}
+
+/// The node the terminal views read: `address`, or the configuration's pull address (an
+/// unspecified address such as 0.0.0.0 is reached on loopback).
+fn node_address(flags: &TelemetryFlags, address: Option<String>) -> Result<String, ExitCode> {
+    use alys_node::terminal::client::base_url;
+    if let Some(address) = address {
+        return Ok(base_url(&address));
+    }
+    let config = load_config(flags, Layer::new(Origin::Default))?;
+    let mut listen = config.pull.listen;
+    if listen.ip().is_unspecified() {
+        listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    Ok(base_url(&listen.to_string()))
+}
+
+fn run_traces(flags: &TelemetryFlags, args: TracesArgs) -> ExitCode {
+    use alys_node::terminal::client::{Filter, Source, base_url};
+    use alys_node::terminal::traces;
+    let source = match &args.jaeger {
+        Some(url) => Source::Jaeger {
+            base: base_url(url),
+            lookback: args.lookback,
+        },
+        None => match node_address(flags, args.address.clone()) {
+            Ok(base) => Source::Node(base),
+            Err(code) => return code,
+        },
+    };
+    let filter = Filter {
+        view: args.view.clone(),
+        operation: args.operation.clone(),
+        service: args.service.clone(),
+        min_duration: args.min_duration,
+        errors_only: args.errors,
+        search: args.search.clone(),
+        limit: usize::from(args.limit),
+    };
+    let result = if args.json {
+        match traces::export_json(&source, &filter, args.trace.as_deref()) {
+            Ok(json) => return write_stdout(&json),
+            Err(e) => Err(e),
+        }
+    } else {
+        traces::run(source, filter, args.trace.clone())
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&format!("traces: {e}"), 1),
+    }
 }
 
 /// A minimal HTTP/1.0 GET, enough to ask our own endpoint whether it is ready.

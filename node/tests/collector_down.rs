@@ -1,6 +1,8 @@
 //! The collector is down: refusing connections, or accepting and never answering. The pull
 //! endpoint keeps serving, the failure counter grows, failures are logged at most once per
-//! interval, and shutdown returns within its bound plus one second.
+//! interval, and shutdown returns within its bound plus one second. The failures are logged
+//! only with RUST_LOG set: without it, a demo that never reached a collector prints the
+//! first-run hint instead (node/tests/first_run.rs).
 
 mod support;
 
@@ -114,6 +116,7 @@ fn refused_connections_are_counted_and_shutdown_is_bounded() {
         &[
             ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
             ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+            ("RUST_LOG", "info"),
         ],
     );
     assert_keeps_serving_and_counts_failures(&demo);
@@ -138,6 +141,7 @@ fn a_silent_collector_is_counted_as_failing() {
             ("OTEL_METRIC_EXPORT_INTERVAL", "300"),
             ("OTEL_BSP_SCHEDULE_DELAY", "200"),
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "500"),
+            ("RUST_LOG", "info"),
         ],
     );
     assert_keeps_serving_and_counts_failures(&demo);

@@ -53,8 +53,17 @@ pub struct TelemetryConfig {
     /// The batch log processor (the OTEL_BLRP_* variables).
     pub log_batch: ExportBatch,
     pub system: SystemConfig,
+    pub viewer: ViewerConfig,
     /// Bound on a stop: the node's components, then the final flush.
     pub shutdown_timeout: Duration,
+}
+
+/// The in-process trace viewer (the store beside the exporters, and its pages).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ViewerConfig {
+    pub enabled: bool,
+    /// Bound on the memory of the kept traces, in bytes.
+    pub memory_bytes: usize,
 }
 
 /// A batch processor's queue: what waits for export, how much goes per export, how often.
@@ -192,6 +201,10 @@ impl TelemetryConfig {
             system: SystemConfig {
                 enabled: r.text(settings::SYSTEM_ENABLED, "true", values::parse_bool)?,
                 interval: r.millis(settings::SYSTEM_INTERVAL, 5_000)?,
+            },
+            viewer: ViewerConfig {
+                enabled: r.text(settings::VIEWER_ENABLED, "true", values::parse_bool)?,
+                memory_bytes: r.count(settings::VIEWER_MEMORY, 16 << 20)? as usize,
             },
             shutdown_timeout: r.millis(settings::SHUTDOWN_TIMEOUT, 5_000)?,
         })

@@ -289,6 +289,22 @@ pub const SYSTEM_ENABLED: Setting = setting(
     "true",
     "collect process and host resources (memory, CPU, threads, descriptors, I/O)",
 );
+pub const VIEWER_ENABLED: Setting = setting(
+    "viewer.enabled",
+    "ALYS_TELEMETRY_VIEWER_ENABLED",
+    None,
+    "true",
+    "keep recent traces in the process and serve /, /traces, /api/ beside /metrics",
+);
+pub const VIEWER_MEMORY: Setting = setting(
+    "viewer.memory_bytes",
+    "ALYS_TELEMETRY_VIEWER_MEMORY_BYTES",
+    None,
+    "16777216",
+    "memory the kept traces may use, in bytes",
+)
+// 1 MiB keeps a few traces; past 4 GiB the bound no longer bounds anything on this node.
+.within(1 << 20, 1 << 32);
 pub const SHUTDOWN_TIMEOUT: Setting = setting(
     "shutdown.timeout_ms",
     "ALYS_TELEMETRY_SHUTDOWN_TIMEOUT_MS",
@@ -330,6 +346,8 @@ pub const ALL: &[Setting] = &[
     LOG_DELAY,
     SYSTEM_ENABLED,
     SYSTEM_INTERVAL,
+    VIEWER_ENABLED,
+    VIEWER_MEMORY,
     SHUTDOWN_TIMEOUT,
 ];
 

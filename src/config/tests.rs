@@ -303,6 +303,7 @@ mod properties {
         assert!(!c.shutdown_timeout.is_zero() && c.shutdown_timeout <= Duration::from_secs(600));
         assert!(!c.push.timeout.is_zero() && !c.push.metric_export_interval.is_zero());
         assert!((1..=4096).contains(&c.pull.max_connections));
+        assert!((1 << 20..=1 << 32).contains(&c.viewer.memory_bytes));
     }
 
     proptest! {

@@ -1,4 +1,5 @@
-//! The pull exit: `/metrics` (Prometheus text exposition), `/health` and `/ready`.
+//! The pull exit: `/metrics` (Prometheus text exposition), `/health` and `/ready`, and the
+//! viewer's pages and API when it runs.
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -7,7 +8,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus::{Encoder, TextEncoder};
@@ -15,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::connections::{self, ConnectionLimits, ConnectionStats};
+use crate::exits::viewer::{self, Viewer};
 use crate::health::{HealthRegistry, HealthStatus};
 
 /// What the endpoint serves from.
@@ -23,15 +25,22 @@ pub struct PullState {
     pub registry: prometheus::Registry,
     pub health: HealthRegistry,
     pub readiness: Readiness,
+    /// The viewer's pages and API (`viewer.enabled`).
+    pub viewer: Option<Viewer>,
 }
 
 /// The routes. Unknown paths answer 404 and other methods 405 (axum's defaults).
 pub fn router(state: PullState) -> Router {
-    Router::new()
+    let viewer = state.viewer.as_ref().map(Viewer::routes);
+    let router = Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .with_state(state)
+        .with_state(state);
+    match viewer {
+        Some(pages) => router.merge(pages),
+        None => router,
+    }
 }
 
 async fn metrics(State(state): State<PullState>) -> Response {
@@ -55,12 +64,18 @@ async fn metrics(State(state): State<PullState>) -> Response {
     }
 }
 
-async fn health(State(state): State<PullState>) -> Response {
+async fn health(State(state): State<PullState>, headers: HeaderMap) -> Response {
     let report = state.health.report().await;
     let code = match report.status {
         HealthStatus::Healthy | HealthStatus::Degraded => StatusCode::OK,
         HealthStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
     };
+    // Browsers get the page; API clients (and probes) keep the JSON.
+    if let Some(v) = &state.viewer
+        && viewer::pages::wants_html(&headers)
+    {
+        return viewer::pages::health(&report, &v.history, code);
+    }
     (code, axum::Json(report)).into_response()
 }
 

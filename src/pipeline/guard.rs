@@ -26,6 +26,8 @@ pub struct TelemetryGuard {
     pub(super) local_addr: Option<SocketAddr>,
     pub(super) server: Option<JoinHandle<()>>,
     pub(super) system: Option<JoinHandle<()>>,
+    /// The viewer's health-history sampler.
+    pub(super) history: Option<JoinHandle<()>>,
     pub(super) stop: watch::Sender<bool>,
     pub(super) shutdown_timeout: Duration,
 }
@@ -88,7 +90,7 @@ impl TelemetryGuard {
     fn stop_server(&mut self) {
         let _ = self.stop.send(true);
         // Keep-alive scrapers would hold a graceful stop open; the flush is done, so abort.
-        for task in [self.server.take(), self.system.take()]
+        for task in [self.server.take(), self.system.take(), self.history.take()]
             .into_iter()
             .flatten()
         {

@@ -43,6 +43,9 @@ use crate::config::{ConfigError, TelemetryConfig, settings};
 use crate::exits::connections::ConnectionLimits;
 use crate::exits::otlp::{ExportStats, ExporterError, Exporters};
 use crate::exits::pull::{self, PullState, Readiness};
+use crate::exits::viewer::Viewer;
+use crate::exits::viewer::history::{self, HealthHistory};
+use crate::exits::viewer::store::{StoreConfig, TraceStore};
 use crate::health::HealthRegistry;
 use crate::sources::system::{SystemCollector, SystemCollectorConfig};
 
@@ -107,17 +110,28 @@ impl Telemetry {
         };
         let registry = prometheus::Registry::new();
         let stats = ExportStats::new(FAILURE_LOG_INTERVAL);
-        let providers = install_providers(config, &registry, &stats)?;
+        let store = start_trace_store(config, listener.is_some());
+        let providers = install_providers(config, &registry, &stats, store.as_ref())?;
         let (stop, stopped) = watch::channel(false);
         let health = HealthRegistry::new();
         let system = start_system_collector(config, &health, stopped.clone());
         let readiness = Readiness::new();
         let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        let viewer = (listener.is_some() && config.viewer.enabled).then(|| Viewer {
+            store,
+            history: HealthHistory::new(),
+            health: health.clone(),
+        });
+        let history = viewer.as_ref().map(|v| {
+            v.history
+                .spawn(health.clone(), history::SAMPLE_INTERVAL, stopped.clone())
+        });
         let server = listener.map(|listener| {
             let state = PullState {
                 registry: registry.clone(),
                 health: health.clone(),
                 readiness: readiness.clone(),
+                viewer,
             };
             let limits = ConnectionLimits::from(&config.pull);
             pull::spawn(listener, state, limits, &global::meter(SCOPE), stopped)
@@ -139,6 +153,7 @@ impl Telemetry {
             local_addr,
             server,
             system,
+            history,
             stop,
             shutdown_timeout: config.shutdown_timeout,
         })
@@ -152,6 +167,7 @@ fn install_providers(
     config: &TelemetryConfig,
     registry: &prometheus::Registry,
     stats: &std::sync::Arc<ExportStats>,
+    store: Option<&TraceStore>,
 ) -> Result<shutdown::Providers, InitError> {
     let filter = subscriber::env_filter()?;
     if config.sdk_disabled {
@@ -175,7 +191,16 @@ fn install_providers(
     // counter (with queue-full drops) on the global meter provider.
     global::set_meter_provider(meter.clone());
     stats.register(&global::meter(SCOPE));
-    let tracer = traces::provider(config.sampler, &resource, spans, config.span_batch);
+    if let Some(store) = store {
+        store.register_metrics(&global::meter(SCOPE));
+    }
+    let tracer = traces::provider(
+        config.sampler,
+        &resource,
+        spans,
+        config.span_batch,
+        store.map(TraceStore::processor),
+    );
     global::set_tracer_provider(tracer.clone());
     crate::sources::actors::set_root_spans(traces::samples_roots(config.sampler));
     let logger = log_exports.map(|exporter| logs::provider(&resource, exporter, config.log_batch));
@@ -201,6 +226,17 @@ fn install_subscriber(
     let tracer = providers.tracer.as_ref().map(|p| p.tracer(SCOPE));
     subscriber::install(filter, config.log_format, tracer, providers.logger.as_ref())?;
     Ok(providers)
+}
+
+/// Starts the viewer's trace store when its pages can be seen (the pull endpoint runs) and
+/// spans exist; a store that cannot start is logged, not fatal.
+fn start_trace_store(config: &TelemetryConfig, serving: bool) -> Option<TraceStore> {
+    if !serving || !config.viewer.enabled || config.sdk_disabled {
+        return None;
+    }
+    TraceStore::start(StoreConfig::new(config.viewer.memory_bytes))
+        .inspect_err(|e| tracing::warn!("trace store not started, the viewer shows no traces: {e}"))
+        .ok()
 }
 
 /// Starts the system resource collector; a failure to start it is logged, not fatal: the

@@ -7,14 +7,17 @@ use opentelemetry_sdk::trace::{
 
 use crate::config::{ExportBatch, SamplerChoice};
 use crate::exits::otlp::Counted;
+use crate::exits::viewer::store::StoreProcessor;
 
-/// The tracer provider: the configured sampler, and the batch exporter when pushing, its
-/// queue as configured (never as the SDK reads OTEL_BSP_* by itself).
+/// The tracer provider: the configured sampler, the batch exporter when pushing (its queue
+/// as configured, never as the SDK reads OTEL_BSP_* by itself), and the viewer's trace store
+/// beside it.
 pub(super) fn provider(
     choice: SamplerChoice,
     resource: &Resource,
     exporter: Option<Counted<opentelemetry_otlp::SpanExporter>>,
     batch: ExportBatch,
+    store: Option<StoreProcessor>,
 ) -> SdkTracerProvider {
     let mut builder = SdkTracerProvider::builder()
         .with_resource(resource.clone())
@@ -30,6 +33,9 @@ pub(super) fn provider(
                 .with_batch_config(config)
                 .build(),
         );
+    }
+    if let Some(store) = store {
+        builder = builder.with_span_processor(store);
     }
     builder.build()
 }

@@ -52,6 +52,12 @@ impl Throttle {
         self.occurred_at(epoch().elapsed().as_millis() as u64 + 1)
     }
 
+    /// Counts one occurrence without claiming a line, while something else tells the user
+    /// about the condition; the next line reports these too.
+    pub fn occurred_silently(&self) {
+        self.unreported.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// [`occurred`](Self::occurred) at `now_ms` (ms since the shared epoch, plus one).
     fn occurred_at(&self, now_ms: u64) -> Option<u64> {
         self.unreported.fetch_add(1, Ordering::Relaxed);

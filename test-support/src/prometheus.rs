@@ -206,10 +206,6 @@ pub fn prometheus_config(
     yaml
 }
 
-// ---------------------------------------------------------------------------
-// rotel: a real OTLP receiver that prints what it receives
-// ---------------------------------------------------------------------------
-
 /// The stack's scrape of the node as `alys-node` with `path="pull"` (as alerts/prometheus.yml
 /// does), every second, with our rule files and an Alertmanager if given.
 pub fn pull_config(target: &str, rule_files: &[PathBuf], alertmanager_port: Option<u16>) -> String {

@@ -9,6 +9,7 @@
 
 mod actors;
 mod fault;
+pub mod first_run;
 
 mod world;
 
@@ -50,6 +51,9 @@ pub struct DemoOptions {
     pub fault: Option<(Fault, Option<Duration>)>,
     /// The governance node the StreamActor talks to.
     pub governance: Governance,
+    /// The collector pushed to (`None`: push is off); without one, the demo says where to
+    /// look instead.
+    pub collector: Option<String>,
 }
 
 /// Where the demo's StreamActor connects.
@@ -69,6 +73,7 @@ impl Default for DemoOptions {
             validators: 3,
             fault: None,
             governance: Governance::default(),
+            collector: None,
         }
     }
 }
@@ -158,9 +163,16 @@ pub async fn run(
             None => std::future::pending().await,
         }
     };
+    let first_run = async {
+        if let Some(collector) = &options.collector {
+            first_run::watch(telemetry, collector.clone()).await;
+        }
+        std::future::pending::<()>().await
+    };
     tokio::select! {
         _ = stop => tracing::info!("demo node stopping"),
         _ = deadline => tracing::info!("demo node reached its duration"),
+        _ = first_run => {}
     }
     let began = Instant::now();
     telemetry.mark_stopping();

@@ -6,3 +6,12 @@ pub use alys_test_support::*;
 
 /// The project's own demo node as a test subject.
 pub mod node;
+
+/// Debian's chromium, headless, driven over the DevTools protocol.
+pub mod browser;
+
+/// A terminal program in a tmux session: keys in, the screen out.
+pub mod tmux;
+
+/// Jaeger v2 alone on loopback, from the stack's programs.
+pub mod jaeger;

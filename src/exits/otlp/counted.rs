@@ -55,6 +55,8 @@ pub struct ExportStats {
     signals: [SignalStats; 3],
     /// The failure reports, one rate limit per signal.
     reports: [Throttle; 3],
+    /// Off while the program reports failures itself (the demo's first-run hint).
+    log_failures: std::sync::atomic::AtomicBool,
 }
 
 impl ExportStats {
@@ -63,7 +65,14 @@ impl ExportStats {
         Arc::new(ExportStats {
             signals: Default::default(),
             reports: [0; 3].map(|_| Throttle::new(log_interval)),
+            log_failures: std::sync::atomic::AtomicBool::new(true),
         })
+    }
+
+    /// Whether failures are logged (they are always counted). A program that tells its user
+    /// about a missing collector in its own words turns the log lines off meanwhile.
+    pub fn set_log_failures(&self, on: bool) {
+        self.log_failures.store(on, Ordering::Relaxed);
     }
 
     pub fn signal(&self, signal: Signal) -> &SignalStats {
@@ -81,7 +90,10 @@ impl ExportStats {
             }
             Err(err) => {
                 s.failures.fetch_add(1, Ordering::Relaxed);
-                if let Some(failures) = self.reports[signal as usize].occurred() {
+                let report = &self.reports[signal as usize];
+                if !self.log_failures.load(Ordering::Relaxed) {
+                    report.occurred_silently();
+                } else if let Some(failures) = report.occurred() {
                     tracing::warn!(
                         target: "alys_telemetry::export",
                         signal = signal.as_str(),

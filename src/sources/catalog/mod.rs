@@ -29,6 +29,7 @@ pub mod peers;
 pub mod pipeline;
 pub mod sync;
 pub mod system;
+pub mod trace_store;
 pub mod txpool;
 
 #[doc(hidden)]
@@ -49,6 +50,7 @@ pub const FAMILIES: &[Family] = &[
     governance::FAMILY,
     governance_node::FAMILY,
     pipeline::FAMILY,
+    trace_store::FAMILY,
 ];
 
 /// Every metric this crate defines.
