@@ -1,15 +1,37 @@
-//! One million distinct peer ids: the metric stays at its cardinality limit, the SDK's
-//! overflow series holds the rest, and the overflow self-metric counts every such record.
+//! Peer ids come from outside the node: one million distinct ids keep the metric at its
+//! cardinality limit with the overflow counted, and the limit counts connected peers, so a
+//! peer that leaves takes its series with it and frees its slot.
 
-use alys_telemetry::Telemetry;
 use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
 use alys_telemetry::sources::catalog::peers::{PeerMetrics, def};
+use alys_telemetry::{Telemetry, TelemetryGuard};
 use alys_test_support::sample_sum;
 
 const PEERS: u64 = 1_000_000;
 
+fn scrape(telemetry: &TelemetryGuard) -> String {
+    let families = telemetry.registry().gather();
+    let mut text = Vec::new();
+    prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &families, &mut text).unwrap();
+    String::from_utf8(text).unwrap()
+}
+
+fn quality_series(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.starts_with("alys_peer_quality_score{"))
+        .collect()
+}
+
+fn overflow(text: &str) -> Option<f64> {
+    sample_sum(
+        text,
+        "alys_telemetry_cardinality_overflow_total",
+        &[("metric", "alys_peer_quality_score")],
+    )
+}
+
 #[test]
-fn a_million_peer_ids_stay_at_the_limit_with_the_overflow_visible() {
+fn peer_series_are_the_connected_peers_bounded_by_the_limit() {
     let config = TelemetryConfig::from_layers(&[Layer::new(Origin::Flag)
         .set(settings::LISTEN, "127.0.0.1:0")
         .set(settings::PUSH_ENABLED, "false")])
@@ -21,36 +43,48 @@ fn a_million_peer_ids_stay_at_the_limit_with_the_overflow_visible() {
     let _entered = runtime.enter();
     let telemetry = Telemetry::init(&config).unwrap();
     let peers = PeerMetrics::new(&telemetry.meter());
+
+    // A departed peer's series is gone from the next scrape.
+    peers.set_quality("12D3KooWStays", 0.9);
+    peers.set_quality("12D3KooWLeaves", 0.4);
+    let text = scrape(&telemetry);
+    assert_eq!(quality_series(&text).len(), 2, "{text}");
+    peers.peer_left("12D3KooWLeaves");
+    let text = scrape(&telemetry);
+    let series = quality_series(&text);
+    assert_eq!(series.len(), 1, "{series:?}");
+    assert!(
+        series[0].contains("peer_id=\"12d3koowstays\""),
+        "{series:?}"
+    );
+    peers.peer_left("12D3KooWStays");
+    assert!(quality_series(&scrape(&telemetry)).is_empty());
+
+    // A million ids: the limit's worth of series, the rest refused and counted.
     for i in 0..PEERS {
         peers.set_quality(&format!("12D3KooW{i:x}"), 0.5);
     }
+    let limit = def::quality.cardinality_limit;
+    let text = scrape(&telemetry);
+    assert_eq!(quality_series(&text).len(), limit);
+    assert_eq!(peers.peers_with_quality(), limit);
+    assert_eq!(overflow(&text), Some((PEERS - limit as u64) as f64));
 
-    let families = telemetry.registry().gather();
-    let mut text = Vec::new();
-    prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &families, &mut text).unwrap();
-    let text = String::from_utf8(text).unwrap();
-
-    let series: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("alys_peer_quality_score{"))
-        .collect();
-    // The limit's worth of peers, and one overflow series for all the others.
-    assert_eq!(series.len(), def::quality.cardinality_limit + 1);
-    assert!(
+    // Ten connected peers leave and ten new ones take their slots: nothing overflows.
+    for i in 0..10u64 {
+        peers.peer_left(&format!("12D3KooW{i:x}"));
+        peers.set_quality(&format!("12D3KooWNew{i}"), 0.7);
+    }
+    let text = scrape(&telemetry);
+    let series = quality_series(&text);
+    assert_eq!(series.len(), limit);
+    assert_eq!(
         series
             .iter()
-            .any(|l| l.contains("otel_metric_overflow=\"true\"")),
-        "the SDK's overflow series is missing"
+            .filter(|l| l.contains("peer_id=\"12d3koownew"))
+            .count(),
+        10
     );
-    let admitted = def::quality.cardinality_limit as u64;
-    assert_eq!(peers.quality_guard().admitted() as u64, admitted);
-    assert_eq!(
-        sample_sum(
-            &text,
-            "alys_telemetry_cardinality_overflow_total",
-            &[("metric", "alys_peer_quality_score")]
-        ),
-        Some((PEERS - admitted) as f64)
-    );
+    assert_eq!(overflow(&text), Some((PEERS - limit as u64) as f64));
     drop(runtime.block_on(telemetry.shutdown()));
 }

@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use alys_node::demo::Fault;
+use alys_node::demo::{Fault, Governance};
+use alys_node::governance_node::{ServerConfig, ServerError};
 use alys_telemetry::config::{Layer, Origin, settings};
-use alys_telemetry::sources::governance::{TlsFiles, Token};
+use alys_telemetry::sources::governance::client::{StartError, StreamConfig};
+use alys_telemetry::sources::governance::{TlsError, TlsFiles, Token};
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -181,6 +183,10 @@ pub(crate) struct GovernanceServerArgs {
     /// Drop every stream at this interval (to exercise reconnection).
     #[arg(long, value_parser = parse_duration)]
     pub(crate) drop_every: Option<Duration>,
+    /// Append every node message taken to this file before acknowledging it; read at start,
+    /// so re-sent messages are recognised across restarts.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) journal: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) security: GovernanceSecurity,
 }
@@ -200,6 +206,73 @@ pub(crate) struct GovernanceSecurity {
     pub(crate) tls_key: Option<PathBuf>,
 }
 
+/// The flag that names the file a TLS error is about.
+fn tls_flag(e: &TlsError) -> &'static str {
+    match e {
+        TlsError::Read {
+            what: "CA certificate",
+            ..
+        } => "--tls-ca",
+        TlsError::Read {
+            what: "certificate",
+            ..
+        } => "--tls-cert",
+        TlsError::Read { what: "key", .. } => "--tls-key",
+        _ => "--tls-cert and --tls-key",
+    }
+}
+
+/// The demo's governance stream from the command line and the environment, checked before
+/// anything starts: an endpoint the StreamActor cannot use, a TLS file that cannot be read,
+/// a token that is not UTF-8 are each an error naming the flag or the variable.
+pub(crate) fn demo_governance(args: &DemoArgs) -> Result<Governance, String> {
+    let token = GovernanceSecurity::token()?;
+    let tls = args.governance.tls();
+    match &args.governance_endpoint {
+        Some(endpoint) => {
+            let mut config = StreamConfig::new(endpoint.clone());
+            config.tls = tls.clone();
+            config.check().map_err(|e| match &e {
+                StartError::Tls(tls) => format!("invalid {}: {e}", tls_flag(tls)),
+                _ => format!("invalid --governance-endpoint: {e}"),
+            })?;
+        }
+        None => {
+            if let Some(tls) = &tls {
+                tls.client("localhost")
+                    .map_err(|e| format!("invalid {}: {e}", tls_flag(&e)))?;
+            }
+        }
+    }
+    Ok(Governance {
+        endpoint: args.governance_endpoint.clone(),
+        token,
+        tls,
+    })
+}
+
+/// The governance node's settings from the command line, checked before anything starts.
+pub(crate) fn server_config(args: &GovernanceServerArgs) -> Result<ServerConfig, String> {
+    let config = ServerConfig {
+        listen: args.grpc_listen,
+        token: GovernanceSecurity::token()?,
+        tls: args.security.tls(),
+        latency: args.latency,
+        error_rate: args.error_rate,
+        federation_interval: Some(args.federation_interval),
+        drop_every: args.drop_every,
+        journal: args.journal.clone(),
+    };
+    config.check().map_err(|e| match &e {
+        ServerError::Invalid { setting, .. } => {
+            format!("invalid --{}: {e}", setting.replace('_', "-"))
+        }
+        ServerError::Tls(tls) => format!("invalid {}: {e}", tls_flag(tls)),
+        _ => e.to_string(),
+    })?;
+    Ok(config)
+}
+
 impl GovernanceSecurity {
     pub(crate) fn tls(&self) -> Option<TlsFiles> {
         (self.tls_ca.is_some() || self.tls_cert.is_some() || self.tls_key.is_some()).then(|| {
@@ -211,11 +284,17 @@ impl GovernanceSecurity {
         })
     }
 
-    pub(crate) fn token() -> Option<Token> {
-        std::env::var("ALYS_GOVERNANCE_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .map(Token::new)
+    /// ALYS_GOVERNANCE_TOKEN; a value that is not UTF-8 is an error (never shown).
+    pub(crate) fn token() -> Result<Option<Token>, String> {
+        match std::env::var("ALYS_GOVERNANCE_TOKEN") {
+            Ok(t) if !t.is_empty() => Ok(Some(Token::new(t))),
+            Ok(_) | Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(
+                "invalid ALYS_GOVERNANCE_TOKEN (value hidden, it may hold a credential): \
+                 the value is not valid UTF-8"
+                    .into(),
+            ),
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! The `alys-telemetry` command: the demo node and the project's tools.
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use alys_node::demo::{self, DemoOptions};
-use alys_node::governance_node::{GovernanceServer, ServerConfig};
+use alys_node::governance_node::GovernanceServer;
 use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
 use alys_telemetry::sources::catalog;
 use alys_telemetry::{Telemetry, TelemetryGuard};
@@ -12,8 +12,7 @@ use clap::Parser;
 
 mod cli;
 use cli::{
-    CatalogFormat, Cli, Command, DemoArgs, GovernanceSecurity, GovernanceServerArgs,
-    TelemetryFlags, TracesArgs,
+    CatalogFormat, Cli, Command, DemoArgs, GovernanceServerArgs, TelemetryFlags, TracesArgs,
 };
 
 fn main() -> ExitCode {
@@ -74,11 +73,12 @@ fn fail(message: &str, code: u8) -> ExitCode {
 }
 
 /// Loads the configuration over `defaults`, starts the pipeline on a multi-thread runtime,
-/// runs `body`, and shuts the pipeline down (bounded) whatever `body` returns.
+/// runs `body`, and shuts the pipeline down whatever `body` returns. `body` says when the
+/// process began to stop: the flush ends within the shutdown timeout of that moment.
 fn with_pipeline(
     flags: &TelemetryFlags,
     defaults: Layer,
-    body: impl AsyncFnOnce(&TelemetryGuard, &TelemetryConfig) -> ExitCode,
+    body: impl AsyncFnOnce(&TelemetryGuard, &TelemetryConfig) -> (ExitCode, Instant),
 ) -> ExitCode {
     let config = match load_config(flags, defaults) {
         Ok(c) => c,
@@ -96,8 +96,8 @@ fn with_pipeline(
             Ok(t) => t,
             Err(e) => return fail(&e.to_string(), e.exit_code() as u8),
         };
-        let code = body(&telemetry, &config).await;
-        let report = telemetry.shutdown().await;
+        let (code, began) = body(&telemetry, &config).await;
+        let report = telemetry.shutdown_since(began).await;
         if report.is_clean() {
             eprintln!("alys-telemetry: shut down in {} ms", report.elapsed.as_millis());
         } else {
@@ -114,6 +114,12 @@ fn with_pipeline(
 }
 
 fn run_demo(flags: &TelemetryFlags, args: DemoArgs) -> ExitCode {
+    // Everything the command line and the environment say is checked before anything
+    // starts: a bad value is exit 2 naming it, not an error logged by a running node.
+    let governance = match cli::demo_governance(&args) {
+        Ok(g) => g,
+        Err(message) => return fail(&message, 2),
+    };
     // The demo exports metrics every 5 s so a new user sees data move; files, the
     // environment and flags still override it.
     let defaults = Layer::new(Origin::Default).set(settings::METRIC_EXPORT_INTERVAL, "5000");
@@ -121,45 +127,48 @@ fn run_demo(flags: &TelemetryFlags, args: DemoArgs) -> ExitCode {
         telemetry.mark_ready();
         let push = config.push.enabled && !config.sdk_disabled;
         let options = DemoOptions {
-            collector: push.then(|| config.push.traces_endpoint.clone()),
+            // Only printed (the first-run hint): without its user information.
+            collector: push.then(|| config.push.traces_endpoint.redacted().into_owned()),
             duration: args.duration,
             block_interval: args.block_interval,
             validators: args.validators,
             fault: args.fault.map(|f| (f, args.fault_duration)),
-            governance: demo::Governance {
-                endpoint: args.governance_endpoint.clone(),
-                token: GovernanceSecurity::token(),
-                tls: args.governance.tls(),
-            },
+            governance,
         };
-        demo::run(telemetry, options, stop_signal()).await;
-        ExitCode::SUCCESS
+        match demo::run(telemetry, options, stop_signal()).await {
+            Ok(began) => (ExitCode::SUCCESS, began),
+            Err(e) => (fail(&e.to_string(), 1), Instant::now()),
+        }
     })
 }
 
 fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> ExitCode {
+    let server_config = match cli::server_config(&args) {
+        Ok(c) => c,
+        Err(message) => return fail(&message, 2),
+    };
     let defaults = Layer::new(Origin::Default)
         .set(settings::SERVICE_NAME, "alys-governance")
         .set(settings::METRIC_EXPORT_INTERVAL, "5000");
     with_pipeline(flags, defaults, async move |telemetry, _| {
-        let server_config = ServerConfig {
-            listen: args.grpc_listen,
-            token: GovernanceSecurity::token(),
-            tls: args.security.tls(),
-            latency: args.latency,
-            error_rate: args.error_rate,
-            federation_interval: Some(args.federation_interval),
-            drop_every: args.drop_every,
-        };
         let server = match GovernanceServer::start(server_config, &telemetry.meter()).await {
             Ok(s) => s,
-            Err(e) => return fail(&e.to_string(), 2),
+            Err(e) => return (fail(&e.to_string(), 2), Instant::now()),
         };
         telemetry.mark_ready();
         tracing::info!(endpoint = server.endpoint(), "governance node listening");
         stop_signal().await;
-        server.shutdown().await;
-        ExitCode::SUCCESS
+        let began = Instant::now();
+        telemetry.mark_stopping();
+        // Its open streams get a quarter of the stop; the flush gets the rest.
+        let bound = telemetry.shutdown_timeout() / 4;
+        if tokio::time::timeout(bound, server.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the governance node's streams did not close in time");
+        }
+        (ExitCode::SUCCESS, began)
     })
 }
 

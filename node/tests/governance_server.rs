@@ -136,6 +136,7 @@ fn request(id: &str, payload: &[u8]) -> NodeMessage {
             request_id: id.to_string(),
             payload: payload.to_vec(),
         })),
+        ..Default::default()
     }
 }
 
@@ -143,6 +144,7 @@ fn heartbeat() -> NodeMessage {
     NodeMessage {
         trace_context: HashMap::new(),
         payload: Some(Incoming::Heartbeat(Heartbeat { sent_at_unix_ms: 1 })),
+        ..Default::default()
     }
 }
 
@@ -361,6 +363,7 @@ async fn a_message_without_payload_is_skipped_and_the_stream_survives() {
         payload: Some(Incoming::Acknowledgement(Acknowledgement {
             federation_version: 3,
         })),
+        ..Default::default()
     })
     .await;
     node.send(request("after-unknown", b"x")).await;

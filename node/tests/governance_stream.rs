@@ -64,6 +64,7 @@ fn request(id: &str) -> NodeMessage {
             request_id: id.to_string(),
             payload: id.as_bytes().to_vec(),
         })),
+        ..Default::default()
     }
 }
 

@@ -31,10 +31,10 @@ pub enum ConfigError {
     },
 }
 
-/// ` = "value"`, or the note that it is hidden.
+/// ` = "value"` (a URL's user information redacted), or the note that it is hidden.
 fn shown(value: &Option<String>) -> String {
     match value {
-        Some(value) => format!(" = {value:?}"),
+        Some(value) => format!(" = {:?}", super::redact_userinfo(value)),
         None => " (value hidden, it may hold a credential)".to_string(),
     }
 }

@@ -14,11 +14,13 @@
 //! ```
 
 mod error;
+mod resolve;
+mod sdk_env;
 pub mod settings;
 mod sources;
+mod url;
 mod values;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -26,7 +28,10 @@ use std::time::Duration;
 pub use error::ConfigError;
 pub use settings::Setting;
 pub use sources::{Layer, Origin, RawValue};
+pub use url::{EndpointUrl, redact_userinfo};
 pub use values::{LogFormat, MetricsTemporality, OtlpProtocol, SamplerChoice};
+
+use resolve::Resolver;
 
 /// The whole configuration of the pipeline.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,9 +47,14 @@ pub struct TelemetryConfig {
     pub pull: PullConfig,
     pub push: PushConfig,
     pub sampler: SamplerChoice,
+    /// The batch span processor (the OTEL_BSP_* variables).
+    pub span_batch: ExportBatch,
     pub log_format: LogFormat,
+    /// The batch log processor (the OTEL_BLRP_* variables).
+    pub log_batch: ExportBatch,
     pub system: SystemConfig,
     pub viewer: ViewerConfig,
+    /// Bound on a stop: the node's components, then the final flush.
     pub shutdown_timeout: Duration,
 }
 
@@ -54,6 +64,36 @@ pub struct ViewerConfig {
     pub enabled: bool,
     /// Bound on the memory of the kept traces, in bytes.
     pub memory_bytes: usize,
+}
+
+/// A batch processor's queue: what waits for export, how much goes per export, how often.
+/// Passed to the SDK's builders explicitly, so the SDK's own reading of the variables
+/// never decides.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ExportBatch {
+    pub max_queue_size: usize,
+    /// At most `max_queue_size`.
+    pub max_export_batch_size: usize,
+    pub schedule_delay: Duration,
+}
+
+impl ExportBatch {
+    /// The span batch processor's defaults, sized for message rate. The specification's
+    /// queue of 2048 holds 40 ms of a node ending 50,000 spans a second (ratio 1.0 at message
+    /// rate) and dropped about a third of them in `benches/system`; 65,536 hold more than a
+    /// second (about 1 KB a span when full), batches of 2,048 every second cost fewer round
+    /// trips (docs/performance.md).
+    pub const SPANS: ExportBatch = ExportBatch {
+        max_queue_size: 65_536,
+        max_export_batch_size: 2_048,
+        schedule_delay: Duration::from_secs(1),
+    };
+    /// The log record batch processor's defaults: the specification's.
+    pub const LOGS: ExportBatch = ExportBatch {
+        max_queue_size: 2_048,
+        max_export_batch_size: 512,
+        schedule_delay: Duration::from_secs(1),
+    };
 }
 
 /// The system resource collector.
@@ -68,6 +108,12 @@ pub struct SystemConfig {
 pub struct PullConfig {
     pub enabled: bool,
     pub listen: SocketAddr,
+    /// A request's head must arrive within this (from the accept, or its first byte).
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moves for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections at most; a new one replaces the oldest without a request in progress.
+    pub max_connections: usize,
 }
 
 /// The OTLP push exit.
@@ -75,9 +121,9 @@ pub struct PullConfig {
 pub struct PushConfig {
     pub enabled: bool,
     pub protocol: OtlpProtocol,
-    pub traces_endpoint: String,
-    pub metrics_endpoint: String,
-    pub logs_endpoint: String,
+    pub traces_endpoint: EndpointUrl,
+    pub metrics_endpoint: EndpointUrl,
+    pub logs_endpoint: EndpointUrl,
     pub headers: Headers,
     pub timeout: Duration,
     pub metric_export_interval: Duration,
@@ -124,28 +170,22 @@ impl TelemetryConfig {
     }
 
     /// Folds `layers` over the defaults, later layers winning, and validates the result.
+    /// A value a layer refused as it was read (not UTF-8, or an SDK variable out of range)
+    /// is reported first.
     pub fn from_layers(layers: &[Layer]) -> Result<Self, ConfigError> {
-        let mut chosen: HashMap<&'static str, (&Origin, &RawValue)> = HashMap::new();
-        for layer in layers {
-            for (setting, value) in &layer.values {
-                chosen.insert(setting.key, (&layer.origin, value));
-            }
+        if let Some(refused) = layers.iter().flat_map(|l| &l.refused).next() {
+            return Err(ConfigError::Invalid {
+                name: refused.name.clone(),
+                value: refused.value.clone(),
+                reason: refused.reason.clone(),
+            });
         }
-        let r = Resolver { chosen };
-
+        let r = Resolver::new(layers);
         let protocol: OtlpProtocol = r.text(settings::PROTOCOL, "grpc", values::parse_protocol)?;
-        let base = r.text_opt(settings::ENDPOINT, values::parse_endpoint)?;
-        let signal_endpoint = |s: Setting, path: &str| -> Result<String, ConfigError> {
-            Ok(match r.text_opt(s, values::parse_endpoint)? {
-                Some(explicit) => explicit,
-                None => values::signal_endpoint(base.as_deref(), protocol, path),
-            })
-        };
         let ratio = r.text(settings::SAMPLER_ARG, "1.0", values::parse_ratio)?;
         let sampler = r.text(settings::SAMPLER, "parentbased_traceidratio", |v| {
             values::parse_sampler(v, ratio)
         })?;
-
         Ok(TelemetryConfig {
             service_name: r.text_opt(settings::SERVICE_NAME, values::parse_nonempty)?,
             environment: r.text_opt(settings::ENVIRONMENT, values::parse_nonempty)?,
@@ -154,113 +194,68 @@ impl TelemetryConfig {
             pull: PullConfig {
                 enabled: r.text(settings::PULL_ENABLED, "true", values::parse_bool)?,
                 listen: r.text(settings::LISTEN, "127.0.0.1:9001", values::parse_addr)?,
+                header_read_timeout: r.millis(settings::PULL_HEADER_READ_TIMEOUT, 5_000)?,
+                idle_timeout: r.millis(settings::PULL_IDLE_TIMEOUT, 60_000)?,
+                max_connections: r.count(settings::PULL_MAX_CONNECTIONS, 64)? as usize,
             },
-            push: PushConfig {
-                enabled: r.text(settings::PUSH_ENABLED, "true", values::parse_bool)?,
-                protocol,
-                traces_endpoint: signal_endpoint(settings::TRACES_ENDPOINT, "traces")?,
-                metrics_endpoint: signal_endpoint(settings::METRICS_ENDPOINT, "metrics")?,
-                logs_endpoint: signal_endpoint(settings::LOGS_ENDPOINT, "logs")?,
-                headers: Headers(r.map(settings::HEADERS, values::parse_header)?),
-                timeout: r.text(settings::TIMEOUT, "10000", values::parse_millis)?,
-                metric_export_interval: r.text(
-                    settings::METRIC_EXPORT_INTERVAL,
-                    "60000",
-                    values::parse_millis,
-                )?,
-                temporality: r.text(
-                    settings::TEMPORALITY,
-                    "cumulative",
-                    values::parse_temporality,
-                )?,
-            },
+            push: push(&r, protocol)?,
             sampler,
+            span_batch: r.batch(
+                [
+                    settings::SPAN_QUEUE,
+                    settings::SPAN_BATCH,
+                    settings::SPAN_DELAY,
+                ],
+                ExportBatch::SPANS,
+            )?,
             log_format: r.text(settings::LOG_FORMAT, "text", values::parse_log_format)?,
+            log_batch: r.batch(
+                [
+                    settings::LOG_QUEUE,
+                    settings::LOG_BATCH,
+                    settings::LOG_DELAY,
+                ],
+                ExportBatch::LOGS,
+            )?,
             system: SystemConfig {
                 enabled: r.text(settings::SYSTEM_ENABLED, "true", values::parse_bool)?,
-                interval: r.text(settings::SYSTEM_INTERVAL, "5000", values::parse_millis)?,
+                interval: r.millis(settings::SYSTEM_INTERVAL, 5_000)?,
             },
             viewer: ViewerConfig {
                 enabled: r.text(settings::VIEWER_ENABLED, "true", values::parse_bool)?,
-                memory_bytes: r.text(settings::VIEWER_MEMORY, "16777216", values::parse_memory)?,
+                memory_bytes: r.count(settings::VIEWER_MEMORY, 16 << 20)? as usize,
             },
-            shutdown_timeout: r.text(settings::SHUTDOWN_TIMEOUT, "5000", values::parse_millis)?,
+            shutdown_timeout: r.millis(settings::SHUTDOWN_TIMEOUT, 5_000)?,
         })
     }
 }
 
-struct Resolver<'a> {
-    chosen: HashMap<&'static str, (&'a Origin, &'a RawValue)>,
-}
-
-impl Resolver<'_> {
-    fn invalid(origin: &Origin, s: Setting, value: &str, reason: String) -> ConfigError {
-        ConfigError::Invalid {
-            name: origin.name_of(&s),
-            value: (!s.secret).then(|| value.to_string()),
-            reason,
-        }
-    }
-
-    fn text_opt<T>(
-        &self,
-        s: Setting,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<Option<T>, ConfigError> {
-        match self.chosen.get(s.key) {
-            None => Ok(None),
-            Some((origin, RawValue::Text(v))) => parse(v.trim())
-                .map(Some)
-                .map_err(|reason| Self::invalid(origin, s, v, reason)),
-            Some((origin, RawValue::Map(_))) => Err(Self::invalid(
-                origin,
-                s,
-                "<table>",
-                "expected a single value, not a table".into(),
-            )),
-        }
-    }
-
-    fn text<T>(
-        &self,
-        s: Setting,
-        default: &str,
-        parse: impl Fn(&str) -> Result<T, String>,
-    ) -> Result<T, ConfigError> {
-        match self.text_opt(s, &parse)? {
-            Some(v) => Ok(v),
-            None => {
-                parse(default).map_err(|reason| Self::invalid(&Origin::Default, s, default, reason))
-            }
-        }
-    }
-
-    /// A `k=v,k=v` list (percent-encoded, as the OpenTelemetry variables are) or a file table.
-    fn map(
-        &self,
-        s: Setting,
-        check: impl Fn(&str, &str) -> Result<(), String>,
-    ) -> Result<Vec<(String, String)>, ConfigError> {
-        let Some((origin, raw)) = self.chosen.get(s.key) else {
-            return Ok(Vec::new());
-        };
-        let pairs = match raw {
-            RawValue::Map(pairs) => pairs.clone(),
-            RawValue::Text(text) => values::parse_key_value_list(text)
-                .map_err(|reason| Self::invalid(origin, s, text, reason))?,
-        };
-        for (k, v) in &pairs {
-            check(k, v).map_err(|reason| {
-                let shown = if s.secret {
-                    String::new()
-                } else {
-                    format!("{k}={v}")
-                };
-                Self::invalid(origin, s, &shown, reason)
-            })?;
-        }
-        Ok(pairs)
-    }
+/// The OTLP push settings.
+fn push(r: &Resolver<'_>, protocol: OtlpProtocol) -> Result<PushConfig, ConfigError> {
+    let base = r.text_opt(settings::ENDPOINT, values::parse_endpoint)?;
+    let signal_endpoint = |s: Setting, path: &str| -> Result<EndpointUrl, ConfigError> {
+        Ok(EndpointUrl::new(
+            match r.text_opt(s, values::parse_endpoint)? {
+                Some(explicit) => explicit,
+                None => values::signal_endpoint(base.as_deref(), protocol, path),
+            },
+        ))
+    };
+    Ok(PushConfig {
+        enabled: r.text(settings::PUSH_ENABLED, "true", values::parse_bool)?,
+        protocol,
+        traces_endpoint: signal_endpoint(settings::TRACES_ENDPOINT, "traces")?,
+        metrics_endpoint: signal_endpoint(settings::METRICS_ENDPOINT, "metrics")?,
+        logs_endpoint: signal_endpoint(settings::LOGS_ENDPOINT, "logs")?,
+        headers: Headers(r.map(settings::HEADERS, values::parse_header)?),
+        timeout: r.millis(settings::TIMEOUT, 10_000)?,
+        metric_export_interval: r.millis(settings::METRIC_EXPORT_INTERVAL, 60_000)?,
+        temporality: r.text(
+            settings::TEMPORALITY,
+            "cumulative",
+            values::parse_temporality,
+        )?,
+    })
 }
 
 #[cfg(test)]

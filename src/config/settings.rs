@@ -19,6 +19,18 @@ pub struct Setting {
     pub is_map: bool,
     /// One line for the README and `--help`.
     pub help: &'static str,
+    /// The accepted range of a number (`min`, `max`), inclusive; `None` for other values.
+    pub range: Option<(u64, u64)>,
+}
+
+impl Setting {
+    /// The same setting, taking whole numbers from `min` to `max` only.
+    const fn within(self, min: u64, max: u64) -> Setting {
+        Setting {
+            range: Some((min, max)),
+            ..self
+        }
+    }
 }
 
 const fn setting(
@@ -36,8 +48,17 @@ const fn setting(
         secret: false,
         is_map: false,
         help,
+        range: None,
     }
 }
+
+/// One second in milliseconds, for the ranges below.
+const SECOND_MS: u64 = 1_000;
+const MINUTE_MS: u64 = 60 * SECOND_MS;
+const HOUR_MS: u64 = 60 * MINUTE_MS;
+/// The largest batch queue: 32 times the specification's default of 2048. The SDK
+/// allocates the whole queue up front.
+const MAX_QUEUE: u64 = 65_536;
 
 pub const SERVICE_NAME: Setting = setting(
     "service.name",
@@ -84,6 +105,30 @@ pub const LISTEN: Setting = setting(
     "127.0.0.1:9001",
     "address of the pull endpoint",
 );
+pub const PULL_HEADER_READ_TIMEOUT: Setting = setting(
+    "pull.header_read_timeout_ms",
+    "ALYS_TELEMETRY_PULL_HEADER_READ_TIMEOUT_MS",
+    None,
+    "5000",
+    "a connection must deliver a request's head within this time (from its accept, or from the request's first byte), in milliseconds",
+)
+.within(1, 10 * MINUTE_MS);
+pub const PULL_IDLE_TIMEOUT: Setting = setting(
+    "pull.idle_timeout_ms",
+    "ALYS_TELEMETRY_PULL_IDLE_TIMEOUT_MS",
+    None,
+    "60000",
+    "a connection on which no byte moves for this long is closed (idle keep-alive, unread responses), in milliseconds",
+)
+.within(1, HOUR_MS);
+pub const PULL_MAX_CONNECTIONS: Setting = setting(
+    "pull.max_connections",
+    "ALYS_TELEMETRY_PULL_MAX_CONNECTIONS",
+    None,
+    "64",
+    "open connections to the pull endpoint; beyond it a new one replaces the oldest without a request in progress",
+)
+.within(1, 4096);
 pub const PUSH_ENABLED: Setting = setting(
     "push.enabled",
     "ALYS_TELEMETRY_PUSH_ENABLED",
@@ -143,14 +188,16 @@ pub const TIMEOUT: Setting = setting(
     None,
     "10000",
     "time one export may take, in milliseconds",
-);
+)
+.within(1, 10 * MINUTE_MS);
 pub const METRIC_EXPORT_INTERVAL: Setting = setting(
     "push.metric_export_interval_ms",
     "OTEL_METRIC_EXPORT_INTERVAL",
     None,
     "60000 (demo: 5000)",
     "interval between metric exports, in milliseconds",
-);
+)
+.within(1, 24 * HOUR_MS);
 pub const TEMPORALITY: Setting = setting(
     "push.metrics_temporality",
     "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
@@ -172,6 +219,54 @@ pub const SAMPLER_ARG: Setting = setting(
     "1.0",
     "sampling ratio for the traceidratio samplers, 0..1",
 );
+pub const SPAN_QUEUE: Setting = setting(
+    "traces.batch.max_queue_size",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    None,
+    "65536",
+    "spans waiting for export; a span beyond it is dropped and counted",
+)
+.within(1, MAX_QUEUE);
+pub const SPAN_BATCH: Setting = setting(
+    "traces.batch.max_export_batch_size",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    None,
+    "2048 (at most the queue size)",
+    "spans per export, at most traces.batch.max_queue_size",
+)
+.within(1, MAX_QUEUE);
+pub const SPAN_DELAY: Setting = setting(
+    "traces.batch.schedule_delay_ms",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    None,
+    "1000",
+    "time between span exports, in milliseconds",
+)
+.within(1, HOUR_MS);
+pub const LOG_QUEUE: Setting = setting(
+    "log.batch.max_queue_size",
+    "OTEL_BLRP_MAX_QUEUE_SIZE",
+    None,
+    "2048",
+    "log records waiting for export; a record beyond it is dropped",
+)
+.within(1, MAX_QUEUE);
+pub const LOG_BATCH: Setting = setting(
+    "log.batch.max_export_batch_size",
+    "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+    None,
+    "512 (at most the queue size)",
+    "log records per export, at most log.batch.max_queue_size",
+)
+.within(1, MAX_QUEUE);
+pub const LOG_DELAY: Setting = setting(
+    "log.batch.schedule_delay_ms",
+    "OTEL_BLRP_SCHEDULE_DELAY",
+    None,
+    "1000",
+    "time between log exports, in milliseconds",
+)
+.within(1, HOUR_MS);
 pub const LOG_FORMAT: Setting = setting(
     "log.format",
     "ALYS_TELEMETRY_LOG_FORMAT",
@@ -185,7 +280,8 @@ pub const SYSTEM_INTERVAL: Setting = setting(
     None,
     "5000",
     "interval of the system resource collector, in milliseconds",
-);
+)
+.within(1, HOUR_MS);
 pub const SYSTEM_ENABLED: Setting = setting(
     "system.enabled",
     "ALYS_TELEMETRY_SYSTEM_ENABLED",
@@ -205,15 +301,18 @@ pub const VIEWER_MEMORY: Setting = setting(
     "ALYS_TELEMETRY_VIEWER_MEMORY_BYTES",
     None,
     "16777216",
-    "memory the kept traces may use, in bytes (at least 1048576)",
-);
+    "memory the kept traces may use, in bytes",
+)
+// 1 MiB keeps a few traces; past 4 GiB the bound no longer bounds anything on this node.
+.within(1 << 20, 1 << 32);
 pub const SHUTDOWN_TIMEOUT: Setting = setting(
     "shutdown.timeout_ms",
     "ALYS_TELEMETRY_SHUTDOWN_TIMEOUT_MS",
     Some("--shutdown-timeout-ms"),
     "5000",
-    "bound on flushing traces, metrics and logs at shutdown, in milliseconds",
-);
+    "bound on stopping: the node's own components, then the flush of traces, metrics and logs, in milliseconds",
+)
+.within(1, 10 * MINUTE_MS);
 
 /// Every setting, in the order the README lists them.
 pub const ALL: &[Setting] = &[
@@ -223,6 +322,9 @@ pub const ALL: &[Setting] = &[
     SDK_DISABLED,
     PULL_ENABLED,
     LISTEN,
+    PULL_HEADER_READ_TIMEOUT,
+    PULL_IDLE_TIMEOUT,
+    PULL_MAX_CONNECTIONS,
     PUSH_ENABLED,
     ENDPOINT,
     TRACES_ENDPOINT,
@@ -235,7 +337,13 @@ pub const ALL: &[Setting] = &[
     TEMPORALITY,
     SAMPLER,
     SAMPLER_ARG,
+    SPAN_QUEUE,
+    SPAN_BATCH,
+    SPAN_DELAY,
     LOG_FORMAT,
+    LOG_QUEUE,
+    LOG_BATCH,
+    LOG_DELAY,
     SYSTEM_ENABLED,
     SYSTEM_INTERVAL,
     VIEWER_ENABLED,
@@ -259,7 +367,10 @@ pub fn markdown_table() -> String {
             } else {
                 format!("`{}`", s.default)
             },
-            s.help
+            match s.range {
+                Some((min, max)) => format!("{} ({min} to {max})", s.help),
+                None => s.help.to_string(),
+            }
         ));
     }
     out

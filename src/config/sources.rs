@@ -5,7 +5,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use std::ffi::OsString;
+
 use super::error::ConfigError;
+use super::sdk_env::SDK_VARIABLES;
 use super::settings::{self, Setting};
 
 /// Where a value came from.
@@ -29,6 +32,17 @@ pub enum RawValue {
 pub struct Layer {
     pub(crate) origin: Origin,
     pub(crate) values: Vec<(Setting, RawValue)>,
+    /// Values this source holds that cannot be used, reported by
+    /// [`TelemetryConfig::from_layers`](super::TelemetryConfig::from_layers) before any other.
+    pub(crate) refused: Vec<Refused>,
+}
+
+/// A value refused as it was read: the variable, the value when it may be shown, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Refused {
+    pub name: String,
+    pub value: Option<String>,
+    pub reason: String,
 }
 
 impl Layer {
@@ -36,6 +50,7 @@ impl Layer {
         Layer {
             origin,
             values: Vec::new(),
+            refused: Vec::new(),
         }
     }
 
@@ -46,20 +61,57 @@ impl Layer {
         self
     }
 
-    /// Reads the process environment. Empty variables count as unset, as the
-    /// OpenTelemetry specification says.
+    /// Reads the process environment: every setting's variable, and the variables the SDK,
+    /// the exporters and the log filter read by themselves (checked here, so that a value
+    /// they would misuse stops start-up by name). Empty variables count as unset, as the
+    /// OpenTelemetry specification says; a value that is not UTF-8 is refused.
     pub fn from_env() -> Self {
-        Self::from_env_with(|name| std::env::var(name).ok())
+        Self::from_env_os_with(|name| std::env::var_os(name))
     }
 
     /// Reads variables through `lookup`, so tests need not touch the process environment.
     pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        Self::from_env_os_with(|name| lookup(name).map(OsString::from))
+    }
+
+    /// As [`from_env_with`](Self::from_env_with), for values that may not be UTF-8.
+    pub fn from_env_os_with(lookup: impl Fn(&str) -> Option<OsString>) -> Self {
         let mut layer = Layer::new(Origin::Env);
+        let mut read = |name: &str, secret: bool| -> Option<String> {
+            let raw = lookup(name)?;
+            match raw.into_string() {
+                Ok(v) if v.trim().is_empty() => None,
+                Ok(v) => Some(v),
+                Err(raw) => {
+                    layer.refused.push(Refused {
+                        name: name.to_string(),
+                        value: (!secret).then(|| raw.to_string_lossy().into_owned()),
+                        reason: "the value is not valid UTF-8".into(),
+                    });
+                    None
+                }
+            }
+        };
+        let mut values = Vec::new();
         for s in settings::ALL {
-            if let Some(v) = lookup(s.env).filter(|v| !v.trim().is_empty()) {
-                layer.values.push((*s, RawValue::Text(v)));
+            if let Some(v) = read(s.env, s.secret) {
+                values.push((*s, RawValue::Text(v)));
             }
         }
+        let mut refused = Vec::new();
+        for var in SDK_VARIABLES {
+            if let Some(v) = read(var.name, var.secret())
+                && let Some(reason) = var.refuse(&v)
+            {
+                refused.push(Refused {
+                    name: var.name.to_string(),
+                    value: (!var.secret()).then_some(v),
+                    reason,
+                });
+            }
+        }
+        layer.values = values;
+        layer.refused.extend(refused);
         layer
     }
 
@@ -198,6 +250,28 @@ mod tests {
             .to_string();
         assert!(err.contains("push.protocl"), "{err}");
         assert!(err.contains("t.toml"), "{err}");
+    }
+
+    #[test]
+    fn values_that_are_not_utf8_are_refused_by_name() {
+        use std::os::unix::ffi::OsStringExt;
+        let layer = Layer::from_env_os_with(|name| match name {
+            "OTEL_SERVICE_NAME" => Some(OsString::from_vec(b"node\xff".to_vec())),
+            "OTEL_EXPORTER_OTLP_HEADERS" => Some(OsString::from_vec(b"k=\xfe".to_vec())),
+            "RUST_LOG" => Some(OsString::from_vec(vec![0xc3])),
+            _ => None,
+        });
+        assert!(layer.values.is_empty());
+        let names: Vec<_> = layer.refused.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "OTEL_SERVICE_NAME",
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "RUST_LOG"
+            ]
+        );
+        assert_eq!(layer.refused[1].value, None, "headers are never shown");
     }
 
     #[test]

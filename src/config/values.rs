@@ -106,27 +106,26 @@ pub(crate) fn parse_addr(v: &str) -> Result<SocketAddr, String> {
         .map_err(|_| "expected an IP address and port, for example 127.0.0.1:9001".into())
 }
 
-pub(crate) fn parse_millis(v: &str) -> Result<Duration, String> {
-    let ms: u64 = v
-        .parse()
-        .map_err(|_| "expected a whole number of milliseconds".to_string())?;
-    if ms == 0 {
-        return Err("must be greater than 0".into());
+/// A whole number within `min..=max`. Out-of-range values are refused, never clamped or
+/// wrapped: the SDK allocates queues of the size it is given, and a number past `u64` or a
+/// million-fold default has crashed start-up (a panic, or an abort on allocation).
+pub(crate) fn parse_count(v: &str, min: u64, max: u64) -> Result<u64, String> {
+    let range = || format!("expected a whole number from {min} to {max}");
+    // Digits only: `+5` and `5_000` are not what the OpenTelemetry variables allow.
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(range());
     }
-    Ok(Duration::from_millis(ms))
+    match v.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(range()),
+    }
 }
 
-/// The smallest memory bound the trace viewer accepts: below it, a few block traces would not fit.
-pub(crate) const MIN_VIEWER_MEMORY: usize = 1 << 20;
-
-pub(crate) fn parse_memory(v: &str) -> Result<usize, String> {
-    let bytes: usize = v
-        .parse()
-        .map_err(|_| "expected a whole number of bytes, for example 16777216".to_string())?;
-    if bytes < MIN_VIEWER_MEMORY {
-        return Err(format!("must be at least {MIN_VIEWER_MEMORY} (1 MiB)"));
-    }
-    Ok(bytes)
+/// A whole number of milliseconds from 1 to `max_ms`.
+pub(crate) fn parse_millis_up_to(v: &str, max_ms: u64) -> Result<Duration, String> {
+    parse_count(v, 1, max_ms)
+        .map(Duration::from_millis)
+        .map_err(|_| format!("expected a whole number of milliseconds from 1 to {max_ms}"))
 }
 
 pub(crate) fn parse_nonempty(v: &str) -> Result<String, String> {
@@ -252,6 +251,32 @@ mod tests {
             signal_endpoint(None, OtlpProtocol::Grpc, "traces"),
             "http://localhost:4317"
         );
+    }
+
+    #[test]
+    fn counts_and_durations_are_bounded_not_wrapped() {
+        assert_eq!(parse_count("2048", 1, 65_536), Ok(2048));
+        for bad in [
+            "0",
+            "65537",
+            "1000000000000",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-1",
+            "+5",
+            "5_000",
+            "",
+            "1e3",
+        ] {
+            let err = parse_count(bad, 1, 65_536).unwrap_err();
+            assert!(err.contains("from 1 to 65536"), "{bad}: {err}");
+        }
+        assert_eq!(
+            parse_millis_up_to("250", 1_000),
+            Ok(Duration::from_millis(250))
+        );
+        assert!(parse_millis_up_to("0", 1_000).is_err());
+        assert!(parse_millis_up_to("18446744073709551615", 1_000).is_err());
     }
 
     #[test]

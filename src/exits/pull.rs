@@ -15,6 +15,7 @@ use prometheus::{Encoder, TextEncoder};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::connections::{self, ConnectionLimits, ConnectionStats};
 use crate::exits::viewer::{self, Viewer};
 use crate::health::{HealthRegistry, HealthStatus};
 
@@ -86,15 +87,16 @@ async fn ready(State(state): State<PullState>) -> Response {
     }
 }
 
-/// Serves `router` on `listener` until `stop` resolves.
+/// Serves `router` on `listener` until `stop` resolves, its connections within the default
+/// [`ConnectionLimits`] (the pipeline passes the configured ones).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop)
-        .await
+    let stats = ConnectionStats::new();
+    connections::serve(listener, router, ConnectionLimits::default(), stats, stop).await;
+    Ok(())
 }
 
 /// Binds the endpoint's address. The pipeline does this before it builds anything, so that
@@ -105,19 +107,22 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener>
     tokio::net::TcpListener::from_std(listener)
 }
 
-/// Serves `state` on `listener` in a task of its own until `stop` turns true.
+/// Serves `state` on `listener` in a task of its own until `stop` turns true, within
+/// `limits`; the connections' metrics are registered on `meter`.
 pub(crate) fn spawn(
     listener: tokio::net::TcpListener,
     state: PullState,
+    limits: ConnectionLimits,
+    meter: &opentelemetry::metrics::Meter,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
+    let stats = ConnectionStats::new();
+    stats.register(meter);
     tokio::spawn(async move {
         let stop = async move {
             let _ = stop.wait_for(|stop| *stop).await;
         };
-        if let Err(e) = serve(listener, router(state), stop).await {
-            tracing::error!("pull endpoint stopped: {e}");
-        }
+        connections::serve(listener, router(state), limits, stats, stop).await;
     })
 }
 

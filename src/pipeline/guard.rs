@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry::global;
 use opentelemetry::metrics::Meter;
@@ -58,12 +58,31 @@ impl TelemetryGuard {
         self.readiness.set_ready();
     }
 
+    /// `/ready` answers 503 from now on: the node is stopping.
+    pub fn mark_stopping(&self) {
+        self.readiness.set_shutting_down();
+    }
+
+    /// The bound on a whole stop (`shutdown.timeout_ms`): the node's own components, then
+    /// the flush.
+    pub fn shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
+    }
+
     /// Flushes traces, metrics and logs in parallel, bounded by the configured shutdown
     /// timeout, then stops the pull endpoint. Works on any Tokio runtime flavour.
-    pub async fn shutdown(mut self) -> ShutdownReport {
+    pub async fn shutdown(self) -> ShutdownReport {
+        self.shutdown_since(Instant::now()).await
+    }
+
+    /// As [`shutdown`](Self::shutdown), with the bound counted from `began`, the moment the
+    /// process began to stop: a node that first stopped its own components still ends the
+    /// whole stop within the shutdown timeout of that moment.
+    pub async fn shutdown_since(mut self, began: Instant) -> ShutdownReport {
         self.readiness.set_shutting_down();
+        let left = self.shutdown_timeout.saturating_sub(began.elapsed());
         let providers = self.providers.take().unwrap_or_default();
-        let report = shutdown::shutdown_all(providers, self.shutdown_timeout).await;
+        let report = shutdown::shutdown_all(providers, left).await;
         self.stop_server();
         report
     }

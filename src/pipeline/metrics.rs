@@ -45,7 +45,7 @@ pub(super) fn provider(
 fn cardinality_view(instrument: &Instrument) -> Option<Stream> {
     let def = catalog::all().find(|d| d.instrument_name() == instrument.name())?;
     Stream::builder()
-        .with_cardinality_limit(def.cardinality_limit)
+        .with_cardinality_limit(def.sdk_cardinality_limit())
         .build()
         .ok()
 }

@@ -40,6 +40,7 @@ pub use guard::TelemetryGuard;
 pub use shutdown::{ShutdownReport, SignalShutdown};
 
 use crate::config::{ConfigError, TelemetryConfig, settings};
+use crate::exits::connections::ConnectionLimits;
 use crate::exits::otlp::{ExportStats, ExporterError, Exporters};
 use crate::exits::pull::{self, PullState, Readiness};
 use crate::exits::viewer::Viewer;
@@ -132,12 +133,13 @@ impl Telemetry {
                 readiness: readiness.clone(),
                 viewer,
             };
-            pull::spawn(listener, state, stopped)
+            let limits = ConnectionLimits::from(&config.pull);
+            pull::spawn(listener, state, limits, &global::meter(SCOPE), stopped)
         });
         let push = !config.sdk_disabled && config.push.enabled;
         tracing::info!(
             pull = ?local_addr,
-            push = push.then_some(config.push.traces_endpoint.as_str()),
+            push = push.then(|| config.push.traces_endpoint.to_string()),
             protocol = ?config.push.protocol,
             sdk_disabled = config.sdk_disabled,
             "telemetry pipeline started"
@@ -167,9 +169,10 @@ fn install_providers(
     stats: &std::sync::Arc<ExportStats>,
     store: Option<&TraceStore>,
 ) -> Result<shutdown::Providers, InitError> {
+    let filter = subscriber::env_filter()?;
     if config.sdk_disabled {
         crate::sources::traces::set_policy(crate::sources::traces::TracePolicy::Disabled);
-        return install_subscriber(config, shutdown::Providers::default());
+        return install_subscriber(config, filter, shutdown::Providers::default());
     }
     let resource = resource::build(config);
     let exporters = match config.push.enabled {
@@ -195,22 +198,24 @@ fn install_providers(
         config.sampler,
         &resource,
         spans,
+        config.span_batch,
         store.map(TraceStore::processor),
     );
     global::set_tracer_provider(tracer.clone());
-    let logger = log_exports.map(|exporter| logs::provider(&resource, exporter));
+    let logger = log_exports.map(|exporter| logs::provider(&resource, exporter, config.log_batch));
     let providers = shutdown::Providers {
         tracer: Some(tracer),
         meter: Some(meter),
         logger,
     };
-    install_subscriber(config, providers)
+    install_subscriber(config, filter, providers)
 }
 
 /// Installs the propagator and the `tracing` subscriber over the providers, and hands them
 /// back for the guard; if a subscriber is already installed, they are shut down again.
 fn install_subscriber(
     config: &TelemetryConfig,
+    filter: tracing_subscriber::EnvFilter,
     providers: shutdown::Providers,
 ) -> Result<shutdown::Providers, InitError> {
     global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
@@ -218,7 +223,7 @@ fn install_subscriber(
         Box::new(BaggagePropagator::new()),
     ]));
     let tracer = providers.tracer.as_ref().map(|p| p.tracer(SCOPE));
-    subscriber::install(config.log_format, tracer, providers.logger.as_ref())?;
+    subscriber::install(filter, config.log_format, tracer, providers.logger.as_ref())?;
     Ok(providers)
 }
 

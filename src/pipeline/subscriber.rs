@@ -21,7 +21,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::{SubscriberInitExt, TryInitError};
 use tracing_subscriber::{Layer, fmt as tfmt};
 
-use crate::config::LogFormat;
+use crate::config::{ConfigError, LogFormat};
 use crate::sources::actors::HANDLING_SPAN_TARGET;
 
 /// Targets whose events must never reach the OTLP log bridge: the exporters' own crates and
@@ -42,19 +42,35 @@ pub(crate) fn feeds_itself(target: &str) -> bool {
 
 /// RUST_LOG, default `info`. The SDK's own diagnostics are off unless RUST_LOG names them:
 /// with the collector down it reports every export; our export statistics report failures
-/// once per interval instead.
-fn env_filter() -> EnvFilter {
-    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
-    let spec = if spec.contains("opentelemetry") {
-        spec
+/// once per interval instead. A RUST_LOG that is not a filter (or not UTF-8) is refused by
+/// name rather than replaced by a default nobody asked for.
+pub(crate) fn env_filter() -> Result<EnvFilter, ConfigError> {
+    let invalid = |value: Option<String>, reason: String| ConfigError::Invalid {
+        name: "RUST_LOG".into(),
+        value,
+        reason,
+    };
+    let spec = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.trim().is_empty() => spec,
+        Ok(_) | Err(std::env::VarError::NotPresent) => "info".into(),
+        Err(std::env::VarError::NotUnicode(raw)) => {
+            let shown = raw.to_string_lossy().into_owned();
+            return Err(invalid(Some(shown), "the value is not valid UTF-8".into()));
+        }
+    };
+    let full = if spec.contains("opentelemetry") {
+        spec.clone()
     } else {
         format!("{spec},opentelemetry=off,opentelemetry_sdk=off")
     };
-    EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info,opentelemetry=off"))
+    EnvFilter::builder()
+        .parse(&full)
+        .map_err(|e| invalid(Some(spec), format!("not a log filter: {e}")))
 }
 
 /// Installs the global subscriber.
 pub(crate) fn install(
+    filter: EnvFilter,
     format: LogFormat,
     tracer: Option<SdkTracer>,
     logs: Option<&SdkLoggerProvider>,
@@ -71,7 +87,7 @@ pub(crate) fn install(
         OpenTelemetryTracingBridge::new(p).with_filter(filter_fn(|m| !feeds_itself(m.target())))
     });
     tracing_subscriber::registry()
-        .with(env_filter())
+        .with(filter)
         .with(fmt_layer)
         .with(otel_layer)
         .with(bridge)

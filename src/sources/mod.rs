@@ -8,11 +8,13 @@
 //! - [`system`]: the process and host resource collector;
 //! - [`traces`]: sampling decided before any span exists, the span macros, and the decision
 //!   travelling with every message;
-//! - [`backoff`]: the one retry policy the sources share.
+//! - [`backoff`]: the one retry policy the sources share;
+//! - [`throttle`]: the one rate limit on repeated warnings (the exits' too).
 
 pub mod actors;
 pub mod backoff;
 pub mod catalog;
 pub mod governance;
 pub mod system;
+pub mod throttle;
 pub mod traces;

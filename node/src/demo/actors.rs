@@ -283,9 +283,12 @@ where
         async move {
             let mut inbox = inbox.lock().await;
             loop {
+                // A stop wins over queued messages: once it begins, nothing queued is
+                // handled (the message in hand finishes; what it waits on is stopped first).
                 let envelope = tokio::select! {
-                    e = inbox.recv() => e,
+                    biased;
                     _ = stop.stopped() => return Ok(()),
+                    e = inbox.recv() => e,
                 };
                 let Some(envelope) = envelope else {
                     return Ok(());

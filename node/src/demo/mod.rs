@@ -134,12 +134,15 @@ impl Shared {
     }
 }
 
-/// Runs the demo until `stop` resolves or the configured duration passes.
+/// Runs the demo until `stop` resolves or the configured duration passes, then stops its
+/// components within a quarter of the shutdown timeout (whatever the governance node does:
+/// requests in flight are cancelled, queued work is dropped). Returns when the stop began,
+/// so that the flush that follows ends within the shutdown timeout of that moment.
 pub async fn run(
     telemetry: &TelemetryGuard,
     options: DemoOptions,
     stop: impl std::future::Future<Output = ()>,
-) {
+) -> Result<Instant, GovernanceStartError> {
     let meter = telemetry.meter();
     let shared = Arc::new(Shared::new(&meter, &options));
     if let Some((fault, duration)) = options.fault {
@@ -149,13 +152,7 @@ pub async fn run(
 
     let system = ActorSystem::new(&meter);
     system.register_health(telemetry.health());
-    let (embedded, stream) = match connect_governance(&options, &meter).await {
-        Ok(pair) => pair,
-        Err(e) => {
-            tracing::error!("governance stream not started: {e}");
-            return;
-        }
-    };
+    let (embedded, stream) = connect_governance(&options, &meter).await?;
     let mut tasks = tokio::task::JoinSet::new();
     let (to_sync, children) = actors::spawn(&mut tasks, &shared, &system, stream.clone());
     world::spawn(&mut tasks, &shared, to_sync);
@@ -177,14 +174,30 @@ pub async fn run(
         _ = deadline => tracing::info!("demo node reached its duration"),
         _ = first_run => {}
     }
-    tasks.shutdown().await;
-    for child in children {
-        child.stop().await;
+    let began = Instant::now();
+    telemetry.mark_stopping();
+    let bound = telemetry.shutdown_timeout() / 4;
+    let teardown = async move {
+        // Nothing new is produced; the stream stops first, so that work waiting on the
+        // governance node ends at once (Cancelled, counted) instead of at its timeout.
+        tasks.shutdown().await;
+        stream.shutdown().await;
+        let mut stopping = tokio::task::JoinSet::new();
+        for child in children {
+            stopping.spawn(child.stop());
+        }
+        while stopping.join_next().await.is_some() {}
+        if let Some(server) = embedded {
+            server.shutdown().await;
+        }
+    };
+    if tokio::time::timeout(bound, teardown).await.is_err() {
+        tracing::warn!(
+            bound_ms = bound.as_millis() as u64,
+            "the node's components did not stop within their share of the stop; no longer waiting"
+        );
     }
-    stream.shutdown().await;
-    if let Some(server) = embedded {
-        server.shutdown().await;
-    }
+    Ok(began)
 }
 
 /// Why the demo's governance stream did not start.
@@ -215,6 +228,7 @@ async fn connect_governance(
                     error_rate: 0.02,
                     federation_interval: Some(options.block_interval * 10),
                     drop_every: Some(options.block_interval * 60),
+                    journal: None,
                 },
                 meter,
             )

@@ -204,7 +204,8 @@ async fn peers(shared: Arc<Shared>) {
             m.connections.add(Outcome::Success, 1);
             if rng.f64() < 0.3 && !peers.is_empty() {
                 let gone = rng.usize(..peers.len());
-                peers.swap_remove(gone);
+                let (id, _, _) = peers.swap_remove(gone);
+                m.peer_left(&id);
             }
             if peers.len() < 40 {
                 let region = regions[rng.usize(..regions.len())];
@@ -216,6 +217,10 @@ async fn peers(shared: Arc<Shared>) {
         let mut per_region: Vec<(PeerRegion, u64)> = Vec::new();
         let mut quality_sum = 0.0;
         let lost = shared.fault_active(Fault::PeerLoss);
+        if lost {
+            // Every peer is gone for as long as the fault lasts.
+            m.all_peers_left();
+        }
         for (id, region, quality) in peers.iter_mut().filter(|_| !lost) {
             *quality = (*quality + (rng.u64(0..21) as f64 - 10.0) / 100.0).clamp(0.2, 1.0);
             m.set_quality(id, *quality);

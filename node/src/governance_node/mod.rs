@@ -7,6 +7,7 @@
 //! Each received message is handled in a span that continues the sender's trace, and each
 //! answer carries that span's context, so one trace reads node → governance node → node.
 
+mod sessions;
 mod state;
 mod stream;
 
@@ -25,6 +26,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use alys_telemetry::sources::governance::proto::GovernanceMessage;
 use alys_telemetry::sources::governance::proto::governance_stream_server::GovernanceStreamServer;
 use alys_telemetry::sources::governance::{TlsError, TlsFiles, Token};
+pub use sessions::{JournalError, read_journal};
 use state::{Shared, StreamEntry, lock};
 
 /// How long [`ServerHandle::shutdown`] waits for open connections to close.
@@ -50,6 +52,9 @@ pub struct ServerConfig {
     pub federation_interval: Option<Duration>,
     /// Drop every open stream at this interval, as [`ServerHandle::drop_streams`] does.
     pub drop_every: Option<Duration>,
+    /// Append every node message taken to this file before acknowledging it, and read it at
+    /// start: duplicates are then recognised across restarts (see `sessions`).
+    pub journal: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +67,7 @@ impl Default for ServerConfig {
             error_rate: 0.0,
             federation_interval: Some(Duration::from_secs(10)),
             drop_every: None,
+            journal: None,
         }
     }
 }
@@ -85,6 +91,9 @@ pub enum ServerError {
     /// The TLS files cannot be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The journal cannot be opened or read.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     /// tonic refused the TLS settings.
     #[error("invalid TLS settings for {addr}: {source}")]
     TlsSettings {
@@ -95,6 +104,15 @@ pub enum ServerError {
 }
 
 impl ServerConfig {
+    /// Checks the settings and reads the TLS files, before anything is bound or started.
+    pub fn check(&self) -> Result<(), ServerError> {
+        self.validate()?;
+        if let Some(tls) = &self.tls {
+            tls.server()?;
+        }
+        Ok(())
+    }
+
     fn validate(&self) -> Result<(), ServerError> {
         if !(0.0..=1.0).contains(&self.error_rate) {
             return Err(ServerError::Invalid {
@@ -126,7 +144,7 @@ impl GovernanceServer {
     /// server on the current Tokio runtime and returns its handle. Dropping the handle stops
     /// the server in the background; [`ServerHandle::shutdown`] stops it and waits.
     pub async fn start(config: ServerConfig, meter: &Meter) -> Result<ServerHandle, ServerError> {
-        config.validate()?;
+        config.check()?;
         let listen_error = |source| ServerError::Listen {
             addr: config.listen,
             source,
@@ -137,7 +155,7 @@ impl GovernanceServer {
         let local_addr = listener.local_addr().map_err(listen_error)?;
 
         let builder = server_builder(&config, local_addr)?;
-        let shared = Arc::new(Shared::new(&config, meter));
+        let shared = Arc::new(Shared::new(&config, meter)?);
         let (stop, stopped) = oneshot::channel::<()>();
         let server = serve(builder, listener, shared.clone(), stopped);
         let mut tickers = Vec::new();
@@ -250,9 +268,10 @@ impl ServerHandle {
         self.shared.drop_streams();
     }
 
-    /// Sends `message` as is on every open stream (tests inject malformed messages this way).
-    pub fn broadcast(&self, message: GovernanceMessage) {
-        self.shared.broadcast(message);
+    /// Sends `message` as is on every open stream (tests inject malformed messages this way);
+    /// returns how many streams took it (a stream whose queue is full skips it).
+    pub fn broadcast(&self, message: GovernanceMessage) -> usize {
+        self.shared.broadcast(message)
     }
 
     /// How many streams are open.

@@ -11,13 +11,17 @@ use tokio::sync::{mpsc, oneshot};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use super::ServerConfig;
+use super::sessions::{JournalError, Sessions};
 use alys_telemetry::sources::catalog::governance_node::GovernanceNodeMetrics;
 use alys_telemetry::sources::governance::proto::governance_message::Payload;
 use alys_telemetry::sources::governance::proto::{FederationUpdate, GovernanceMessage};
 use alys_telemetry::sources::governance::{Token, propagation};
+use alys_telemetry::sources::throttle::Throttle;
 
 /// How many request ids [`super::ServerHandle::requests_seen`] keeps.
 const SEEN_LIMIT: usize = 10_000;
+/// At most one line per interval for each repeated warning.
+const WARN_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A lock that survives a panicked holder: every guarded value stays consistent between
 /// statements, so the data is still good.
@@ -44,11 +48,20 @@ pub(super) struct Shared {
     pub(super) seen: Mutex<VecDeque<String>>,
     pub(super) received: AtomicU64,
     pub(super) federation_version: AtomicU64,
+    /// What each node session has sent, for receipts and duplicates.
+    pub(super) sessions: Mutex<Sessions>,
+    pub(super) warnings: Warnings,
+}
+
+/// The rate limits of the governance node's repeated warnings.
+pub(super) struct Warnings {
+    pub(super) unknown: Throttle,
+    pub(super) not_reading: Throttle,
 }
 
 impl Shared {
-    pub(super) fn new(config: &ServerConfig, meter: &Meter) -> Shared {
-        Shared {
+    pub(super) fn new(config: &ServerConfig, meter: &Meter) -> Result<Shared, JournalError> {
+        Ok(Shared {
             token: config.token.clone(),
             latency: config.latency,
             error_rate: config.error_rate,
@@ -59,7 +72,12 @@ impl Shared {
             seen: Mutex::new(VecDeque::new()),
             received: AtomicU64::new(0),
             federation_version: AtomicU64::new(0),
-        }
+            sessions: Mutex::new(Sessions::open(config.journal.as_deref())?),
+            warnings: Warnings {
+                unknown: Throttle::new(WARN_INTERVAL),
+                not_reading: Throttle::new(WARN_INTERVAL),
+            },
+        })
     }
 
     pub(super) fn record_seen(&self, request_id: &str) {
@@ -94,9 +112,12 @@ impl Shared {
             match tx.try_send(message.clone()) {
                 Ok(()) => reached += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    tracing::warn!(
-                        "a node is not reading its stream; skipped a broadcast message for it"
-                    );
+                    if let Some(occurrences) = self.warnings.not_reading.occurred() {
+                        tracing::warn!(
+                            occurrences,
+                            "a node is not reading its stream; skipped broadcast messages for it"
+                        );
+                    }
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
@@ -142,7 +163,7 @@ mod tests {
     #[test]
     fn the_seen_list_keeps_the_newest_in_order() {
         let meter = opentelemetry::global::meter("test");
-        let shared = Shared::new(&ServerConfig::default(), &meter);
+        let shared = Shared::new(&ServerConfig::default(), &meter).unwrap();
         for i in 0..SEEN_LIMIT + 5 {
             shared.record_seen(&i.to_string());
         }

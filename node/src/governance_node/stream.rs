@@ -14,15 +14,18 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
+use super::sessions::Taken;
 use super::{DROPPED_MESSAGE, Shared, StreamEntry, lock};
 use alys_telemetry::sources::catalog::governance::GovernanceMessageType;
+use alys_telemetry::sources::catalog::governance_node::SkipReason;
 use alys_telemetry::sources::catalog::labels::Outcome;
+use alys_telemetry::sources::governance::client::SESSION_METADATA;
 use alys_telemetry::sources::governance::propagation;
 use alys_telemetry::sources::governance::proto::governance_message::Payload as Outgoing;
 use alys_telemetry::sources::governance::proto::governance_stream_server::GovernanceStream;
 use alys_telemetry::sources::governance::proto::node_message::Payload as Incoming;
 use alys_telemetry::sources::governance::proto::{
-    GovernanceMessage, Heartbeat, NodeMessage, SignatureRequest, SignatureResponse,
+    GovernanceMessage, Heartbeat, NodeMessage, Receipt, SignatureRequest, SignatureResponse,
 };
 
 /// Answers queued per stream before broadcasts to a node that does not read are skipped.
@@ -54,6 +57,7 @@ impl GovernanceStream for Node {
             tracing::warn!(peer = ?request.remote_addr(), "refused a stream: missing or wrong token");
             return Err(status);
         }
+        let session = session_of(request.metadata());
         let (tx, rx) = mpsc::channel(OUTBOUND_CAPACITY);
         let (stop_reader, reader_stopped) = oneshot::channel();
         let (stop_outbound, outbound_stopped) = oneshot::channel();
@@ -71,10 +75,14 @@ impl GovernanceStream for Node {
             };
             streams.insert(id, entry);
         }
+        if let Some(session) = &session {
+            lock(&shared.sessions).attach(session, id, tx.clone());
+        }
         shared.metrics.stream_delta(1);
         let registration = Registration {
             shared: shared.clone(),
             id,
+            session,
         };
         tracing::info!(stream = id, peer = ?request.remote_addr(), "node stream opened");
         tokio::spawn(read(registration, request.into_inner(), tx, reader_stopped));
@@ -102,15 +110,30 @@ fn authenticate(
     }
 }
 
+/// The node's session (`alys-session-id`), when it names one a governance node can keep.
+fn session_of(metadata: &MetadataMap) -> Option<String> {
+    let value = metadata.get(SESSION_METADATA)?.to_str().ok()?;
+    let usable = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    usable.then(|| value.to_string())
+}
+
 /// Unregisters a stream however its reader task ends (including a panic or an abort).
 struct Registration {
     shared: Arc<Shared>,
     id: u64,
+    session: Option<String>,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
         lock(&self.shared.streams).remove(&self.id);
+        if let Some(session) = &self.session {
+            lock(&self.shared.sessions).detach(session, self.id);
+        }
         self.shared.metrics.stream_delta(-1);
         tracing::info!(stream = self.id, "node stream closed");
     }
@@ -131,7 +154,12 @@ async fn read(
             next = inbound.message() => next,
         };
         match next {
-            Ok(Some(message)) => handle(&registration.shared, message, &tx),
+            Ok(Some(message)) => handle(
+                &registration.shared,
+                registration.session.as_deref(),
+                message,
+                &tx,
+            ),
             Ok(None) => break,
             Err(status) => {
                 tracing::debug!(stream = registration.id, code = ?status.code(), "node stream failed");
@@ -141,19 +169,38 @@ async fn read(
     }
 }
 
-fn handle(shared: &Arc<Shared>, message: NodeMessage, tx: &mpsc::Sender<GovernanceMessage>) {
+fn handle(
+    shared: &Arc<Shared>,
+    session: Option<&str>,
+    message: NodeMessage,
+    tx: &mpsc::Sender<GovernanceMessage>,
+) {
     shared.received.fetch_add(1, Ordering::Relaxed);
+    let origin = match (session, message.message_id) {
+        (Some(session), id) if id > 0 => {
+            if !take(shared, session, &message, tx) {
+                return;
+            }
+            Some((session.to_string(), id))
+        }
+        _ => None,
+    };
     let Some(payload) = message.payload else {
         // A newer node may send payloads this version does not know; the stream goes on.
-        tracing::warn!(
-            message_type = GovernanceMessageType::Unknown.as_str(),
-            "skipped a node message without a known payload"
-        );
+        if let Some(occurrences) = shared.warnings.unknown.occurred() {
+            tracing::warn!(
+                message_type = GovernanceMessageType::Unknown.as_str(),
+                occurrences,
+                "skipped node messages without a known payload"
+            );
+        }
         return;
     };
     let parent = propagation::extract(&message.trace_context);
     match payload {
-        Incoming::SignatureRequest(request) => signature_request(shared, request, parent, tx),
+        Incoming::SignatureRequest(request) => {
+            signature_request(shared, request, parent, tx, origin)
+        }
         Incoming::Heartbeat(_) => heartbeat(parent, tx),
         Incoming::Acknowledgement(ack) => {
             let span = tracing::info_span!(
@@ -172,12 +219,67 @@ fn handle(shared: &Arc<Shared>, message: NodeMessage, tx: &mpsc::Sender<Governan
     }
 }
 
+/// Takes a tracked message of `session`: acknowledges it (and everything before it), and
+/// says whether to act on it. A duplicate is acknowledged again (and a request's answer given
+/// again, if it is known); work past its deadline is acknowledged and refused.
+fn take(
+    shared: &Shared,
+    session: &str,
+    message: &NodeMessage,
+    tx: &mpsc::Sender<GovernanceMessage>,
+) -> bool {
+    let id = message.message_id;
+    let expired = message.deadline_unix_ms > 0 && now_unix_ms() > message.deadline_unix_ms;
+    let (taken, last, again) = {
+        let mut sessions = lock(&shared.sessions);
+        let taken = sessions.take(session, id, expired, &describe(message));
+        let again = (taken == Taken::Duplicate)
+            .then(|| sessions.answer(session, id))
+            .flatten();
+        (taken, sessions.last(session), again)
+    };
+    // Cumulative: a receipt lost to a full queue is covered by the next one.
+    let receipt = GovernanceMessage {
+        payload: Some(Outgoing::Receipt(Receipt { message_id: last })),
+        ..GovernanceMessage::default()
+    };
+    let _ = tx.try_send(receipt);
+    match taken {
+        Taken::New => true,
+        Taken::Duplicate => {
+            shared.metrics.skipped.add(SkipReason::Duplicate, 1);
+            if let Some(answer) = again {
+                let _ = tx.try_send(answer);
+            }
+            false
+        }
+        Taken::Expired => {
+            shared.metrics.skipped.add(SkipReason::Expired, 1);
+            tracing::debug!(message_id = id, "refused work past its deadline");
+            false
+        }
+    }
+}
+
+/// What a journal line says of a message: its type, and the request id or version.
+fn describe(message: &NodeMessage) -> String {
+    match &message.payload {
+        Some(Incoming::SignatureRequest(r)) => format!("signature_request:{}", r.request_id),
+        Some(Incoming::Acknowledgement(a)) => {
+            format!("acknowledgement:{}", a.federation_version)
+        }
+        Some(Incoming::Heartbeat(_)) => "heartbeat".into(),
+        None => "unknown".into(),
+    }
+}
+
 /// Signs in a task of its own: a slow signature must not hold up the rest of the stream.
 fn signature_request(
     shared: &Arc<Shared>,
     request: SignatureRequest,
     parent: opentelemetry::Context,
     tx: &mpsc::Sender<GovernanceMessage>,
+    origin: Option<(String, u64)>,
 ) {
     shared.record_seen(&request.request_id);
     let span = tracing::info_span!(
@@ -189,9 +291,8 @@ fn signature_request(
         outcome = tracing::field::Empty,
     );
     let _ = span.set_parent(parent);
-    tokio::spawn(
-        sign_and_answer(shared.clone(), request, tx.clone(), span.clone()).instrument(span),
-    );
+    let answer = sign_and_answer(shared.clone(), request, tx.clone(), origin, span.clone());
+    tokio::spawn(answer.instrument(span));
 }
 
 /// Answers a heartbeat at once, in its span's context.
@@ -216,17 +317,24 @@ fn heartbeat(parent: opentelemetry::Context, tx: &mpsc::Sender<GovernanceMessage
     }
 }
 
-/// Simulates signing inside the request's span and answers with that span's context.
+/// Simulates signing inside the request's span and answers with that span's context. A
+/// tracked request's answer is kept for its session and sent on the session's stream of the
+/// moment: if the node reconnected meanwhile, the answer follows it.
 async fn sign_and_answer(
     shared: Arc<Shared>,
     request: SignatureRequest,
     tx: mpsc::Sender<GovernanceMessage>,
+    origin: Option<(String, u64)>,
     span: tracing::Span,
 ) {
-    tokio::select! {
-        _ = tokio::time::sleep(shared.latency) => {}
-        // Nobody would read the answer.
-        _ = tx.closed() => return,
+    if origin.is_none() {
+        tokio::select! {
+            _ = tokio::time::sleep(shared.latency) => {}
+            // Nobody would read the answer.
+            _ = tx.closed() => return,
+        }
+    } else {
+        tokio::time::sleep(shared.latency).await;
     }
     let refused = if request.request_id.is_empty() {
         Some("a signature request needs a request_id")
@@ -249,7 +357,13 @@ async fn sign_and_answer(
             error,
         })),
     };
-    if tx.send(answer).await.is_err() {
+    let to = match origin {
+        Some((session, id)) => lock(&shared.sessions)
+            .answered(&session, id, answer.clone())
+            .unwrap_or(tx),
+        None => tx,
+    };
+    if to.send(answer).await.is_err() {
         tracing::debug!("the stream closed before the signature answer");
     }
 }

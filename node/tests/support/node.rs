@@ -17,12 +17,30 @@ impl Demo {
     /// Starts `alys-telemetry demo ARGS` with `env` (and no OTEL_/ALYS_TELEMETRY_/ALYS_DEMO_ or
     /// RUST_LOG variable of the test's own environment), listening on a free port.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Demo {
-        Demo::start_on(free_port(), args, env)
+        Demo::launch(&[], free_port(), args, env)
     }
 
     /// As [`start`](Self::start), on `port` (to bring a node back where it was).
     pub fn start_on(port: u16, args: &[&str], env: &[(&str, &str)]) -> Demo {
-        let mut cmd = Command::new(BIN);
+        Demo::launch(&[], port, args, env)
+    }
+
+    /// As [`start`](Self::start), the binary run by `wrapper` (a command that ends by
+    /// executing its arguments, such as `prlimit --nofile=256 --`), so that the demo keeps
+    /// the wrapper's process id.
+    pub fn start_under(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Demo {
+        Demo::launch(wrapper, free_port(), args, env)
+    }
+
+    fn launch(wrapper: &[&str], port: u16, args: &[&str], env: &[(&str, &str)]) -> Demo {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(BIN);
+                cmd
+            }
+            None => Command::new(BIN),
+        };
         for (key, _) in std::env::vars() {
             if key.starts_with("OTEL_")
                 || key.starts_with("ALYS_TELEMETRY_")

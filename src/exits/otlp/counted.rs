@@ -19,6 +19,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use crate::sources::catalog::MetricDef;
 use crate::sources::catalog::pipeline::{Signal, def};
+use crate::sources::throttle::Throttle;
 
 /// Counters for one signal's exporter.
 #[derive(Debug, Default)]
@@ -27,8 +28,6 @@ pub struct SignalStats {
     failures: AtomicU64,
     items: AtomicU64,
     last_success_unix_ms: AtomicU64,
-    last_failure_log_unix_ms: AtomicU64,
-    failures_since_log: AtomicU64,
 }
 
 impl SignalStats {
@@ -54,7 +53,8 @@ impl SignalStats {
 #[derive(Debug)]
 pub struct ExportStats {
     signals: [SignalStats; 3],
-    log_interval: Duration,
+    /// The failure reports, one rate limit per signal.
+    reports: [Throttle; 3],
     /// Off while the program reports failures itself (the demo's first-run hint).
     log_failures: std::sync::atomic::AtomicBool,
 }
@@ -64,7 +64,7 @@ impl ExportStats {
     pub fn new(log_interval: Duration) -> Arc<Self> {
         Arc::new(ExportStats {
             signals: Default::default(),
-            log_interval,
+            reports: [0; 3].map(|_| Throttle::new(log_interval)),
             log_failures: std::sync::atomic::AtomicBool::new(true),
         })
     }
@@ -90,21 +90,14 @@ impl ExportStats {
             }
             Err(err) => {
                 s.failures.fetch_add(1, Ordering::Relaxed);
-                let suppressed = s.failures_since_log.fetch_add(1, Ordering::Relaxed);
-                let last = s.last_failure_log_unix_ms.load(Ordering::Relaxed);
-                let due = now_ms.saturating_sub(last) >= self.log_interval.as_millis() as u64;
-                // One thread wins the right to log for this interval.
-                if due
-                    && self.log_failures.load(Ordering::Relaxed)
-                    && s.last_failure_log_unix_ms
-                        .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_ok()
-                {
-                    s.failures_since_log.store(0, Ordering::Relaxed);
+                let report = &self.reports[signal as usize];
+                if !self.log_failures.load(Ordering::Relaxed) {
+                    report.occurred_silently();
+                } else if let Some(failures) = report.occurred() {
                     tracing::warn!(
                         target: "alys_telemetry::export",
                         signal = signal.as_str(),
-                        failures_since_last_report = suppressed + 1,
+                        failures_since_last_report = failures,
                         "OTLP export failed: {err}"
                     );
                 }

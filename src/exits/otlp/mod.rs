@@ -17,11 +17,12 @@ use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 
 mod counted;
 
-use crate::config::{MetricsTemporality, OtlpProtocol, PushConfig};
+use crate::config::{EndpointUrl, MetricsTemporality, OtlpProtocol, PushConfig};
 use crate::sources::catalog::pipeline::Signal;
 pub use counted::{Counted, ExportStats, SignalStats};
 
-/// An exporter that could not be built; names the signal and the endpoint, never headers.
+/// An exporter that could not be built; names the signal and the endpoint (its user
+/// information redacted), never headers.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the OTLP {} exporter for {endpoint}: {source}", signal.as_str())]
 pub struct ExporterError {
@@ -52,10 +53,14 @@ fn headers(push: &PushConfig) -> HashMap<String, String> {
         .collect()
 }
 
-fn error(signal: Signal, endpoint: &str) -> impl FnOnce(ExporterBuildError) -> ExporterError {
+fn error(
+    signal: Signal,
+    endpoint: &EndpointUrl,
+) -> impl FnOnce(ExporterBuildError) -> ExporterError + '_ {
     move |source| ExporterError {
         signal,
-        endpoint: endpoint.to_string(),
+        // Shown in the start-up error: never with its credentials.
+        endpoint: endpoint.redacted().into_owned(),
         source,
     }
 }
@@ -68,14 +73,14 @@ macro_rules! build_exporter {
             OtlpProtocol::Grpc => $builder
                 .with_tonic()
                 .with_protocol(Protocol::Grpc)
-                .with_endpoint($endpoint.clone())
+                .with_endpoint($endpoint.as_str())
                 .with_timeout($push.timeout)
                 .with_metadata(metadata($push))
                 .build(),
             OtlpProtocol::HttpProtobuf => $builder
                 .with_http()
                 .with_protocol(Protocol::HttpBinary)
-                .with_endpoint($endpoint.clone())
+                .with_endpoint($endpoint.as_str())
                 .with_timeout($push.timeout)
                 .with_headers(headers($push))
                 .build(),

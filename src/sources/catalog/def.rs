@@ -176,6 +176,18 @@ impl MetricDef {
         matches!(self.at_start(), AtStart::Zero { .. })
     }
 
+    /// The label sets the SDK may keep for this metric. An observed metric keyed by outside
+    /// values ([`LiveGauge`](super::external::LiveGauge)) reports only its live keys, but the
+    /// SDK forgets a key only at the collection after the one that last saw it: until then a
+    /// key that left and the key that took its slot are both held, so the SDK gets room for
+    /// a full turnover, twice the limit.
+    pub const fn sdk_cardinality_limit(&self) -> usize {
+        match (self.start, self.combinations) {
+            (Start::Observed, None) => self.cardinality_limit * 2,
+            _ => self.cardinality_limit,
+        }
+    }
+
     /// The Prometheus suffix the unit adds.
     pub const fn unit_suffix(&self) -> Option<&'static str> {
         unit_suffix(self.unit)

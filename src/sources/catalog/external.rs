@@ -18,7 +18,7 @@
 //! peers.set_quality("12D3KooW/Peer:A", 0.93); // recorded as peer_id="12d3koowpeera"
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -85,6 +85,11 @@ impl CardinalityGuard {
         }
         self.overflow.fetch_add(1, Ordering::Relaxed);
         false
+    }
+
+    /// Counts a record refused elsewhere (a [`LiveGauge`] keeps its own set of keys).
+    fn refused(&self) {
+        self.overflow.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records that arrived with a new value after the limit.
@@ -235,6 +240,82 @@ keyed!(
     Counter, u64, u64_counter, add => add
 );
 
+/// A gauge keyed by an outside value whose series exist while their key is live: a peer's
+/// quality, say, which must disappear when the peer leaves. The SDK cannot delete a series of
+/// a synchronous gauge, so this is an observable gauge that reports the live values at each
+/// collection (an observable gauge's series not reported at a collection are gone from it).
+/// The cardinality limit counts live keys: a key removed frees its slot. A new key past the
+/// limit is refused and counted in `alys_telemetry_cardinality_overflow_total{metric}`.
+pub struct LiveGauge {
+    live: Arc<Mutex<HashMap<String, f64>>>,
+    capacity: usize,
+    guard: Arc<CardinalityGuard>,
+}
+
+impl LiveGauge {
+    /// Registers the observable gauge `def` describes; its first label takes the keys.
+    pub(crate) fn register(def: &'static MetricDef, meter: &Meter) -> Self {
+        let live: Arc<Mutex<HashMap<String, f64>>> = Arc::default();
+        let guard = Arc::new(CardinalityGuard::with_capacity(def.cardinality_limit));
+        guard.publish(def, meter);
+        let label = def.labels.first().copied().unwrap_or("key");
+        let values = Arc::clone(&live);
+        def.observe_f64_gauge(meter, move |obs| {
+            let values = values.lock().unwrap_or_else(|p| p.into_inner());
+            for (key, value) in values.iter() {
+                obs.observe(*value, &[KeyValue::new(label, key.clone())]);
+            }
+        });
+        LiveGauge {
+            live,
+            capacity: def.cardinality_limit.max(1),
+            guard,
+        }
+    }
+
+    fn values(&self) -> std::sync::MutexGuard<'_, HashMap<String, f64>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets the value of the outside key `key` (sanitised here: pass it raw); false when it
+    /// is new and the limit is reached (counted).
+    pub fn set(&self, key: &str, value: f64) -> bool {
+        let key = sanitize_label_value(key);
+        let mut values = self.values();
+        if let Some(slot) = values.get_mut(&key) {
+            *slot = value;
+            return true;
+        }
+        if values.len() >= self.capacity {
+            drop(values);
+            self.guard.refused();
+            return false;
+        }
+        values.insert(key, value);
+        true
+    }
+
+    /// Removes `key`'s series (from the next collection on) and frees its slot.
+    pub fn remove(&self, key: &str) {
+        self.values().remove(&sanitize_label_value(key));
+    }
+
+    /// Keeps only the keys `keep` accepts (a whole set replaced at once).
+    pub fn retain(&self, mut keep: impl FnMut(&str) -> bool) {
+        self.values().retain(|k, _| keep(k));
+    }
+
+    /// Live keys.
+    pub fn live(&self) -> usize {
+        self.values().len()
+    }
+
+    /// The overflow count (its admitted set is unused: the live keys are the set).
+    pub fn guard(&self) -> &CardinalityGuard {
+        &self.guard
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +347,24 @@ mod tests {
         assert!(guard.admit("a"), "an admitted value stays admitted");
         assert!(!guard.admit("e"));
         assert_eq!((guard.admitted(), guard.overflow_count()), (3, 2));
+    }
+
+    #[test]
+    fn a_live_gauge_counts_live_keys_and_a_removed_key_frees_its_slot() {
+        const DEF: MetricDef = crate::sources::catalog::peers::def::quality;
+        let limited: &'static MetricDef = Box::leak(Box::new(MetricDef {
+            cardinality_limit: 2,
+            ..DEF
+        }));
+        let gauge = LiveGauge::register(limited, &opentelemetry::global::meter("test"));
+        assert!(gauge.set("Peer-A", 0.5));
+        assert!(gauge.set("peer-b", 0.6));
+        assert!(!gauge.set("peer-c", 0.7), "the limit counts live keys");
+        assert!(gauge.set("PEER-A", 0.9), "a known key is updated");
+        gauge.remove("Peer-A");
+        assert!(gauge.set("peer-c", 0.7), "a departed key frees its slot");
+        assert_eq!((gauge.live(), gauge.guard().overflow_count()), (2, 1));
+        gauge.retain(|k| k == "peer-c");
+        assert_eq!(gauge.live(), 1);
     }
 }

@@ -28,7 +28,8 @@
 //!     }
 //!     state {                                                   <- optional: more fields,
 //!         window: Mutex<Window> = Mutex::new(Window::default()),   for derived values
-//!     }
+//!     }                                                            (`state(meter) { … }`
+//!                                                                  names the meter for them)
 //! }
 //! ```
 //!
@@ -78,7 +79,7 @@ macro_rules! metric_family {
                 }
             ),* $(,)?
         })?
-        $(state {
+        $(state $(($smeter:ident))? {
             $($sfield:ident : $sty:ty = $sinit:expr),* $(,)?
         })?
     ) => {
@@ -98,6 +99,7 @@ macro_rules! metric_family {
             /// the metric starts at zero. Call it once, at start-up.
             #[allow(unused_variables)] // a family may record nothing synchronously
             pub fn new(meter: &opentelemetry::metrics::Meter) -> Self {
+                $($(let $smeter = meter;)?)?
                 $name {
                     $(
                         $field: <$crate::sources::catalog::family::field_type!(

@@ -19,7 +19,7 @@ metric_family! {
             start: zero,
             why: DASHBOARD_NAME,
         },
-        /// Outgoing messages buffered while disconnected
+        /// Outgoing messages the governance node has not acknowledged yet (waiting for a connection, or in flight)
         pub buffer_size: gauge("alys_governance_message_buffer_size") {
             start: zero,
             why: DASHBOARD_NAME,
@@ -53,6 +53,15 @@ metric_family! {
         /// Buffered messages dropped (oldest first) because the buffer was full
         pub buffer_dropped: counter("alys_governance_buffer_dropped_total") {
             why: "the GovernanceBufferDropping alert fires on it",
+        },
+        /// Outgoing messages given up before the governance node acknowledged them, by reason
+        pub given_up: counter("alys_governance_messages_given_up_total") {
+            labels: { reason: GiveUpReason },
+            why: "nothing sent is lost silently: whatever is not delivered is counted under why",
+        },
+        /// Signature requests answered to their caller as cancelled: the stream stopped before the response
+        pub cancelled: counter("alys_governance_requests_cancelled_total") {
+            why: "a stop cancels the requests in flight and says how many",
         },
         /// Requests whose response did not arrive in time
         pub correlation_timeouts: counter("alys_governance_correlation_timeouts_total") {
@@ -90,7 +99,22 @@ label_enum! {
         FederationUpdate => "federation_update",
         Heartbeat => "heartbeat",
         Acknowledgement => "acknowledgement",
+        Receipt => "receipt",
         Unknown => "unknown",
+    }
+}
+
+label_enum! {
+    /// Why an outgoing message was given up (`reason`).
+    pub enum GiveUpReason {
+        /// The buffer was full: the oldest unacknowledged message made room (also counted in
+        /// `alys_governance_buffer_dropped_total`, which the alert reads).
+        BufferFull => "buffer_full",
+        /// A request's deadline passed before the governance node acknowledged it: nobody
+        /// waits for its answer, so it is not sent (or re-sent).
+        Expired => "expired",
+        /// The StreamActor stopped with the message unacknowledged.
+        Cancelled => "cancelled",
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::family::metric_family;
-use super::labels::Outcome;
+use super::labels::{Outcome, label_enum};
 
 metric_family! {
     /// The governance node's instruments.
@@ -18,6 +18,11 @@ metric_family! {
         pub auth_failures: counter("alys_governance_server_auth_failures_total") {
             why: "a node presenting a wrong token shows here, never its token",
         },
+        /// Tracked node messages a governance node did not act on: re-sent duplicates and work past its deadline
+        pub skipped: counter("alys_governance_server_messages_skipped_total") {
+            labels: { reason: SkipReason },
+            why: "a re-sent message is recognised by its id and processed once; late work is refused",
+        },
         /// Node streams a governance node holds open
         streams: gauge("alys_governance_server_streams") {
             start: zero,
@@ -26,6 +31,16 @@ metric_family! {
     }
     state {
         open: AtomicI64 = AtomicI64::new(0),
+    }
+}
+
+label_enum! {
+    /// Why a governance node skipped a node message (`reason`).
+    pub enum SkipReason {
+        /// Its id was received before (the node re-sent it after a reconnect).
+        Duplicate => "duplicate",
+        /// Its deadline had passed: nobody waits for the answer.
+        Expired => "expired",
     }
 }
 

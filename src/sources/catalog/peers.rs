@@ -1,6 +1,6 @@
 //! Peers and the health of the network around the node.
 
-use super::external::CardinalityGuard;
+use super::external::{CardinalityGuard, LiveGauge};
 use super::family::metric_family;
 use super::labels::{Outcome, label_enum};
 
@@ -13,13 +13,6 @@ metric_family! {
         /// Connected peers
         count: gauge("alys_peer_count") {
             start: absent("0 peers fires LowPeerCount; the count is unknown until the network reports"),
-            why: DASHBOARD_NAME,
-        },
-        /// Connection quality of a peer, 0 to 1 (peer_id sanitised, at most 1000 peers kept)
-        quality: gauge("alys_peer_quality_score") {
-            labels: { peer_id: External },
-            limit: 1000,
-            start: absent("a peer's series appears with its first score"),
             why: DASHBOARD_NAME,
         },
         /// Connected peers by region
@@ -42,6 +35,17 @@ metric_family! {
             start: absent("a score is computed from the first peer report"),
             why: "the overview dashboard shows one health figure for the network",
         },
+    }
+    observed {
+        /// Connection quality of each connected peer, 0 to 1 (peer_id sanitised; a peer's series goes when it leaves; at most 1000 connected peers)
+        quality: gauge("alys_peer_quality_score") {
+            labels: { peer_id: External },
+            limit: 1000,
+            why: DASHBOARD_NAME,
+        },
+    }
+    state(meter) {
+        live_quality: LiveGauge = LiveGauge::register(&def::quality, meter),
     }
 }
 
@@ -123,9 +127,26 @@ pub fn connection_success_rate(successes: u64, failures: u64) -> Option<f64> {
 }
 
 impl PeerMetrics {
-    /// A peer's quality (its raw id is sanitised).
+    /// A connected peer's quality (its raw id is sanitised); its series lasts until
+    /// [`peer_left`](Self::peer_left).
     pub fn set_quality(&self, peer_id: &str, score: f64) {
-        self.quality.set(peer_id, score.clamp(0.0, 1.0));
+        self.live_quality.set(peer_id, score.clamp(0.0, 1.0));
+    }
+
+    /// A peer disconnected: its quality series goes from the next scrape, and its slot
+    /// under the cardinality limit is free again.
+    pub fn peer_left(&self, peer_id: &str) {
+        self.live_quality.remove(peer_id);
+    }
+
+    /// Every peer disconnected at once.
+    pub fn all_peers_left(&self) {
+        self.live_quality.retain(|_| false);
+    }
+
+    /// Peers with a quality series now.
+    pub fn peers_with_quality(&self) -> usize {
+        self.live_quality.live()
     }
 
     /// Publishes the peer set: count per region (every region, zeros included, so a region
@@ -161,9 +182,9 @@ impl PeerMetrics {
         }));
     }
 
-    /// The guard of the peer-quality metric (for tests and the overflow self-metric).
+    /// The guard of the peer-quality metric (its overflow count, for tests).
     pub fn quality_guard(&self) -> &CardinalityGuard {
-        self.quality.guard()
+        self.live_quality.guard()
     }
 }
 

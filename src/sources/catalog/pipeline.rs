@@ -32,12 +32,36 @@ metric_family! {
             labels: { signal: Signal },
             why: SELF_WATCH,
         },
+        /// Open connections to the pull endpoint
+        pull_connections: gauge("alys_telemetry_pull_connections") {
+            why: "slow or stalled clients show here before they could starve a scraper",
+        },
+        /// Connections the pull endpoint closed, by reason
+        pull_connections_closed: counter("alys_telemetry_pull_connections_closed_total") {
+            labels: { reason: PullCloseReason },
+            why: "slow or stalled clients show here before they could starve a scraper",
+        },
         /// Records whose label value was new after the metric reached its cardinality limit
         cardinality_overflow: counter("alys_telemetry_cardinality_overflow_total") {
             // The catalogue's own metric names: bounded, but not an enum.
             labels: { metric: External },
             why: "the CardinalityOverflow alert fires on it",
         },
+    }
+}
+
+label_enum! {
+    /// Why the pull endpoint closed a connection (`reason`).
+    pub enum PullCloseReason {
+        /// No complete request head within the header-read timeout.
+        HeaderTimeout => "header_timeout",
+        /// No byte moved for the idle timeout.
+        IdleTimeout => "idle_timeout",
+        /// The oldest connection without a request in progress, replaced by a new one at
+        /// the cap.
+        Evicted => "evicted",
+        /// A new connection at the cap while every open one was serving a request.
+        Refused => "refused",
     }
 }
 

@@ -1,6 +1,5 @@
-//! When to reconnect, and what to keep while disconnected: pure values, tested without time.
+//! When to reconnect: a pure value, tested without time.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use crate::sources::backoff::Backoff;
@@ -33,57 +32,6 @@ impl ReconnectPolicy {
     }
 }
 
-/// Messages kept while disconnected, oldest first. When full, the oldest is dropped to make
-/// room: the newest state matters more, and every drop is counted by the caller.
-#[derive(Debug)]
-pub struct OutboundBuffer<T> {
-    items: VecDeque<T>,
-    capacity: usize,
-}
-
-impl<T> OutboundBuffer<T> {
-    pub fn new(capacity: usize) -> Self {
-        OutboundBuffer {
-            items: VecDeque::with_capacity(capacity.min(4096)),
-            capacity: capacity.max(1),
-        }
-    }
-
-    /// Keeps `item`; returns the item dropped to make room, if any.
-    pub fn push(&mut self, item: T) -> Option<T> {
-        let dropped = if self.items.len() >= self.capacity {
-            self.items.pop_front()
-        } else {
-            None
-        };
-        self.items.push_back(item);
-        dropped
-    }
-
-    /// Puts back an item that could not be delivered, ahead of the rest.
-    pub fn push_front(&mut self, item: T) -> Option<T> {
-        let dropped = if self.items.len() >= self.capacity {
-            self.items.pop_back()
-        } else {
-            None
-        };
-        self.items.push_front(item);
-        dropped
-    }
-
-    pub fn pop(&mut self) -> Option<T> {
-        self.items.pop_front()
-    }
-
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,18 +52,5 @@ mod tests {
             ..p
         };
         assert_eq!(flat.delay(5, 0.9), Duration::from_millis(100));
-    }
-
-    #[test]
-    fn the_buffer_drops_the_oldest_when_full_and_keeps_order() {
-        let mut b = OutboundBuffer::new(3);
-        assert_eq!(b.push(1), None);
-        assert_eq!(b.push(2), None);
-        assert_eq!(b.push(3), None);
-        assert_eq!(b.push(4), Some(1));
-        assert_eq!(b.push_front(9), Some(4));
-        let drained: Vec<_> = std::iter::from_fn(|| b.pop()).collect();
-        assert_eq!(drained, [9, 2, 3]);
-        assert!(b.is_empty());
     }
 }
