@@ -147,3 +147,39 @@ fn past_the_cap_a_scraper_replaces_the_oldest_stalled_connection() {
     let first = stalled.into_iter().next().unwrap();
     closed_after(first, Duration::from_secs(2));
 }
+
+#[test]
+fn the_open_connections_gauge_never_reads_past_the_cap_while_connections_are_evicted() {
+    let e = start(ConnectionLimits {
+        header_read_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(60),
+        max_connections: 4,
+    });
+    // Watch the gauge as closely as a thread can while a crowd replaces itself: an evicted
+    // connection must be counted out when it leaves the registry, not when its aborted task
+    // is next polled.
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (stats, watching) = (e.stats.clone(), watching.clone());
+        std::thread::spawn(move || {
+            let mut highest = 0;
+            while watching.load(std::sync::atomic::Ordering::Relaxed) {
+                highest = highest.max(stats.open());
+            }
+            highest
+        })
+    };
+    let crowd: Vec<TcpStream> = (0..400)
+        .map(|_| TcpStream::connect(e.addr).unwrap())
+        .collect();
+    wait_until("every connection accepted", Duration::from_secs(10), || {
+        (e.stats.closed(PullCloseReason::Evicted) == 396).then_some(())
+    });
+    watching.store(false, std::sync::atomic::Ordering::Relaxed);
+    let highest = watcher.join().unwrap();
+    assert!(
+        highest <= 4,
+        "the gauge read {highest} open with a cap of 4"
+    );
+    drop(crowd);
+}

@@ -317,6 +317,9 @@ impl Registry {
             return false;
         };
         evicted.abort.abort();
+        // Counted out now, not when the aborted task is next polled: the gauge is the
+        // registry, which never holds more than the cap.
+        stats.open.fetch_sub(1, Ordering::Relaxed);
         stats.close(PullCloseReason::Evicted);
         true
     }
@@ -331,8 +334,10 @@ struct Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        lock(&self.registry).open.remove(&self.id);
-        self.stats.open.fetch_sub(1, Ordering::Relaxed);
+        // An evicted connection was counted out when it was taken off the registry.
+        if lock(&self.registry).open.remove(&self.id).is_some() {
+            self.stats.open.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
