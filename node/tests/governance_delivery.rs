@@ -21,18 +21,9 @@ use alys_telemetry::sources::governance::proto::governance_stream_client::Govern
 use alys_telemetry::sources::governance::proto::node_message::Payload as Outbound;
 use alys_telemetry::sources::governance::proto::{Acknowledgement, NodeMessage, SignatureRequest};
 use support::node::BIN;
-use support::{Proc, TempDir, free_port};
+use support::{Proc, TempDir, free_port, wait_until_async};
 
 type Metrics = support::metrics::Registry;
-
-/// Polls `f` every 20 ms until it holds, failing after `limit`.
-async fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !f() {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// A federation acknowledgement numbered `n`: the journal records it as `acknowledgement:n`.
 fn numbered(n: u64) -> NodeMessage {
@@ -179,7 +170,7 @@ async fn below_capacity_every_message_arrives_once_in_order_through_random_kills
     const COUNT: u64 = 1_500;
     send_through_kills(&mut node, &client, COUNT, Duration::from_millis(5), 15).await;
     let c = client.clone();
-    eventually(
+    wait_until_async(
         "every message acknowledged",
         Duration::from_secs(60),
         move || c.buffered() == 0,
@@ -219,7 +210,7 @@ async fn past_capacity_what_is_dropped_is_counted_and_the_rest_arrives_once_in_o
         client.send(numbered(n)).await.unwrap();
     }
     let c = client.clone();
-    eventually("a full buffer", Duration::from_secs(5), move || {
+    wait_until_async("a full buffer", Duration::from_secs(5), move || {
         c.buffered() == 20
     })
     .await;
@@ -228,7 +219,7 @@ async fn past_capacity_what_is_dropped_is_counted_and_the_rest_arrives_once_in_o
     let restarted = async |node: &mut Journalling| {
         tokio::task::block_in_place(|| node.start());
         let c = client.clone();
-        eventually("reconnected", Duration::from_secs(10), move || {
+        wait_until_async("reconnected", Duration::from_secs(10), move || {
             c.is_connected()
         })
         .await;
@@ -240,7 +231,7 @@ async fn past_capacity_what_is_dropped_is_counted_and_the_rest_arrives_once_in_o
         if n % 40 == 0 {
             node.kill();
             let c = client.clone();
-            eventually("the loss noticed", Duration::from_secs(10), move || {
+            wait_until_async("the loss noticed", Duration::from_secs(10), move || {
                 !c.is_connected()
             })
             .await;
@@ -248,7 +239,7 @@ async fn past_capacity_what_is_dropped_is_counted_and_the_rest_arrives_once_in_o
         }
     }
     let c = client.clone();
-    eventually(
+    wait_until_async(
         "every message acknowledged",
         Duration::from_secs(60),
         move || c.buffered() == 0,
@@ -285,13 +276,13 @@ async fn expired_requests_leave_the_buffer_counted_and_are_never_delivered() {
     client_config.request_timeout = Duration::from_millis(300);
     let client = StreamActor::spawn(client_config, &metrics.meter()).unwrap();
     let c = client.clone();
-    eventually("connected", Duration::from_secs(10), move || {
+    wait_until_async("connected", Duration::from_secs(10), move || {
         c.is_connected()
     })
     .await;
     server.shutdown().await;
     let c = client.clone();
-    eventually("disconnected", Duration::from_secs(10), move || {
+    wait_until_async("disconnected", Duration::from_secs(10), move || {
         !c.is_connected()
     })
     .await;
@@ -322,7 +313,7 @@ async fn expired_requests_leave_the_buffer_counted_and_are_never_delivered() {
     .await
     .unwrap();
     let c = client.clone();
-    eventually("reconnected", Duration::from_secs(10), move || {
+    wait_until_async("reconnected", Duration::from_secs(10), move || {
         c.is_connected()
     })
     .await;

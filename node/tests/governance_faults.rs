@@ -21,19 +21,10 @@ use alys_telemetry::sources::governance::proto::{
     FederationUpdate, GovernanceMessage, NodeMessage,
 };
 use support::node::{BIN, Demo};
-use support::{Proc, free_port, wait_until};
+use support::{Proc, free_port, wait_until, wait_until_async};
 use tokio_stream::Stream;
 
 type Metrics = support::metrics::Registry;
-
-async fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while !f() {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    started.elapsed()
-}
 
 fn fast_reconnect() -> ReconnectPolicy {
     ReconnectPolicy {
@@ -75,7 +66,7 @@ async fn a_frozen_governance_node_is_noticed_and_the_stream_recovers_after_sigco
     assert_eq!(bound, Duration::from_millis(1_000));
     let client = StreamActor::spawn(config, &metrics.meter()).unwrap();
     let c = client.clone();
-    eventually("connected", Duration::from_secs(10), move || {
+    wait_until_async("connected", Duration::from_secs(10), move || {
         c.is_connected()
     })
     .await;
@@ -83,7 +74,7 @@ async fn a_frozen_governance_node_is_noticed_and_the_stream_recovers_after_sigco
 
     governance.signal("STOP");
     let c = client.clone();
-    let noticed = eventually("the freeze noticed", Duration::from_secs(10), move || {
+    let noticed = wait_until_async("the freeze noticed", Duration::from_secs(10), move || {
         !c.is_connected()
     })
     .await;
@@ -96,7 +87,7 @@ async fn a_frozen_governance_node_is_noticed_and_the_stream_recovers_after_sigco
     // It keeps trying (each attempt bounded by the connect timeout) while frozen.
     let attempts = client.attempt_times().len();
     let c = client.clone();
-    eventually(
+    wait_until_async(
         "attempts while frozen",
         Duration::from_secs(10),
         move || c.attempt_times().len() >= attempts + 2,
@@ -105,7 +96,7 @@ async fn a_frozen_governance_node_is_noticed_and_the_stream_recovers_after_sigco
 
     governance.signal("CONT");
     let c = client.clone();
-    eventually("the stream back", Duration::from_secs(15), move || {
+    wait_until_async("the stream back", Duration::from_secs(15), move || {
         c.is_connected()
     })
     .await;
@@ -151,12 +142,12 @@ async fn a_server_that_sends_headers_and_then_nothing_is_noticed_by_its_silence(
     config.keepalive_timeout = Duration::from_millis(500);
     let client = StreamActor::spawn(config, &metrics.meter()).unwrap();
     let c = client.clone();
-    eventually("connected", Duration::from_secs(10), move || {
+    wait_until_async("connected", Duration::from_secs(10), move || {
         c.is_connected()
     })
     .await;
     let c = client.clone();
-    let noticed = eventually("the silence noticed", Duration::from_secs(10), move || {
+    let noticed = wait_until_async("the silence noticed", Duration::from_secs(10), move || {
         !c.is_connected()
     })
     .await;
@@ -167,7 +158,7 @@ async fn a_server_that_sends_headers_and_then_nothing_is_noticed_by_its_silence(
     );
     assert_eq!(status(&metrics), Some(0.0));
     let m = &metrics;
-    eventually("the silence counted", Duration::from_secs(5), || {
+    wait_until_async("the silence counted", Duration::from_secs(5), || {
         m.value(
             "alys_governance_stream_errors_total",
             &[("code", "deadline_exceeded")],
@@ -178,7 +169,7 @@ async fn a_server_that_sends_headers_and_then_nothing_is_noticed_by_its_silence(
     .await;
     // And it reconnects (to the same silent server), again and again.
     let c = client.clone();
-    eventually("a reconnect", Duration::from_secs(10), move || {
+    wait_until_async("a reconnect", Duration::from_secs(10), move || {
         c.attempt_times().len() >= 2
     })
     .await;

@@ -19,7 +19,7 @@ use alys_telemetry::sources::governance::{TlsFiles, Token};
 use opentelemetry::trace::{SpanId, TraceContextExt as _, TraceId, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-use support::TempDir;
+use support::{TempDir, wait_until_async};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
@@ -54,15 +54,6 @@ fn config() -> ServerConfig {
         latency: Duration::from_millis(10),
         federation_interval: None,
         ..ServerConfig::default()
-    }
-}
-
-/// Polls `done` until it holds; fails the test after [`WAIT`].
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -188,7 +179,7 @@ async fn a_signature_request_is_answered_with_its_id_after_the_latency() {
         (again.request_id.as_str(), &again.signature),
         ("req-2", &response.signature)
     );
-    eventually("two successes counted", || {
+    wait_until_async("two successes counted", WAIT, || {
         metrics.value(
             "alys_governance_server_requests_total",
             &[("outcome", "success")],
@@ -228,7 +219,7 @@ async fn an_error_rate_of_one_refuses_every_request_and_counts_failures() {
     }
     ids.sort();
     assert_eq!(ids, ["r0", "r1", "r2", "r3", "r4"]);
-    eventually("five failures counted", || {
+    wait_until_async("five failures counted", WAIT, || {
         metrics.value(
             "alys_governance_server_requests_total",
             &[("outcome", "failure")],
@@ -263,7 +254,7 @@ async fn a_missing_or_wrong_token_is_refused_counted_and_never_echoed() {
         assert!(!format!("{status:?}").contains(secret));
     }
     assert_eq!(server.open_streams(), 0);
-    eventually("three auth failures counted", || {
+    wait_until_async("three auth failures counted", WAIT, || {
         metrics.value("alys_governance_server_auth_failures_total", &[]) == Some(3.0)
     })
     .await;
@@ -281,7 +272,7 @@ async fn dropping_streams_ends_them_with_unavailable_and_new_streams_work() {
     let server = metrics.start(config()).await;
     let mut first = Node::connect(&server.endpoint(), None).await.unwrap();
     let mut second = Node::connect(&server.endpoint(), None).await.unwrap();
-    eventually("two open streams", || server.open_streams() == 2).await;
+    wait_until_async("two open streams", WAIT, || server.open_streams() == 2).await;
 
     server.drop_streams();
     for node in [&mut first, &mut second] {
@@ -292,7 +283,7 @@ async fn dropping_streams_ends_them_with_unavailable_and_new_streams_work() {
         );
     }
     assert_eq!(server.open_streams(), 0);
-    eventually("the stream gauge back to zero", || {
+    wait_until_async("the stream gauge back to zero", WAIT, || {
         metrics.value("alys_governance_server_streams", &[]) == Some(0.0)
     })
     .await;
@@ -382,7 +373,7 @@ async fn broadcast_reaches_every_open_stream_as_sent() {
     let server = metrics.start(config()).await;
     let mut a = Node::connect(&server.endpoint(), None).await.unwrap();
     let mut b = Node::connect(&server.endpoint(), None).await.unwrap();
-    eventually("two open streams", || server.open_streams() == 2).await;
+    wait_until_async("two open streams", WAIT, || server.open_streams() == 2).await;
     let raw = GovernanceMessage {
         trace_context: HashMap::from([("x-test".to_string(), "raw".to_string())]),
         payload: None,
@@ -421,13 +412,16 @@ async fn a_node_that_resets_its_stream_mid_flight_is_cleaned_up() {
         .await;
     let node = Node::connect(&server.endpoint(), None).await.unwrap();
     node.send(request("abandoned", b"x")).await;
-    eventually("the request to arrive", || {
+    wait_until_async("the request to arrive", WAIT, || {
         server.requests_seen().len() == 1
     })
     .await;
     drop(node);
-    eventually("the stream to be released", || server.open_streams() == 0).await;
-    eventually("the stream gauge back to zero", || {
+    wait_until_async("the stream to be released", WAIT, || {
+        server.open_streams() == 0
+    })
+    .await;
+    wait_until_async("the stream gauge back to zero", WAIT, || {
         metrics.value("alys_governance_server_streams", &[]) == Some(0.0)
     })
     .await;
@@ -443,7 +437,7 @@ async fn shutdown_is_bounded_ends_streams_and_frees_the_port() {
     let server = metrics.start(config()).await;
     let addr = server.local_addr();
     let mut node = Node::connect(&server.endpoint(), None).await.unwrap();
-    eventually("the stream to open", || server.open_streams() == 1).await;
+    wait_until_async("the stream to open", WAIT, || server.open_streams() == 1).await;
 
     let started = Instant::now();
     server.shutdown().await;

@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::wait_until_async;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -48,15 +50,6 @@ async fn start_server(config: ServerConfig, metrics: &Metrics) -> ServerHandle {
         .unwrap()
 }
 
-/// Polls `f` every 20 ms until it holds, failing after `limit`.
-async fn eventually(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !f() {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn request(id: &str) -> NodeMessage {
     NodeMessage {
         trace_context: Default::default(),
@@ -78,7 +71,7 @@ async fn connected_client(
     tweak(&mut config);
     let client = StreamActor::spawn(config, &metrics.meter()).unwrap();
     let c = client.clone();
-    eventually(
+    wait_until_async(
         "the stream to connect",
         Duration::from_secs(10),
         move || c.is_connected(),
@@ -138,7 +131,7 @@ async fn a_restarted_server_receives_the_buffer_in_order_and_overflow_is_counted
 
     server.shutdown().await;
     let c = client.clone();
-    eventually("the client to notice", Duration::from_secs(10), move || {
+    wait_until_async("the client to notice", Duration::from_secs(10), move || {
         !c.is_connected()
     })
     .await;
@@ -151,7 +144,7 @@ async fn a_restarted_server_receives_the_buffer_in_order_and_overflow_is_counted
         client.send(request(&format!("buf-{i}"))).await.unwrap();
     }
     let c = client.clone();
-    eventually(
+    wait_until_async(
         "six messages offered to a four-slot buffer",
         Duration::from_secs(5),
         move || c.buffered() == 4,
@@ -213,7 +206,7 @@ async fn reconnect_attempts_are_counted_and_back_off() {
     };
     let client = StreamActor::spawn(config, &metrics.meter()).unwrap();
     let c = client.clone();
-    eventually("five attempts", Duration::from_secs(10), move || {
+    wait_until_async("five attempts", Duration::from_secs(10), move || {
         c.attempt_times().len() >= 5
     })
     .await;
@@ -305,7 +298,7 @@ async fn correlation_latency_follows_the_server_and_timeouts_reach_the_caller() 
     );
     // The late answer is not taken for someone else's.
     let m = &metrics;
-    eventually("the late answer", Duration::from_secs(5), || {
+    wait_until_async("the late answer", Duration::from_secs(5), || {
         m.value(
             "alys_governance_invalid_messages_total",
             &[("reason", "uncorrelated")],
@@ -457,7 +450,7 @@ fn a_wrong_token_is_refused_counted_and_never_shown() {
         assert!(!debug.contains(wrong), "{debug}");
         let client = StreamActor::spawn(refused, &metrics.meter()).unwrap();
         let m = &metrics;
-        eventually("a counted refusal", Duration::from_secs(10), || {
+        wait_until_async("a counted refusal", Duration::from_secs(10), || {
             m.value("alys_governance_server_auth_failures_total", &[])
                 .unwrap_or(0.0)
                 >= 1.0
@@ -507,7 +500,7 @@ async fn bad_messages_are_counted_and_skipped_and_resets_are_reconnects() {
         })),
     });
     let m = &metrics;
-    eventually("three skipped messages", Duration::from_secs(5), || {
+    wait_until_async("three skipped messages", Duration::from_secs(5), || {
         m.value(
             "alys_governance_invalid_messages_total",
             &[("reason", "unknown_type")],
@@ -549,7 +542,7 @@ async fn bad_messages_are_counted_and_skipped_and_resets_are_reconnects() {
     // The server resets the stream mid-flight: a reconnect, not a crash.
     server.drop_streams();
     let c = client.clone();
-    eventually("the reset to be seen", Duration::from_secs(5), move || {
+    wait_until_async("the reset to be seen", Duration::from_secs(5), move || {
         m.value(
             "alys_governance_stream_errors_total",
             &[("code", "unavailable")],
@@ -560,7 +553,7 @@ async fn bad_messages_are_counted_and_skipped_and_resets_are_reconnects() {
     })
     .await;
     let c = client.clone();
-    eventually("the reconnection", Duration::from_secs(10), move || {
+    wait_until_async("the reconnection", Duration::from_secs(10), move || {
         c.is_connected()
     })
     .await;
@@ -611,7 +604,7 @@ async fn the_stream_runs_over_tls_with_a_token() {
     untrusting.tls = Some(alys_telemetry::sources::governance::TlsFiles::default());
     let client = StreamActor::spawn(untrusting, &metrics.meter()).unwrap();
     let c = client.clone();
-    eventually("two failed attempts", Duration::from_secs(10), move || {
+    wait_until_async("two failed attempts", Duration::from_secs(10), move || {
         c.attempt_times().len() >= 2
     })
     .await;

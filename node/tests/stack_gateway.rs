@@ -9,10 +9,10 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::otlp_send::{TestSpan, send_spans};
-use support::stack::api::{AlertmanagerApi, JaegerApi, PrometheusApi, Trace, value};
+use support::stack::api::{JaegerApi, PrometheusApi, Trace, value};
 use support::stack::{self, Stack};
 use support::{Exposition, http_get};
 
@@ -27,48 +27,8 @@ fn stack() -> &'static Stack {
     stack::shared_from(Path::new(COMPOSE), env!("CARGO_BIN_EXE_alys-telemetry"))
 }
 
-fn jaeger(stack: &Stack) -> JaegerApi {
-    JaegerApi {
-        base: stack.url("jaeger", 16686),
-    }
-}
-
-fn edge(stack: &Stack) -> PrometheusApi {
-    PrometheusApi {
-        base: stack.url("prometheus-edge", 9090),
-    }
-}
-
-fn central(stack: &Stack) -> PrometheusApi {
-    PrometheusApi {
-        base: stack.url("prometheus-central", 9090),
-    }
-}
-
 fn agent(stack: &Stack, n: u8) -> String {
     stack.url(&format!("otel-agent-{n}"), 4317)
-}
-
-#[track_caller]
-fn eventually<T>(
-    stack: &Stack,
-    what: &str,
-    timeout: Duration,
-    mut f: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() >= deadline {
-            panic!(
-                "timed out after {timeout:?} waiting for {what}\n{}",
-                stack.all_logs(20)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 /// Why a test trace was made, and so what the gateways must do with it.
@@ -169,7 +129,7 @@ fn orphans(trace: &Trace) -> Vec<String> {
 fn tail_sampling_keeps_errors_slow_and_governance_traces_whole_and_a_ratio_of_the_rest() {
     let stack = stack();
     let _shared = stack.shared_access();
-    let jaeger = jaeger(stack);
+    let jaeger = stack.jaeger_api();
     let sent = send_traces(
         stack,
         &[
@@ -186,8 +146,7 @@ fn tail_sampling_keeps_errors_slow_and_governance_traces_whole_and_a_ratio_of_th
         .collect();
     // The gateways decide 10 s after a trace's first span; then Jaeger has every kept trace.
     let mut missing = Vec::new();
-    eventually(
-        stack,
+    stack.eventually(
         "every error, slow and governance trace whole in Jaeger",
         Duration::from_secs(120),
         || {
@@ -226,11 +185,10 @@ fn tail_sampling_keeps_errors_slow_and_governance_traces_whole_and_a_ratio_of_th
 fn the_nodes_traces_in_jaeger_are_whole_across_agents_and_services() {
     let stack = stack();
     let _shared = stack.shared_access();
-    let jaeger = jaeger(stack);
+    let jaeger = stack.jaeger_api();
     // The demo's governance round trips: the node's spans enter through one agent (nodes 1
     // and 2 use agent 1), the governance node's through the other.
-    let peg = eventually(
-        stack,
+    let peg = stack.eventually(
         "a peg trace that crossed to the governance node",
         Duration::from_secs(180),
         || {
@@ -282,7 +240,7 @@ fn collector_metric(stack: &Stack, service: &str, name: &str, labels: &[(&str, &
 fn a_gateway_killed_mid_run_moves_its_share_and_counts_the_loss() {
     let stack = stack();
     let mut faults = stack.faults();
-    let jaeger = jaeger(stack);
+    let jaeger = stack.jaeger_api();
     let backends = |n: u8| {
         collector_metric(
             stack,
@@ -291,8 +249,7 @@ fn a_gateway_killed_mid_run_moves_its_share_and_counts_the_loss() {
             &[],
         )
     };
-    eventually(
-        stack,
+    stack.eventually(
         "both agents balancing over two gateways",
         Duration::from_secs(60),
         || (backends(1) == 2.0 && backends(2) == 2.0).then_some(()),
@@ -318,15 +275,13 @@ fn a_gateway_killed_mid_run_moves_its_share_and_counts_the_loss() {
     // In the gap before the agents see the gateway gone (DNS, every 5 s), part of what they
     // send goes to it, fails, and is retried through the ring: on the surviving gateway.
     let gap = send_traces(stack, &[(Kind::Error, 40)]);
-    eventually(
-        stack,
+    stack.eventually(
         "both agents down to one gateway",
         Duration::from_secs(60),
         || (backends(1) == 1.0 && backends(2) == 1.0).then_some(()),
     );
     let after = send_traces(stack, &[(Kind::Error, 40)]);
-    eventually(
-        stack,
+    stack.eventually(
         "every error trace sent after the switch, whole in Jaeger",
         Duration::from_secs(120),
         || {
@@ -357,10 +312,11 @@ fn a_gateway_killed_mid_run_moves_its_share_and_counts_the_loss() {
 fn the_edge_remote_writes_to_the_central_store_and_alerts_where_the_data_is() {
     let stack = stack();
     let mut faults = stack.faults();
-    let (edge, central) = (edge(stack), central(stack));
-    let alertmanager = AlertmanagerApi {
-        base: stack.url("alertmanager", 9093),
-    };
+    let (edge, central) = (
+        stack.prometheus_api("prometheus-edge"),
+        stack.prometheus_api("prometheus-central"),
+    );
+    let alertmanager = stack.alertmanager_api();
     // The edge's series, in the central store under the same name and labels, plus `edge`.
     let selector = r#"alys_uptime_seconds{path="pull", job="alys-node"}"#;
     let labels = |p: &PrometheusApi, extra: &str| -> Option<Vec<Vec<String>>> {
@@ -377,14 +333,12 @@ fn the_edge_remote_writes_to_the_central_store_and_alerts_where_the_data_is() {
         sets.sort();
         (sets.len() == 3).then_some(sets)
     };
-    let at_edge = eventually(
-        stack,
+    let at_edge = stack.eventually(
         "three nodes scraped at the edge",
         Duration::from_secs(60),
         || labels(&edge, ""),
     );
-    let at_central = eventually(
-        stack,
+    let at_central = stack.eventually(
         "the edge's series in the central store",
         Duration::from_secs(90),
         || {
@@ -401,8 +355,7 @@ fn the_edge_remote_writes_to_the_central_store_and_alerts_where_the_data_is() {
         "same names and labels at the edge and in the central store"
     );
     // The gateways' remote write brings the push path to the central store too.
-    eventually(
-        stack,
+    stack.eventually(
         "the push path in the central store",
         Duration::from_secs(90),
         || {
@@ -416,9 +369,7 @@ fn the_edge_remote_writes_to_the_central_store_and_alerts_where_the_data_is() {
     // A fault on node 2 fires at the edge, reaches Alertmanager, and its ALERTS series the
     // central store.
     faults.recreate("alys-node-2", &[("ALYS_DEMO_FAULT", "sync-failed")]);
-    eventually(
-        stack,
-        "SyncFailed firing at the edge for alys-node-2",
+    stack.eventually("SyncFailed firing at the edge for alys-node-2",
         Duration::from_secs(120),
         || {
             edge.query(r#"ALERTS{alertname="SyncFailed", alertstate="firing", instance="alys-node-2:9001"}"#)
@@ -426,14 +377,12 @@ fn the_edge_remote_writes_to_the_central_store_and_alerts_where_the_data_is() {
             .filter(|r| !r.is_empty())
         },
     );
-    eventually(
-        stack,
+    stack.eventually(
         "SyncFailed active in Alertmanager",
         Duration::from_secs(60),
         || alertmanager.active().contains("SyncFailed").then_some(()),
     );
-    eventually(
-        stack,
+    stack.eventually(
         "the edge's ALERTS in the central store",
         Duration::from_secs(90),
         || {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::Webhook;
 use support::dashboards::{self, PromQuery};
-use support::stack::api::{AlertmanagerApi, JaegerApi, PrometheusApi, Trace, value};
+use support::stack::api::{PrometheusApi, Trace, value};
 use support::stack::{self, Stack, WEBHOOK_HOST};
 
 const NODE: &str = "alys-node";
@@ -22,42 +22,6 @@ const GOVERNANCE_SERVICE: &str = "alys-governance";
 
 fn stack() -> &'static Stack {
     stack::shared(env!("CARGO_BIN_EXE_alys-telemetry"))
-}
-
-fn prometheus(stack: &Stack) -> PrometheusApi {
-    PrometheusApi {
-        base: stack.url("prometheus", 9090),
-    }
-}
-
-fn jaeger(stack: &Stack) -> JaegerApi {
-    JaegerApi {
-        base: stack.url("jaeger", 16686),
-    }
-}
-
-/// Polls `f` until it returns `Some`, failing with `what` and the stack's logs after
-/// `timeout`.
-#[track_caller]
-fn eventually<T>(
-    stack: &Stack,
-    what: &str,
-    timeout: Duration,
-    mut f: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() >= deadline {
-            panic!(
-                "timed out after {timeout:?} waiting for {what}\n{}",
-                stack.all_logs(25)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 #[test]
@@ -72,26 +36,21 @@ fn every_service_runs_and_the_collector_answers_its_health_check() {
         support::http_get(&health).expect("the collector's health endpoint answers");
     assert_eq!(status, 200, "collector health: {body}");
     // Every scrape target of the shipped Prometheus config is up, by its compose name.
-    let prom = prometheus(stack);
-    let targets = eventually(
-        stack,
-        "every scrape target up",
-        Duration::from_secs(60),
-        || {
-            let health = prom.target_health();
-            let down: Vec<String> = health
-                .iter()
-                .filter(|(job, _)| job.as_str() != "node-exporter")
-                .flat_map(|(job, states)| {
-                    states
-                        .iter()
-                        .filter(|s| !s.starts_with("up"))
-                        .map(move |s| format!("{job}: {s}"))
-                })
-                .collect();
-            (down.is_empty() && health.len() > 1).then_some(health)
-        },
-    );
+    let prom = stack.prometheus_api("prometheus");
+    let targets = stack.eventually("every scrape target up", Duration::from_secs(60), || {
+        let health = prom.target_health();
+        let down: Vec<String> = health
+            .iter()
+            .filter(|(job, _)| job.as_str() != "node-exporter")
+            .flat_map(|(job, states)| {
+                states
+                    .iter()
+                    .filter(|s| !s.starts_with("up"))
+                    .map(move |s| format!("{job}: {s}"))
+            })
+            .collect();
+        (down.is_empty() && health.len() > 1).then_some(health)
+    });
     for job in [
         "alys-node",
         "alys-governance",
@@ -139,10 +98,9 @@ fn block_chain_problems(trace: &Trace) -> Vec<String> {
 fn a_block_trace_in_jaeger_follows_the_block_through_four_actors() {
     let stack = stack();
     let _shared = stack.shared_access();
-    let jaeger = jaeger(stack);
+    let jaeger = stack.jaeger_api();
     let mut last = String::new();
-    let trace = eventually(
-        stack,
+    let trace = stack.eventually(
         "a whole chain.produce_block trace in Jaeger",
         Duration::from_secs(90),
         || {
@@ -176,9 +134,8 @@ fn a_block_trace_in_jaeger_follows_the_block_through_four_actors() {
 fn a_peg_trace_in_jaeger_crosses_the_governance_stream() {
     let stack = stack();
     let _shared = stack.shared_access();
-    let jaeger = jaeger(stack);
-    let trace = eventually(
-        stack,
+    let jaeger = stack.jaeger_api();
+    let trace = stack.eventually(
         "a bridge.process_peg trace with governance spans",
         Duration::from_secs(120),
         || {
@@ -233,13 +190,12 @@ fn monitor_points(json: &Value) -> usize {
 fn the_monitor_tab_reads_span_metrics_from_prometheus() {
     let stack = stack();
     let _shared = stack.shared_access();
-    let jaeger = jaeger(stack);
+    let jaeger = stack.jaeger_api();
     // The node's spans are internal ones (actor handling), so the Monitor tab is read with
     // span kind "internal" (README "Bring up the stack" says so).
     for kind in ["calls", "latencies", "errors"] {
         let mut last = Value::Null;
-        eventually(
-            stack,
+        stack.eventually(
             &format!("Monitor tab {kind} for {NODE}"),
             Duration::from_secs(120),
             || {
@@ -256,11 +212,10 @@ fn the_monitor_tab_reads_span_metrics_from_prometheus() {
 fn span_metric_exemplars_lead_to_traces_in_jaeger() {
     let stack = stack();
     let _shared = stack.shared_access();
-    let prom = prometheus(stack);
-    let jaeger = jaeger(stack);
+    let prom = stack.prometheus_api("prometheus");
+    let jaeger = stack.jaeger_api();
     let query = r#"traces_span_metrics_duration_milliseconds_bucket{service_name="alys-node"}"#;
-    let trace_ids: Vec<String> = eventually(
-        stack,
+    let trace_ids: Vec<String> = stack.eventually(
         "exemplars on the span metrics",
         Duration::from_secs(120),
         || {
@@ -275,8 +230,7 @@ fn span_metric_exemplars_lead_to_traces_in_jaeger() {
         },
     );
     // Exemplars are kept for sampled spans, which Jaeger holds (within its retention).
-    eventually(
-        stack,
+    stack.eventually(
         "Jaeger holding an exemplar's trace",
         Duration::from_secs(60),
         || trace_ids.iter().find_map(|id| jaeger.trace(id)),
@@ -323,7 +277,7 @@ fn label_sets(prom: &PrometheusApi, selector: &str) -> Option<BTreeSet<BTreeSet<
 fn both_paths_carry_every_catalogue_metric_under_the_same_name_and_labels() {
     let stack = stack();
     let _shared = stack.shared_access();
-    let prom = prometheus(stack);
+    let prom = stack.prometheus_api("prometheus");
     // What the node itself serves on /metrics: the catalogue metrics it has recorded.
     let (_, exposition, _) = support::http_get(&format!("{}/metrics", stack.url(NODE, 9001)))
         .expect("the node serves /metrics");
@@ -343,15 +297,11 @@ fn both_paths_carry_every_catalogue_metric_under_the_same_name_and_labels() {
         served.len() > 30,
         "the node serves its catalogue: {served:?}"
     );
-    let id = eventually(
-        stack,
-        "the node's target_info",
-        Duration::from_secs(60),
-        || node_instance_id(&prom),
-    );
+    let id = stack.eventually("the node's target_info", Duration::from_secs(60), || {
+        node_instance_id(&prom)
+    });
     let mut problems = BTreeMap::new();
-    eventually(
-        stack,
+    stack.eventually(
         "every served metric on both paths",
         Duration::from_secs(90),
         || {
@@ -454,7 +404,7 @@ fn documented_collector_metrics(programs: &stack::Programs) -> BTreeSet<String> 
 fn the_collector_s_own_metrics_carry_the_names_dashboards_and_alerts_use() {
     let stack = stack();
     let _shared = stack.shared_access();
-    let prom = prometheus(stack);
+    let prom = stack.prometheus_api("prometheus");
     let names = collector_names_in_use();
     assert!(
         names.len() >= 8,
@@ -473,8 +423,7 @@ fn the_collector_s_own_metrics_carry_the_names_dashboards_and_alerts_use() {
         .filter(|n| !n.contains("failed") && !n.contains("log_records"))
         .collect();
     let mut missing = Vec::new();
-    eventually(
-        stack,
+    stack.eventually(
         "the collector's metrics in Prometheus",
         Duration::from_secs(90),
         || {
@@ -499,27 +448,20 @@ fn the_collector_s_own_metrics_carry_the_names_dashboards_and_alerts_use() {
 fn jaeger_keeps_its_traces_across_a_restart_and_the_collector_counts_the_outage() {
     let stack = stack();
     let mut faults = stack.faults();
-    let prom = prometheus(stack);
-    let jaeger = jaeger(stack);
-    let kept = eventually(
-        stack,
-        "a block trace in Jaeger",
-        Duration::from_secs(90),
-        || {
-            jaeger
-                .traces(NODE, BLOCK_HOPS[0], 1)
-                .ok()?
-                .into_iter()
-                .next()
-        },
-    );
+    let prom = stack.prometheus_api("prometheus");
+    let jaeger = stack.jaeger_api();
+    let kept = stack.eventually("a block trace in Jaeger", Duration::from_secs(90), || {
+        jaeger
+            .traces(NODE, BLOCK_HOPS[0], 1)
+            .ok()?
+            .into_iter()
+            .next()
+    });
     faults.stop("jaeger");
     // The collector keeps the spans in its sending queue and retries (its failure counter
     // moves only once retries run out, after retry_on_failure.max_elapsed_time): the queue
     // is what shows the outage first, under the name the dashboards and alerts use.
-    eventually(
-        stack,
-        "spans queued for the stopped Jaeger",
+    stack.eventually("spans queued for the stopped Jaeger",
         Duration::from_secs(120),
         || {
             prom.query(r#"max(otelcol_exporter_queue_size{job="otel-collector", exporter="otlp_grpc/jaeger"}) > 0"#)
@@ -529,8 +471,7 @@ fn jaeger_keeps_its_traces_across_a_restart_and_the_collector_counts_the_outage(
     );
     faults.start("jaeger");
     stack.wait_for_condition("jaeger", "service_healthy");
-    let again = eventually(
-        stack,
+    let again = stack.eventually(
         "the same trace after the restart",
         Duration::from_secs(60),
         || jaeger.trace(&kept.trace_id),
@@ -550,10 +491,8 @@ fn jaeger_keeps_its_traces_across_a_restart_and_the_collector_counts_the_outage(
 fn collector_down_and_a_node_fault_alert_through_alertmanager() {
     let stack = stack();
     let mut faults = stack.faults();
-    let prom = prometheus(stack);
-    let alertmanager = AlertmanagerApi {
-        base: stack.url("alertmanager", 9093),
-    };
+    let prom = stack.prometheus_api("prometheus");
+    let alertmanager = stack.alertmanager_api();
     let webhook = Webhook::start_on(std::net::SocketAddr::from((stack.gateway(), 5001)));
     let config =
         std::fs::read_to_string(stack::repo().join("alerts/alertmanager.yml")).expect("read");
@@ -564,8 +503,7 @@ fn collector_down_and_a_node_fault_alert_through_alertmanager() {
 
     faults.stop("otel-collector");
     faults.recreate(NODE, &[("ALYS_DEMO_FAULT", "sync-failed")]);
-    let fired = eventually(
-        stack,
+    let fired = stack.eventually(
         "SyncFailed delivered to the webhook",
         Duration::from_secs(120),
         || {
@@ -576,8 +514,7 @@ fn collector_down_and_a_node_fault_alert_through_alertmanager() {
         },
     );
     assert_eq!(fired["receiver"], "alys-critical", "{fired}");
-    eventually(
-        stack,
+    stack.eventually(
         "OtelCollectorDown firing in Prometheus and active in Alertmanager",
         Duration::from_secs(240),
         || {
@@ -589,8 +526,7 @@ fn collector_down_and_a_node_fault_alert_through_alertmanager() {
 
     faults.start("otel-collector");
     faults.recreate(NODE, &[]);
-    eventually(
-        stack,
+    stack.eventually(
         "SyncFailed resolved at the webhook",
         Duration::from_secs(180),
         || {
@@ -600,8 +536,7 @@ fn collector_down_and_a_node_fault_alert_through_alertmanager() {
                 .next()
         },
     );
-    eventually(
-        stack,
+    stack.eventually(
         "OtelCollectorDown resolved",
         Duration::from_secs(120),
         || {
@@ -624,7 +559,7 @@ fn has_data(result: &[Value]) -> bool {
 fn every_dashboard_query_returns_data_on_both_paths() {
     let stack = stack();
     let _shared = stack.shared_access();
-    let prom = prometheus(stack);
+    let prom = stack.prometheus_api("prometheus");
     let queries = dashboards::prometheus_queries(&dashboards::load());
     assert!(
         queries.len() > 100,

@@ -197,6 +197,34 @@ fn batch_settings_are_passed_as_given_and_a_batch_past_its_queue_is_refused() {
         "sized for message rate"
     );
     assert_eq!(c.log_batch, ExportBatch::LOGS);
+    // The settings table (README, `alys-telemetry settings`) shows the same defaults.
+    for (setting, default) in [
+        (settings::SPAN_QUEUE, ExportBatch::SPANS.max_queue_size),
+        (
+            settings::SPAN_DELAY,
+            ExportBatch::SPANS.schedule_delay.as_millis() as usize,
+        ),
+        (settings::LOG_QUEUE, ExportBatch::LOGS.max_queue_size),
+        (
+            settings::LOG_DELAY,
+            ExportBatch::LOGS.schedule_delay.as_millis() as usize,
+        ),
+    ] {
+        assert_eq!(setting.default, default.to_string(), "{}", setting.key);
+    }
+    for (setting, default) in [
+        (
+            settings::SPAN_BATCH,
+            ExportBatch::SPANS.max_export_batch_size,
+        ),
+        (settings::LOG_BATCH, ExportBatch::LOGS.max_export_batch_size),
+    ] {
+        assert!(
+            setting.default.starts_with(&format!("{default} ")),
+            "{}",
+            setting.key
+        );
+    }
     assert_eq!(c.log_batch.schedule_delay, Duration::from_secs(1));
     let c = TelemetryConfig::from_layers(&[env(&[
         ("OTEL_BSP_MAX_QUEUE_SIZE", "100"),

@@ -74,8 +74,29 @@ pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Optio
     }
 }
 
+/// [`wait_until`] for async tests: polls `done` every 20 ms on the test's runtime until it
+/// holds, panicking after `timeout`; returns how long it took.
+#[track_caller]
+pub fn wait_until_async<'a>(
+    what: &'a str,
+    timeout: Duration,
+    mut done: impl FnMut() -> bool + 'a,
+) -> impl std::future::Future<Output = Duration> + 'a {
+    let started = Instant::now();
+    async move {
+        while !done() {
+            assert!(
+                started.elapsed() < timeout,
+                "timed out after {timeout:?} waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        started.elapsed()
+    }
+}
+
 /// `wait_until` without the panic, for callers that add their own diagnostics.
-fn poll<T>(timeout: Duration, f: &mut impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) fn poll<T>(timeout: Duration, f: &mut impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {

@@ -191,6 +191,45 @@ impl Stack {
         format!("http://{}:{port}", self.address(service))
     }
 
+    /// Prometheus's HTTP API on `service` (`prometheus`, or a tier's own), at its compose port.
+    pub fn prometheus_api(&self, service: &str) -> api::PrometheusApi {
+        api::PrometheusApi {
+            base: self.url(service, 9090),
+        }
+    }
+
+    /// Jaeger's query API at its compose name and port.
+    pub fn jaeger_api(&self) -> api::JaegerApi {
+        api::JaegerApi {
+            base: self.url("jaeger", 16686),
+        }
+    }
+
+    /// Alertmanager's API at its compose name and port.
+    pub fn alertmanager_api(&self) -> api::AlertmanagerApi {
+        api::AlertmanagerApi {
+            base: self.url("alertmanager", 9093),
+        }
+    }
+
+    /// Polls `f` until it returns `Some`, failing with `what` and every service's log tail
+    /// after `timeout`.
+    #[track_caller]
+    pub fn eventually<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut() -> Option<T>,
+    ) -> T {
+        match crate::poll(timeout, &mut f) {
+            Some(v) => v,
+            None => panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                self.all_logs(25)
+            ),
+        }
+    }
+
     /// The test process's address on the stack's network: servers a test starts there are
     /// reachable from the services as [`WEBHOOK_HOST`].
     pub fn gateway(&self) -> Ipv4Addr {

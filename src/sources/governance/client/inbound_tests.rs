@@ -4,8 +4,7 @@
 //! messages said.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -38,14 +37,7 @@ fn actor_with_requests() -> (
 ) {
     let (commands, command_rx) = mpsc::channel(1);
     let (stop, stop_rx) = watch::channel(false);
-    let shared = Arc::new(Shared {
-        connected: AtomicBool::new(false),
-        buffered: AtomicUsize::new(0),
-        attempts: Mutex::new(Vec::new()),
-        federation: watch::channel(None).0,
-        next_request: AtomicU64::new(1),
-        session: "properties".into(),
-    });
+    let shared = Arc::new(Shared::new("properties".into()));
     let mut config = StreamConfig::new("http://127.0.0.1:1");
     config.buffer_capacity = CAPACITY;
     let meter = opentelemetry::global::meter("inbound-properties");

@@ -229,6 +229,20 @@ pub(crate) struct Shared {
     pub session: Arc<str>,
 }
 
+impl Shared {
+    /// Nothing seen yet: disconnected, nothing buffered, no federation, requests from 1.
+    pub(crate) fn new(session: Arc<str>) -> Shared {
+        Shared {
+            connected: AtomicBool::new(false),
+            buffered: AtomicUsize::new(0),
+            attempts: Mutex::new(Vec::new()),
+            federation: watch::channel(None).0,
+            next_request: AtomicU64::new(1),
+            session,
+        }
+    }
+}
+
 /// A handle on the running StreamActor. Cloning shares it.
 #[derive(Clone)]
 pub struct StreamHandle {
@@ -249,14 +263,7 @@ impl StreamActor {
         let runtime = tokio::runtime::Handle::try_current()?;
         let (commands, command_rx) = mpsc::channel(1024);
         let (stop, stop_rx) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            connected: AtomicBool::new(false),
-            buffered: AtomicUsize::new(0),
-            attempts: Mutex::new(Vec::new()),
-            federation: watch::channel(None).0,
-            next_request: AtomicU64::new(1),
-            session: format!("{:032x}", fastrand::u128(..)).into(),
-        });
+        let shared = Arc::new(Shared::new(format!("{:032x}", fastrand::u128(..)).into()));
         let actor = actor::Actor::new(config, meter, shared.clone(), command_rx, stop_rx);
         let task = runtime.spawn(actor.run());
         Ok(StreamHandle {
