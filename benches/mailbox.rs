@@ -154,7 +154,7 @@ fn context_handover(c: &mut Criterion) {
         // Send side: capture; receive side: the parent context to continue the trace on.
         b.iter(|| {
             let handed_over = SenderContext::capture();
-            black_box(handed_over.context().cloned())
+            black_box(handed_over.into_context())
         })
     });
     g.finish();

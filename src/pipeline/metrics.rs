@@ -5,40 +5,62 @@ use std::time::Duration;
 
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkError;
-use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, Stream};
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter as _;
+use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, Stream, Temporality};
 
-use crate::exits::otlp::Counted;
+use crate::exits::otlp::{Counted, PullAndPush};
 use crate::sources::catalog;
 
 /// The meter provider. `registry`: where the Prometheus reader registers, when pulling;
-/// `exporter`: the OTLP exporter of the periodic reader, when pushing every `interval`.
+/// `exporter`: the OTLP exporter pushing every `interval`, when pushing. With both, and a
+/// cumulative exporter, one aggregation serves both exits ([`PullAndPush`]); a delta or
+/// low-memory exporter needs an aggregation of its own, so it gets the SDK's periodic reader
+/// beside the Prometheus one, and every record is made twice.
 pub(super) fn provider(
     resource: &Resource,
     registry: Option<&prometheus::Registry>,
     exporter: Option<Counted<opentelemetry_otlp::MetricExporter>>,
     interval: Duration,
 ) -> Result<SdkMeterProvider, OTelSdkError> {
-    let mut builder = SdkMeterProvider::builder()
+    let builder = SdkMeterProvider::builder()
         .with_resource(resource.clone())
         .with_view(cardinality_view);
-    if let Some(registry) = registry {
-        builder = builder.with_reader(
-            opentelemetry_prometheus::exporter()
-                .with_registry(registry.clone())
-                // One scope holds all our metrics: the scope label would only add noise to
-                // every series and differ from the label sets dashboards and alerts use.
-                .scope_info_enabled(false)
-                .build()?,
-        );
-    }
-    if let Some(exporter) = exporter {
-        builder = builder.with_reader(
-            PeriodicReader::builder(exporter)
-                .with_interval(interval)
-                .build(),
-        );
-    }
+    let builder = match (registry, exporter) {
+        (Some(registry), Some(exporter))
+            if exporter.temporality() == Temporality::Cumulative =>
+        {
+            let shared = PullAndPush::start(pull_reader(registry)?, exporter, interval)
+                .map_err(|e| OTelSdkError::InternalFailure(format!("metrics push thread: {e}")))?;
+            builder.with_reader(shared)
+        }
+        (registry, exporter) => {
+            let builder = match registry {
+                Some(registry) => builder.with_reader(pull_reader(registry)?),
+                None => builder,
+            };
+            match exporter {
+                Some(exporter) => builder.with_reader(
+                    PeriodicReader::builder(exporter)
+                        .with_interval(interval)
+                        .build(),
+                ),
+                None => builder,
+            }
+        }
+    };
     Ok(builder.build())
+}
+
+/// The Prometheus reader the pull endpoint's registry collects from.
+fn pull_reader(
+    registry: &prometheus::Registry,
+) -> Result<opentelemetry_prometheus::PrometheusExporter, OTelSdkError> {
+    opentelemetry_prometheus::exporter()
+        .with_registry(registry.clone())
+        // One scope holds all our metrics: the scope label would only add noise to every
+        // series and differ from the label sets dashboards and alerts use.
+        .scope_info_enabled(false)
+        .build()
 }
 
 /// Gives each catalogue metric its own cardinality limit (the SDK's default is 2000 for all).

@@ -16,10 +16,12 @@ use opentelemetry_sdk::metrics::Temporality;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 
 mod counted;
+mod shared_reader;
 
 use crate::config::{EndpointUrl, MetricsTemporality, OtlpProtocol, PushConfig};
 use crate::sources::catalog::pipeline::Signal;
 pub use counted::{Counted, ExportStats, SignalStats};
+pub(crate) use shared_reader::PullAndPush;
 
 /// An exporter that could not be built; names the signal and the endpoint (its user
 /// information redacted), never headers.

@@ -8,6 +8,7 @@ use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
 use opentelemetry::Context;
+use opentelemetry::baggage::BaggageExt as _;
 use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{SpanContext, TraceContextExt};
 use quanta::Instant;
@@ -28,8 +29,24 @@ pub const HANDLING_SPAN_TARGET: &str = "alys_telemetry::actors::handling";
 /// (inject + extract, about 1 µs a hop) buys nothing. It is kept whether the sender's trace
 /// is sampled or not, so that the decision travels with the message. Mailboxes capture it on
 /// send; code that passes work through other channels can do the same.
+///
+/// Usually only the span context travels, as a plain copy: the message shares nothing with
+/// the sending thread (a shared `Context` would be an `Arc` whose count both threads write on
+/// every hop). When the sender's context carries baggage, the whole context travels, so the
+/// baggage does too.
 #[derive(Debug, Clone, Default)]
-pub struct SenderContext(Option<Context>);
+pub struct SenderContext(Handover);
+
+#[derive(Debug, Clone, Default)]
+enum Handover {
+    /// Sent outside any trace.
+    #[default]
+    None,
+    /// The sender's span context alone.
+    Span(SpanContext),
+    /// The sender's whole context, when it carries baggage.
+    Context(Context),
+}
 
 impl SenderContext {
     /// The current OpenTelemetry context, when it belongs to a trace (sampled or not);
@@ -38,25 +55,49 @@ impl SenderContext {
     #[inline]
     pub fn capture() -> SenderContext {
         SenderContext(Context::map_current(|cx| {
-            cx.span().span_context().is_valid().then(|| cx.clone())
+            let span = cx.span();
+            let sc = span.span_context();
+            if !sc.is_valid() {
+                Handover::None
+            } else if cx.baggage().is_empty() {
+                Handover::Span(sc.clone())
+            } else {
+                Handover::Context(cx.clone())
+            }
         }))
     }
 
-    /// The sender's context, sampled or not; `None` when it was sent outside any trace.
-    pub fn context(&self) -> Option<&Context> {
-        self.0.as_ref()
+    /// The sender's context, sampled or not, to continue its trace in; `None` when it was
+    /// sent outside any trace.
+    pub fn context(&self) -> Option<Context> {
+        self.clone().into_context()
+    }
+
+    /// As [`context`](Self::context), consuming the hand-over.
+    pub fn into_context(self) -> Option<Context> {
+        match self.0 {
+            Handover::None => None,
+            Handover::Span(sc) => Some(Context::new().with_remote_span_context(sc)),
+            Handover::Context(cx) => Some(cx),
+        }
     }
 
     /// Whether the sender's trace is sampled.
     pub fn is_sampled(&self) -> bool {
-        self.0
-            .as_ref()
-            .is_some_and(|cx| cx.span().span_context().is_sampled())
+        match &self.0 {
+            Handover::None => false,
+            Handover::Span(sc) => sc.is_sampled(),
+            Handover::Context(cx) => cx.span().span_context().is_sampled(),
+        }
     }
 
     /// The sender's span context (to link to), sampled or not.
     pub fn span_context(&self) -> Option<SpanContext> {
-        self.0.as_ref().map(|cx| cx.span().span_context().clone())
+        match &self.0 {
+            Handover::None => None,
+            Handover::Span(sc) => Some(sc.clone()),
+            Handover::Context(cx) => Some(cx.span().span_context().clone()),
+        }
     }
 }
 
@@ -190,15 +231,15 @@ fn handling_scope(
             message_type,
         )
     };
-    match (shared.mode, parent.0) {
-        (TraceMode::Child, Some(cx)) => TraceScope::follow(cx, make),
-        (TraceMode::Child, None) => TraceScope::root(make),
-        (TraceMode::Link, parent) => {
+    match shared.mode {
+        TraceMode::Child => match parent.into_context() {
+            Some(cx) => TraceScope::follow(cx, make),
+            None => TraceScope::root(make),
+        },
+        TraceMode::Link => {
             // A new trace, decided on its own; it links to the sender's span when that one
             // is recorded (a link to a span that is not exported leads nowhere).
-            let link = parent
-                .map(|cx| cx.span().span_context().clone())
-                .filter(SpanContext::is_sampled);
+            let link = parent.span_context().filter(SpanContext::is_sampled);
             TraceScope::root(|| {
                 let span: Span = make();
                 if let Some(link) = link {
