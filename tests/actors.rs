@@ -397,3 +397,65 @@ fn the_receiver_is_a_stream_of_envelopes_that_know_their_sender() {
         "waits are recorded as the stream yields"
     );
 }
+
+/// What a handler sees of its sender's context: the span context always (sampled or not),
+/// the baggage when the sender had some.
+async fn context_seen_by_handler(
+    system: &ActorSystem,
+    sender_context: opentelemetry::Context,
+) -> opentelemetry::Context {
+    use opentelemetry::context::FutureExt as _;
+    let (storage, mut inbox) =
+        system.mailbox::<Work>("storage", ActorType::Storage, 8, TraceMode::Child);
+    let engine = system.actor("engine", ActorType::Engine);
+    let from_engine = storage.from(&engine);
+    async { from_engine.send(Work(1)).await.unwrap() }
+        .with_context(sender_context)
+        .await;
+    let envelope = inbox.recv().await.expect("the message");
+    envelope
+        .handle(|_| async { Ok::<_, ()>(opentelemetry::Context::current()) })
+        .await
+        .expect("the handler's context")
+}
+
+#[test]
+fn baggage_and_an_unsampled_decision_cross_a_mailbox() {
+    use opentelemetry::KeyValue;
+    use opentelemetry::baggage::BaggageExt as _;
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    let h = Harness::new(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
+    let system = h.system();
+    let unsampled = SpanContext::new(
+        TraceId::from(7u128),
+        SpanId::from(9u64),
+        TraceFlags::default(),
+        false,
+        TraceState::default(),
+    );
+    let sender = opentelemetry::Context::new().with_remote_span_context(unsampled.clone());
+    let with_baggage = sender.with_baggage([KeyValue::new("peer", "p1")]);
+    let (plain, carried) = runtime().block_on(async {
+        (
+            context_seen_by_handler(&system, sender).await,
+            context_seen_by_handler(&system, with_baggage).await,
+        )
+    });
+    for seen in [&plain, &carried] {
+        assert_eq!(
+            seen.span().span_context(),
+            &unsampled,
+            "the decision travels"
+        );
+    }
+    assert!(plain.baggage().is_empty());
+    assert_eq!(
+        carried.baggage().get("peer").map(|v| v.to_string()),
+        Some("p1".to_string()),
+        "baggage travels with the message"
+    );
+    assert!(
+        h.finished().is_empty(),
+        "an unsampled message makes no span"
+    );
+}

@@ -6,7 +6,9 @@ use std::time::Duration;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::metrics::exporter::PushMetricExporter as _;
-use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, Stream, Temporality};
+use opentelemetry_sdk::metrics::{
+    Instrument, PeriodicReader, SdkMeterProvider, Stream, Temporality,
+};
 
 use crate::exits::otlp::{Counted, PullAndPush};
 use crate::sources::catalog;
@@ -26,9 +28,7 @@ pub(super) fn provider(
         .with_resource(resource.clone())
         .with_view(cardinality_view);
     let builder = match (registry, exporter) {
-        (Some(registry), Some(exporter))
-            if exporter.temporality() == Temporality::Cumulative =>
-        {
+        (Some(registry), Some(exporter)) if exporter.temporality() == Temporality::Cumulative => {
             let shared = PullAndPush::start(pull_reader(registry)?, exporter, interval)
                 .map_err(|e| OTelSdkError::InternalFailure(format!("metrics push thread: {e}")))?;
             builder.with_reader(shared)

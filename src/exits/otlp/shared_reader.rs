@@ -193,7 +193,11 @@ mod tests {
             .and_then(|f| f.get_metric().first().map(|m| m.get_counter().get_value()))
     }
 
-    fn both_exits() -> (SdkMeterProvider, prometheus::Registry, InMemoryMetricExporter) {
+    fn both_exits() -> (
+        SdkMeterProvider,
+        prometheus::Registry,
+        InMemoryMetricExporter,
+    ) {
         let registry = prometheus::Registry::new();
         let pull = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
@@ -249,7 +253,11 @@ mod tests {
         let reader = PullAndPush::start(pull, exporter.clone(), Duration::from_millis(20))
             .expect("the push thread");
         let provider = SdkMeterProvider::builder().with_reader(reader).build();
-        provider.meter("test").u64_counter("ticks").build().add(1, &[]);
+        provider
+            .meter("test")
+            .u64_counter("ticks")
+            .build()
+            .add(1, &[]);
         alys_test_support::wait_until("two periodic pushes", Duration::from_secs(10), || {
             exporter
                 .get_finished_metrics()
