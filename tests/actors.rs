@@ -244,8 +244,8 @@ fn mailbox_depth_latency_counts_and_backpressure() {
         assert_eq!(
             sample_sum(
                 &m,
-                "alys_actor_mailbox_wait_seconds_count",
-                &[("actor_type", "storage")]
+                "alys_inter_actor_message_latency_seconds_count",
+                &[("to_actor", "storage")]
             ),
             Some(33.0)
         );
@@ -390,8 +390,8 @@ fn the_receiver_is_a_stream_of_envelopes_that_know_their_sender() {
     assert_eq!(
         sample_sum(
             &h.metrics(),
-            "alys_actor_mailbox_wait_seconds_count",
-            &[("actor_type", "storage")]
+            "alys_inter_actor_message_latency_seconds_count",
+            &[("to_actor", "storage")]
         ),
         Some(3.0),
         "waits are recorded as the stream yields"

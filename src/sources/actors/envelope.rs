@@ -121,7 +121,6 @@ impl<M: ActorMessage> Envelope<M> {
                 let waited = now.saturating_duration_since(enqueued);
                 let m = &shared.system.metrics;
                 let secs = waited.as_secs_f64();
-                m.mailbox_wait.record(shared.actor_type, secs);
                 m.inter_actor_latency.record(
                     (
                         stamped.from,

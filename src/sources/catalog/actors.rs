@@ -8,9 +8,6 @@ use super::labels::{ActorType, MessageType, label_enum};
 /// The name the Alys actor dashboard and the actor alert rules query.
 const DASHBOARD_NAME: &str = "the name the Alys actor dashboard and the actor alert rules query";
 
-/// Queueing and hand-over times: from a tenth of a millisecond up.
-const WAIT_BUCKETS: [f64; 10] = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0];
-
 metric_family! {
     /// The actor family's instruments, shared by every mailbox and supervisor of an
     /// [`ActorSystem`](crate::sources::actors::ActorSystem).
@@ -27,18 +24,13 @@ metric_family! {
             buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
             why: DASHBOARD_NAME,
         },
-        /// Time a message waits in a mailbox before handling starts
-        pub mailbox_wait: histogram("alys_actor_mailbox_wait_seconds") {
-            unit: "s",
-            labels: { actor_type: ActorType },
-            buckets: WAIT_BUCKETS,
-            why: "operators tell a slow actor from a queue in front of it",
-        },
+        // Also the wait in front of each actor, summed by `to_actor`: a histogram of its own
+        // for that would record the same value a second time on every message.
         /// Time from send to the start of handling, between two actors
         pub inter_actor_latency: histogram("alys_inter_actor_message_latency_seconds") {
             unit: "s",
             labels: { from_actor: ActorType, to_actor: ActorType, message_type: MessageType },
-            buckets: WAIT_BUCKETS,
+            buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
             limit: 1000,
             why: DASHBOARD_NAME,
         },
