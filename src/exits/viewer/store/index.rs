@@ -11,6 +11,7 @@
 //! hold more than half the bound, or when nothing else is left; traces still gathering go
 //! last. Only the ingest thread calls into the index, under the index's lock.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::mem::size_of;
 use std::sync::Arc;
@@ -37,17 +38,20 @@ struct Gathering {
     /// Heap bytes of the spans (their slots in `spans` not included).
     heap: usize,
     bytes: usize,
+    /// Its place in the order traces began gathering (`Index::gathering_order`).
+    seq: u64,
     first: Instant,
     last: Instant,
     has_root: bool,
 }
 
 impl Gathering {
-    fn new(now: Instant) -> Gathering {
+    fn new(now: Instant, seq: u64) -> Gathering {
         Gathering {
             spans: Vec::new(),
             heap: 0,
             bytes: GATHERING_OVERHEAD,
+            seq,
             first: now,
             last: now,
             has_root: false,
@@ -86,12 +90,17 @@ struct Settled {
 /// Bookkeeping beside each trace's spans: its entry in the maps and sets, the `Arc`.
 const TRACE_OVERHEAD: usize =
     size_of::<Trace>() + size_of::<(TraceId, Settled)>() + 3 * 48 + 2 * 16;
-const GATHERING_OVERHEAD: usize = size_of::<(TraceId, Gathering)>() + 16;
+const GATHERING_OVERHEAD: usize =
+    size_of::<(TraceId, Gathering)>() + 16 + size_of::<(u64, TraceId)>() + 16;
 
 pub(crate) struct Index {
     limit: usize,
     quiet: Duration,
     gathering: HashMap<TraceId, Gathering>,
+    /// The gathering traces, oldest first: eviction takes the first without a scan (a scan
+    /// per evicted trace made ingest quadratic once gathering traces alone passed the bound,
+    /// as they do at tens of thousands of spans a second).
+    gathering_order: BTreeMap<u64, TraceId>,
     gathering_bytes: usize,
     settled: HashMap<TraceId, Settled>,
     by_age: BTreeMap<u64, TraceId>,
@@ -112,6 +121,7 @@ impl Index {
             limit,
             quiet,
             gathering: HashMap::new(),
+            gathering_order: BTreeMap::new(),
             gathering_bytes: 0,
             settled: HashMap::new(),
             by_age: BTreeMap::new(),
@@ -154,14 +164,21 @@ impl Index {
         if self.settled.contains_key(&id) {
             self.add_late(id, span, bytes);
         } else {
-            let entry = self
-                .gathering
-                .entry(id)
-                .or_insert_with(|| Gathering::new(now));
+            let entry = match self.gathering.entry(id) {
+                Entry::Occupied(e) => e.into_mut(),
+                Entry::Vacant(e) => {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    self.gathering_order.insert(seq, id);
+                    e.insert(Gathering::new(now, seq))
+                }
+            };
             if entry.bytes + bytes > self.limit / 4 {
                 self.counters.dropped(DropReason::TraceTooLarge);
                 if entry.spans.is_empty() {
+                    let seq = entry.seq;
                     self.gathering.remove(&id);
+                    self.gathering_order.remove(&seq);
                 }
                 return;
             }
@@ -203,6 +220,7 @@ impl Index {
         let Some(g) = self.gathering.remove(&id) else {
             return;
         };
+        self.gathering_order.remove(&g.seq);
         self.gathering_bytes = self.gathering_bytes.saturating_sub(g.bytes);
         let bytes = TRACE_OVERHEAD + g.heap + g.spans.len() * size_of::<SpanData>();
         let trace = Trace::new(id, g.spans, bytes);
@@ -345,12 +363,7 @@ impl Index {
     }
 
     fn evict_oldest_gathering(&mut self) -> bool {
-        let oldest = self
-            .gathering
-            .iter()
-            .min_by_key(|(_, g)| g.first)
-            .map(|(id, _)| *id);
-        let Some(id) = oldest else {
+        let Some((_, id)) = self.gathering_order.pop_first() else {
             return false;
         };
         if let Some(g) = self.gathering.remove(&id) {
@@ -490,5 +503,33 @@ mod tests {
         );
         assert!(ix.get(TraceId::from(3)).is_none());
         assert!(ix.settled_len() > 100);
+    }
+
+    #[test]
+    fn gathering_traces_past_the_bound_go_oldest_first() {
+        let limit = 256 * 1024;
+        let mut ix = index(limit);
+        let t0 = Instant::now();
+        // Spans whose parent is elsewhere: their traces keep gathering (no local root).
+        let n = 5_000u128;
+        for i in 1..=n {
+            let now = t0 + Duration::from_micros(i as u64);
+            add(&mut ix, span(i, 2, 1, "op", 0, 20), now);
+            assert!(ix.bytes() <= limit, "{} > {limit}", ix.bytes());
+            assert_eq!(ix.gathering_order.len(), ix.gathering.len());
+        }
+        assert_eq!(ix.settled_len(), 0);
+        let kept = ix.gathering_len() as u128;
+        assert!(kept > 10 && kept < n, "{kept} of {n} gathering");
+        // Exactly the newest are left.
+        for i in 1..=n {
+            assert_eq!(
+                ix.get(TraceId::from(i)).is_some(),
+                i > n - kept,
+                "trace {i}"
+            );
+        }
+        ix.settle_all();
+        assert!(ix.gathering_order.is_empty());
     }
 }
