@@ -14,7 +14,8 @@
 //! - `sdk_disabled`: the library's mailboxes with `OTEL_SDK_DISABLED=true`;
 //! - `mailbox_metrics`: the mailboxes and the full pipeline with `always_off`: metrics, no span;
 //! - `ratio_0.01`, `ratio_1`: the full pipeline, `parentbased_traceidratio` at 0.01 and 1.0;
-//! - `ratio_1_sdk_batch`: ratio 1.0 with the batch span processor's SDK defaults (its drops).
+//! - `ratio_1_sdk_batch`: ratio 1.0 with the batch span processor's SDK defaults (its drops);
+//! - `ratio_1_no_viewer`: ratio 1.0 without the viewer's trace store (what it adds a span).
 //!
 //! The full pipeline is the production one (`Telemetry::init`): the pull endpoint, scraped
 //! every 5 s by this process, OTLP/gRPC push of traces, metrics and logs to a receiver in this

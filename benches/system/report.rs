@@ -15,10 +15,12 @@ pub enum Variant {
     Ratio1,
     /// Ratio 1.0 with the batch span processor's SDK defaults, to show why ours differ.
     Ratio1SdkBatch,
+    /// Ratio 1.0 without the viewer's trace store: what the store adds to each span.
+    Ratio1NoViewer,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 7] = [
+    pub const ALL: [Variant; 8] = [
         Variant::Bare,
         Variant::MetricsCrate,
         Variant::SdkDisabled,
@@ -26,6 +28,7 @@ impl Variant {
         Variant::Ratio001,
         Variant::Ratio1,
         Variant::Ratio1SdkBatch,
+        Variant::Ratio1NoViewer,
     ];
 
     pub fn name(self) -> &'static str {
@@ -37,6 +40,7 @@ impl Variant {
             Variant::Ratio001 => "ratio_0.01",
             Variant::Ratio1 => "ratio_1",
             Variant::Ratio1SdkBatch => "ratio_1_sdk_batch",
+            Variant::Ratio1NoViewer => "ratio_1_no_viewer",
         }
     }
 
@@ -59,6 +63,9 @@ impl Variant {
             Variant::Ratio1 => "full pipeline, `parentbased_traceidratio` 1.0",
             Variant::Ratio1SdkBatch => {
                 "full pipeline, ratio 1.0, the SDK's batch defaults (queue 2048, batch 512, 5 s)"
+            }
+            Variant::Ratio1NoViewer => {
+                "full pipeline, ratio 1.0, without the viewer's trace store (`viewer.enabled` false)"
             }
         }
     }
@@ -90,6 +97,11 @@ impl Variant {
             Variant::MailboxMetrics => vec![("OTEL_TRACES_SAMPLER", "always_off")],
             Variant::Ratio001 => sampler("0.01"),
             Variant::Ratio1 => sampler("1.0"),
+            Variant::Ratio1NoViewer => {
+                let mut env = sampler("1.0");
+                env.push(("ALYS_TELEMETRY_VIEWER_ENABLED", "false"));
+                env
+            }
             Variant::Ratio1SdkBatch => {
                 let mut env = sampler("1.0");
                 env.extend([
