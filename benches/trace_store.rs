@@ -122,6 +122,29 @@ fn batched(store: &TraceStore, iters: u64, mut step: impl FnMut()) -> Duration {
     total
 }
 
+/// Hands `iters` spans made by `make` to the store in batches, timing only the store's thread
+/// taking each batch in.
+fn ingest_timed(
+    store: &TraceStore,
+    processor: &StoreProcessor,
+    iters: u64,
+    mut make: impl FnMut() -> SpanData,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(BATCH);
+        for _ in 0..n {
+            processor.on_end(make());
+        }
+        let started = Instant::now();
+        store.ingest_now();
+        total += started.elapsed();
+        left -= n;
+    }
+    total
+}
+
 fn trace_store(c: &mut Criterion) {
     let span = actor_span();
     let mut g = c.benchmark_group("trace_store");
@@ -152,21 +175,7 @@ fn trace_store(c: &mut Criterion) {
     });
 
     g.bench_function("store_ingest_per_span", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(BATCH);
-                for _ in 0..n {
-                    processor.on_end(span.clone());
-                }
-                let started = Instant::now();
-                s.ingest_now();
-                total += started.elapsed();
-                left -= n;
-            }
-            total
-        })
+        b.iter_custom(|iters| ingest_timed(&s, &processor, iters, || span.clone()))
     });
 
     // Spans of distinct traces whose parents are elsewhere keep gathering; in a 4 MB store the
@@ -182,29 +191,19 @@ fn trace_store(c: &mut Criterion) {
     let mut next_trace = 1u128;
     g.bench_function("store_ingest_gathering_past_the_bound", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                let n = left.min(BATCH);
-                for _ in 0..n {
-                    let mut one = span.clone();
-                    one.span_context = SpanContext::new(
-                        TraceId::from(next_trace),
-                        SpanId::from(2),
-                        TraceFlags::SAMPLED,
-                        false,
-                        TraceState::default(),
-                    );
-                    one.parent_span_id = SpanId::from(1);
-                    next_trace += 1;
-                    small_processor.on_end(one);
-                }
-                let started = Instant::now();
-                small.ingest_now();
-                total += started.elapsed();
-                left -= n;
-            }
-            total
+            ingest_timed(&small, &small_processor, iters, || {
+                let mut one = span.clone();
+                one.span_context = SpanContext::new(
+                    TraceId::from(next_trace),
+                    SpanId::from(2),
+                    TraceFlags::SAMPLED,
+                    false,
+                    TraceState::default(),
+                );
+                one.parent_span_id = SpanId::from(1);
+                next_trace += 1;
+                one
+            })
         })
     });
 

@@ -193,7 +193,10 @@ mod tests {
             .and_then(|f| f.get_metric().first().map(|m| m.get_counter().get_value()))
     }
 
-    fn both_exits() -> (
+    /// A provider read by both exits, pushing every `interval`.
+    fn both_exits(
+        interval: Duration,
+    ) -> (
         SdkMeterProvider,
         prometheus::Registry,
         InMemoryMetricExporter,
@@ -205,16 +208,17 @@ mod tests {
             .build()
             .expect("the prometheus reader");
         let exporter = InMemoryMetricExporter::default();
-        // An hour: only flushes and shutdown push in these tests.
-        let reader = PullAndPush::start(pull, exporter.clone(), Duration::from_secs(3600))
-            .expect("the push thread");
+        let reader = PullAndPush::start(pull, exporter.clone(), interval).expect("the push thread");
         let provider = SdkMeterProvider::builder().with_reader(reader).build();
         (provider, registry, exporter)
     }
 
+    /// An hour: only flushes and shutdown push.
+    const NO_PERIODIC_PUSH: Duration = Duration::from_secs(3600);
+
     #[test]
     fn both_exits_read_one_aggregation() {
-        let (provider, registry, exporter) = both_exits();
+        let (provider, registry, exporter) = both_exits(NO_PERIODIC_PUSH);
         let counter = provider.meter("test").u64_counter("handled").build();
         counter.add(3, &[]);
         provider.force_flush().expect("a flush pushes");
@@ -230,7 +234,7 @@ mod tests {
 
     #[test]
     fn shutdown_pushes_what_was_recorded_since_the_last_push() {
-        let (provider, _registry, exporter) = both_exits();
+        let (provider, _registry, exporter) = both_exits(NO_PERIODIC_PUSH);
         let counter = provider.meter("test").u64_counter("handled").build();
         counter.add(5, &[]);
         assert_eq!(pushed_sum(&exporter, "handled"), None, "nothing pushed yet");
@@ -244,15 +248,7 @@ mod tests {
 
     #[test]
     fn the_push_thread_pushes_every_interval() {
-        let registry = prometheus::Registry::new();
-        let pull = opentelemetry_prometheus::exporter()
-            .with_registry(registry.clone())
-            .build()
-            .expect("the prometheus reader");
-        let exporter = InMemoryMetricExporter::default();
-        let reader = PullAndPush::start(pull, exporter.clone(), Duration::from_millis(20))
-            .expect("the push thread");
-        let provider = SdkMeterProvider::builder().with_reader(reader).build();
+        let (provider, _registry, exporter) = both_exits(Duration::from_millis(20));
         provider
             .meter("test")
             .u64_counter("ticks")
