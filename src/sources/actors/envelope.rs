@@ -318,7 +318,11 @@ mod tests {
     #[test]
     fn a_hand_over_is_small() {
         // It rides in every stamped message, which crosses to the receiving core.
-        assert!(size_of::<SenderContext>() <= 32, "{}", size_of::<SenderContext>());
+        assert!(
+            size_of::<SenderContext>() <= 32,
+            "{}",
+            size_of::<SenderContext>()
+        );
     }
 
     #[test]
