@@ -423,16 +423,9 @@ async fn context_seen_by_handler(
 fn baggage_and_an_unsampled_decision_cross_a_mailbox() {
     use opentelemetry::KeyValue;
     use opentelemetry::baggage::BaggageExt as _;
-    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
     let h = Harness::new(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)));
     let system = h.system();
-    let unsampled = SpanContext::new(
-        TraceId::from(7u128),
-        SpanId::from(9u64),
-        TraceFlags::default(),
-        false,
-        TraceState::default(),
-    );
+    let unsampled = alys_test_support::span_context(7, 9, false);
     let sender = opentelemetry::Context::new().with_remote_span_context(unsampled.clone());
     let with_baggage = sender.with_baggage([KeyValue::new("peer", "p1")]);
     let (plain, carried) = runtime().block_on(async {

@@ -34,18 +34,15 @@ pub(super) fn provider(
             builder.with_reader(shared)
         }
         (registry, exporter) => {
-            let builder = match registry {
-                Some(registry) => builder.with_reader(pull_reader(registry)?),
-                None => builder,
-            };
-            match exporter {
-                Some(exporter) => builder.with_reader(
-                    PeriodicReader::builder(exporter)
-                        .with_interval(interval)
-                        .build(),
-                ),
-                None => builder,
+            let mut builder = builder;
+            if let Some(registry) = registry {
+                builder = builder.with_reader(pull_reader(registry)?);
             }
+            if let Some(exporter) = exporter {
+                let periodic = PeriodicReader::builder(exporter).with_interval(interval);
+                builder = builder.with_reader(periodic.build());
+            }
+            builder
         }
     };
     Ok(builder.build())

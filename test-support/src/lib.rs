@@ -176,3 +176,21 @@ fn start_server<S>(
 // ---------------------------------------------------------------------------
 // Prometheus
 // ---------------------------------------------------------------------------
+
+/// A valid span context of trace `trace`, span `span`, sampled or not, as a sender hands it
+/// over (not remote, no trace state).
+pub fn span_context(trace: u128, span: u64, sampled: bool) -> opentelemetry::trace::SpanContext {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+    let flags = if sampled {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
+    SpanContext::new(
+        TraceId::from(trace),
+        SpanId::from(span),
+        flags,
+        false,
+        TraceState::default(),
+    )
+}

@@ -6,6 +6,18 @@ use opentelemetry_sdk::metrics::SdkMeterProvider;
 
 use crate::Exposition;
 
+/// The text exposition of `registry`, as the pull endpoint serves it.
+pub fn text_of(registry: &prometheus::Registry) -> String {
+    let mut out = Vec::new();
+    prometheus::Encoder::encode(
+        &prometheus::TextEncoder::new(),
+        &registry.gather(),
+        &mut out,
+    )
+    .expect("encode");
+    String::from_utf8(out).expect("utf-8")
+}
+
 /// A meter provider read by the Prometheus exporter into a registry of its own.
 pub struct Registry {
     pub registry: prometheus::Registry,
@@ -39,14 +51,7 @@ impl Registry {
 
     /// The text exposition.
     pub fn text(&self) -> String {
-        let mut out = Vec::new();
-        prometheus::Encoder::encode(
-            &prometheus::TextEncoder::new(),
-            &self.registry.gather(),
-            &mut out,
-        )
-        .expect("encode");
-        String::from_utf8(out).expect("utf-8")
+        text_of(&self.registry)
     }
 
     /// The exposition, parsed.

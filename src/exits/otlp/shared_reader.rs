@@ -186,11 +186,8 @@ mod tests {
     }
 
     fn pulled_sum(registry: &prometheus::Registry, name: &str) -> Option<f64> {
-        registry
-            .gather()
-            .iter()
-            .find(|f| f.name() == name)
-            .and_then(|f| f.get_metric().first().map(|m| m.get_counter().get_value()))
+        let text = alys_test_support::metrics::text_of(registry);
+        alys_test_support::sample_sum(&text, name, &[])
     }
 
     /// A provider read by both exits, pushing every `interval`.

@@ -62,21 +62,13 @@ pub fn handling_scope(fields: &HashMap<String, String>, make: impl FnOnce() -> S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::{
-        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
-    };
+    use opentelemetry::trace::{TraceContextExt, TraceId};
     use opentelemetry_sdk::propagation::TraceContextPropagator;
 
     #[test]
     fn a_context_survives_the_round_trip() {
         opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-        let sc = SpanContext::new(
-            TraceId::from(7u128),
-            SpanId::from(9u64),
-            TraceFlags::SAMPLED,
-            false,
-            TraceState::default(),
-        );
+        let sc = alys_test_support::span_context(7, 9, true);
         let fields = inject(&Context::new().with_remote_span_context(sc.clone()));
         assert!(fields.contains_key("traceparent"));
         let back = extract(&fields);
@@ -88,13 +80,7 @@ mod tests {
         assert!(!extract(&HashMap::new()).span().span_context().is_valid());
 
         // An unsampled context travels as flags 00 and comes back unsampled.
-        let unsampled = SpanContext::new(
-            TraceId::from(7u128),
-            SpanId::from(9u64),
-            TraceFlags::default(),
-            false,
-            TraceState::default(),
-        );
+        let unsampled = alys_test_support::span_context(7, 9, false);
         let fields = inject(&Context::new().with_remote_span_context(unsampled));
         assert!(fields["traceparent"].ends_with("-00"), "{fields:?}");
         let back = extract(&fields).span().span_context().clone();
