@@ -45,6 +45,13 @@ impl ActorEntry {
             .unwrap_or(LifecycleState::Failed)
     }
 
+    /// Counts one handled message, processed when `ok`, failed when not.
+    #[inline]
+    pub fn count(&self, ok: bool) {
+        let counter = if ok { &self.processed } else { &self.failed };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn window(&self, now: Instant) -> ActorWindow {
         let processed = self.processed.load(Ordering::Relaxed);
         let failed = self.failed.load(Ordering::Relaxed);

@@ -5,6 +5,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
+use crossbeam_utils::CachePadded;
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 use opentelemetry_sdk::trace::IdGenerator;
@@ -37,9 +38,18 @@ const PARENT_BASED_ALWAYS_ON: u8 = 5;
 const PARENT_BASED_ALWAYS_OFF: u8 = 6;
 const PARENT_BASED_RATIO: u8 = 7;
 
-/// The policy, as two words read with relaxed loads on every decision (set once, at start-up).
-static MODE: AtomicU8 = AtomicU8::new(DELEGATE);
-static RATIO_BITS: AtomicU64 = AtomicU64::new(0);
+/// The policy, as two words read with relaxed loads on every message (set once, at
+/// start-up), on a cache line of their own: a neighbouring static that another crate writes
+/// often would otherwise make every read fetch the line from the writing core.
+static POLICY: CachePadded<Policy> = CachePadded::new(Policy {
+    mode: AtomicU8::new(DELEGATE),
+    ratio_bits: AtomicU64::new(0),
+});
+
+struct Policy {
+    mode: AtomicU8,
+    ratio_bits: AtomicU64,
+}
 
 /// Installs `policy` for the whole process (`Telemetry::init` does, from the configuration).
 pub fn set_policy(policy: TracePolicy) {
@@ -55,14 +65,14 @@ pub fn set_policy(policy: TracePolicy) {
             SamplerChoice::ParentBasedTraceIdRatio(r) => (PARENT_BASED_RATIO, r),
         },
     };
-    RATIO_BITS.store(ratio.to_bits(), Ordering::Relaxed);
-    MODE.store(mode, Ordering::Relaxed);
+    POLICY.ratio_bits.store(ratio.to_bits(), Ordering::Relaxed);
+    POLICY.mode.store(mode, Ordering::Relaxed);
 }
 
 /// The policy in force.
 pub fn policy() -> TracePolicy {
-    let ratio = f64::from_bits(RATIO_BITS.load(Ordering::Relaxed));
-    match MODE.load(Ordering::Relaxed) {
+    let ratio = f64::from_bits(POLICY.ratio_bits.load(Ordering::Relaxed));
+    match POLICY.mode.load(Ordering::Relaxed) {
         DISABLED => TracePolicy::Disabled,
         ALWAYS_ON => TracePolicy::Sampler(SamplerChoice::AlwaysOn),
         ALWAYS_OFF => TracePolicy::Sampler(SamplerChoice::AlwaysOff),
@@ -77,7 +87,7 @@ pub fn policy() -> TracePolicy {
 /// Whether the SDK is disabled: telemetry then skips even its clock reads.
 #[inline]
 pub fn is_disabled() -> bool {
-    MODE.load(Ordering::Relaxed) == DISABLED
+    POLICY.mode.load(Ordering::Relaxed) == DISABLED
 }
 
 /// What a trace without a parent is, decided before its first span.
@@ -104,7 +114,7 @@ fn rule(mode: u8) -> Rule {
     match mode {
         ALWAYS_ON | PARENT_BASED_ALWAYS_ON => Rule::Always,
         RATIO | PARENT_BASED_RATIO => {
-            let r = f64::from_bits(RATIO_BITS.load(Ordering::Relaxed));
+            let r = f64::from_bits(POLICY.ratio_bits.load(Ordering::Relaxed));
             if r >= 1.0 {
                 Rule::Always
             } else if r > 0.0 {
@@ -140,7 +150,7 @@ fn samples(rule: Rule, trace_id: TraceId) -> bool {
 
 /// The decision for a new trace.
 pub(crate) fn decide_root() -> RootDecision {
-    let mode = MODE.load(Ordering::Relaxed);
+    let mode = POLICY.mode.load(Ordering::Relaxed);
     match mode {
         DELEGATE => RootDecision::Delegate,
         DISABLED => RootDecision::Off,
@@ -161,7 +171,7 @@ pub(crate) fn decide_root() -> RootDecision {
 
 /// Whether the sampler samples a span whose parent is `parent` (a valid span context).
 pub(crate) fn child_sampled(parent: &SpanContext) -> bool {
-    let mode = MODE.load(Ordering::Relaxed);
+    let mode = POLICY.mode.load(Ordering::Relaxed);
     match mode {
         DISABLED => false,
         // Parent-based samplers follow the parent, and so does the delegate policy: a span
