@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
@@ -15,7 +14,8 @@ use quanta::Instant;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::mailbox::{ReceiverShared, Stamped};
+use super::channel::Stamped;
+use super::mailbox::ReceiverShared;
 use super::{ActorMessage, TraceMode};
 use crate::sources::catalog::actors::MessageOutcome;
 use crate::sources::catalog::labels::ActorType;
@@ -214,6 +214,13 @@ impl<M: ActorMessage> Envelope<M> {
             shared,
             ..
         } = self;
+        let Some(received) = received else {
+            // The SDK is disabled: no scope to decide, nothing to record but the health
+            // counts, so that the message costs what a bare channel does.
+            let result = handler(message).await;
+            shared.entry.count(result.is_ok());
+            return result;
+        };
         let message_type = message.message_type();
         let scope = handling_scope(&shared, from, parent, message.name(), message_type.as_str());
         let result = match scope.0 {
@@ -221,20 +228,16 @@ impl<M: ActorMessage> Envelope<M> {
             Scope::Context(cx) => handler(message).with_context(cx).await,
             Scope::Off => handler(message).await,
         };
-        let outcome = if result.is_ok() {
-            shared.entry.processed.fetch_add(1, Ordering::Relaxed);
-            MessageOutcome::Processed
-        } else {
-            shared.entry.failed.fetch_add(1, Ordering::Relaxed);
-            MessageOutcome::Failed
+        shared.entry.count(result.is_ok());
+        let outcome = match result.is_ok() {
+            true => MessageOutcome::Processed,
+            false => MessageOutcome::Failed,
         };
-        if let Some(received) = received {
-            let m = &shared.system.metrics;
-            m.message_latency
-                .record(shared.actor_type, received.elapsed().as_secs_f64());
-            m.messages
-                .add((shared.actor_type, message_type, outcome), 1);
-        }
+        let m = &shared.system.metrics;
+        m.message_latency
+            .record(shared.actor_type, received.elapsed().as_secs_f64());
+        m.messages
+            .add((shared.actor_type, message_type, outcome), 1);
         result
     }
 }

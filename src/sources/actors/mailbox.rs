@@ -7,24 +7,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use quanta::Instant;
-use tokio::sync::mpsc;
 use tokio_stream::Stream;
 
+use super::channel::{Plain, Rx, Stamped, Tx, channel, send_on, try_send_on};
 use super::envelope::{Envelope, SenderContext};
 use super::system::{ActorEntry, ActorSystem, Inner};
 use super::{ActorMessage, TraceMode};
 use crate::sources::catalog::actors::{BackpressureOutcome, LifecycleState};
 use crate::sources::catalog::labels::ActorType;
 use crate::sources::traces;
-
-/// A message on its way, with what the receiver needs to measure and trace it.
-pub(crate) struct Stamped<M> {
-    pub message: M,
-    /// `None` when the SDK is disabled: nothing would record the wait.
-    pub enqueued: Option<Instant>,
-    pub parent: SenderContext,
-    pub from: ActorType,
-}
 
 /// Why a send did not deliver; the message comes back.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -75,7 +66,7 @@ impl std::fmt::Debug for Actor {
 /// An actor's mailbox, as the actor's neighbours hold it: it knows whose it is, and gives a
 /// sender to whoever says who is speaking. Cloning shares it.
 pub struct Mailbox<M> {
-    tx: mpsc::Sender<Stamped<M>>,
+    tx: Tx<M>,
     actor: Actor,
     system: Arc<Inner>,
 }
@@ -110,7 +101,7 @@ impl<M: ActorMessage> Mailbox<M> {
 
 /// The sending side, speaking for one actor (made by [`Mailbox::from`]). Cloning shares it.
 pub struct MailboxSender<M> {
-    tx: mpsc::Sender<Stamped<M>>,
+    tx: Tx<M>,
     from: ActorType,
     to: ActorType,
     system: Arc<Inner>,
@@ -143,31 +134,30 @@ impl<M: ActorMessage> MailboxSender<M> {
         }
     }
 
+    #[inline]
+    fn plain(&self, message: M) -> Plain<M> {
+        Plain {
+            message,
+            from: self.from,
+        }
+    }
+
     /// Sends, waiting for room if the mailbox is full (counted as back-pressure).
     pub async fn send(&self, message: M) -> Result<(), SendError<M>> {
-        // Trying first costs nothing when there is room, and tells us when there is not.
-        match self.tx.try_send(self.stamp(message)) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(s)) => Err(SendError::Closed(s.message)),
-            Err(mpsc::error::TrySendError::Full(stamped)) => {
-                self.backpressure(BackpressureOutcome::Blocked);
-                self.tx
-                    .send(stamped)
-                    .await
-                    .map_err(|e| SendError::Closed(e.0.message))
-            }
+        let blocked = || self.backpressure(BackpressureOutcome::Blocked);
+        match &self.tx {
+            Tx::Stamped(tx) => send_on(tx, self.stamp(message), |s| s.message, blocked).await,
+            Tx::Plain(tx) => send_on(tx, self.plain(message), |p| p.message, blocked).await,
         }
     }
 
     /// Sends if there is room; a full mailbox refuses (counted as back-pressure).
     pub fn try_send(&self, message: M) -> Result<(), SendError<M>> {
-        self.tx.try_send(self.stamp(message)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(s) => {
-                self.backpressure(BackpressureOutcome::Refused);
-                SendError::Full(s.message)
-            }
-            mpsc::error::TrySendError::Closed(s) => SendError::Closed(s.message),
-        })
+        let refused = || self.backpressure(BackpressureOutcome::Refused);
+        match &self.tx {
+            Tx::Stamped(tx) => try_send_on(tx, self.stamp(message), |s| s.message, refused),
+            Tx::Plain(tx) => try_send_on(tx, self.plain(message), |p| p.message, refused),
+        }
     }
 
     fn backpressure(&self, outcome: BackpressureOutcome) {
@@ -185,24 +175,30 @@ pub(crate) struct ReceiverShared {
 
 /// The receiving side, owned by the actor. It is also a [`Stream`] of envelopes.
 pub struct MailboxReceiver<M> {
-    rx: mpsc::Receiver<Stamped<M>>,
+    rx: Rx<M>,
     shared: Arc<ReceiverShared>,
 }
 
 impl<M: ActorMessage> MailboxReceiver<M> {
     /// The next message, with its wait recorded; `None` when every sender is gone.
     pub async fn recv(&mut self) -> Option<Envelope<M>> {
-        let stamped = self.rx.recv().await?;
+        let stamped = match &mut self.rx {
+            Rx::Stamped(rx) => rx.recv().await?,
+            Rx::Plain(rx) => rx.recv().await?.into(),
+        };
         Some(Envelope::received(stamped, Arc::clone(&self.shared)))
     }
 
     /// Messages waiting now.
     pub fn len(&self) -> usize {
-        self.rx.len()
+        match &self.rx {
+            Rx::Stamped(rx) => rx.len(),
+            Rx::Plain(rx) => rx.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rx.is_empty()
+        self.len() == 0
     }
 
     /// The actor that owns this mailbox (to supervise it, or to speak as it).
@@ -218,10 +214,12 @@ impl<M: ActorMessage> Stream for MailboxReceiver<M> {
 
     /// The next message, with its wait recorded, as [`recv`](MailboxReceiver::recv) gives it.
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Envelope<M>>> {
-        let shared = Arc::clone(&self.shared);
-        self.rx
-            .poll_recv(cx)
-            .map(|next| next.map(|stamped| Envelope::received(stamped, shared)))
+        let next = match &mut self.rx {
+            Rx::Stamped(rx) => rx.poll_recv(cx),
+            Rx::Plain(rx) => rx.poll_recv(cx).map(|next| next.map(Stamped::from)),
+        };
+        let shared = &self.shared;
+        next.map(|next| next.map(|stamped| Envelope::received(stamped, Arc::clone(shared))))
     }
 }
 
@@ -237,6 +235,9 @@ impl ActorSystem {
     /// Registers the actor `name` of kind `kind` with a metered mailbox holding at most
     /// `capacity` messages (at least 1), whose handling spans join their senders' traces
     /// as `mode` says. Returns the mailbox, which carries the actor, and its receiving side.
+    ///
+    /// A mailbox made while the SDK is disabled (`OTEL_SDK_DISABLED`) carries its messages
+    /// without clock or trace context for its whole life.
     pub fn mailbox<M: ActorMessage>(
         &self,
         name: &str,
@@ -244,13 +245,7 @@ impl ActorSystem {
         capacity: usize,
         mode: TraceMode,
     ) -> (Mailbox<M>, MailboxReceiver<M>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let weak = tx.downgrade();
-        let depth = Box::new(move || {
-            weak.upgrade()
-                .map(|s| s.max_capacity() - s.capacity())
-                .unwrap_or(0)
-        });
+        let (tx, rx, depth) = channel(capacity.max(1));
         let entry = self.register(name, kind, depth);
         let mailbox = Mailbox {
             tx,

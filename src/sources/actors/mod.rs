@@ -41,6 +41,7 @@
 //! # }
 //! ```
 
+mod channel;
 mod envelope;
 pub mod health;
 mod mailbox;

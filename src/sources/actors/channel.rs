@@ -1,0 +1,138 @@
+//! The channel under a mailbox: a bounded tokio mpsc channel of stamped messages (enqueue
+//! time and the sender's trace context beside each), or of plain ones when the SDK is
+//! disabled; and sending on either, with back-pressure told to the caller.
+
+use quanta::Instant;
+use tokio::sync::mpsc;
+
+use super::envelope::SenderContext;
+use super::mailbox::SendError;
+use crate::sources::catalog::labels::ActorType;
+use crate::sources::traces;
+
+/// A message on its way, with what the receiver needs to measure and trace it.
+pub(crate) struct Stamped<M> {
+    pub message: M,
+    /// `None` when the SDK is disabled: nothing would record the wait.
+    pub enqueued: Option<Instant>,
+    pub parent: SenderContext,
+    pub from: ActorType,
+}
+
+/// A message on its way through a mailbox made while the SDK is disabled: only what health
+/// needs. The stamp's clock and context would be some 56 bytes a message that nothing reads,
+/// and every message crosses to the receiving core: with them a message fills a cache line
+/// of its own, without them several share one (docs/performance.md measures the difference).
+pub(crate) struct Plain<M> {
+    pub message: M,
+    pub from: ActorType,
+}
+
+impl<M> From<Plain<M>> for Stamped<M> {
+    fn from(plain: Plain<M>) -> Stamped<M> {
+        Stamped {
+            message: plain.message,
+            enqueued: None,
+            parent: SenderContext::default(),
+            from: plain.from,
+        }
+    }
+}
+
+/// The channel under a mailbox, chosen when the mailbox is made.
+pub(crate) enum Tx<M> {
+    Stamped(mpsc::Sender<Stamped<M>>),
+    Plain(mpsc::Sender<Plain<M>>),
+}
+
+impl<M> Clone for Tx<M> {
+    fn clone(&self) -> Self {
+        match self {
+            Tx::Stamped(tx) => Tx::Stamped(tx.clone()),
+            Tx::Plain(tx) => Tx::Plain(tx.clone()),
+        }
+    }
+}
+
+pub(crate) enum Rx<M> {
+    Stamped(mpsc::Receiver<Stamped<M>>),
+    Plain(mpsc::Receiver<Plain<M>>),
+}
+
+/// A bounded channel of stamped messages, or of plain ones when the SDK is disabled.
+pub(crate) fn channel<M: Send + 'static>(capacity: usize) -> (Tx<M>, Rx<M>, Depth) {
+    if traces::is_disabled() {
+        let (tx, rx) = mpsc::channel(capacity);
+        let depth = depth_of(&tx);
+        (Tx::Plain(tx), Rx::Plain(rx), depth)
+    } else {
+        let (tx, rx) = mpsc::channel(capacity);
+        let depth = depth_of(&tx);
+        (Tx::Stamped(tx), Rx::Stamped(rx), depth)
+    }
+}
+
+pub(crate) type Depth = Box<dyn Fn() -> usize + Send + Sync>;
+
+/// Messages waiting in the channel, read through a weak sender (which keeps nothing open).
+fn depth_of<T: Send + 'static>(tx: &mpsc::Sender<T>) -> Depth {
+    let weak = tx.downgrade();
+    Box::new(move || {
+        weak.upgrade()
+            .map(|s| s.max_capacity() - s.capacity())
+            .unwrap_or(0)
+    })
+}
+
+/// Sends `item`, waiting for room if the channel is full (`blocked` is told).
+pub(crate) async fn send_on<T, M>(
+    tx: &mpsc::Sender<T>,
+    item: T,
+    message: impl Fn(T) -> M,
+    blocked: impl FnOnce(),
+) -> Result<(), SendError<M>> {
+    // Trying first costs nothing when there is room, and tells us when there is not.
+    match tx.try_send(item) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Closed(item)) => Err(SendError::Closed(message(item))),
+        Err(mpsc::error::TrySendError::Full(item)) => {
+            blocked();
+            tx.send(item)
+                .await
+                .map_err(|e| SendError::Closed(message(e.0)))
+        }
+    }
+}
+
+/// Sends `item` if there is room (`refused` is told when there is not).
+pub(crate) fn try_send_on<T, M>(
+    tx: &mpsc::Sender<T>,
+    item: T,
+    message: impl Fn(T) -> M,
+    refused: impl FnOnce(),
+) -> Result<(), SendError<M>> {
+    tx.try_send(item).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(item) => {
+            refused();
+            SendError::Full(message(item))
+        }
+        mpsc::error::TrySendError::Closed(item) => SendError::Closed(message(item)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_message_shares_its_cache_line() {
+        // A word-sized message and its sender's kind: four to a 64-byte line.
+        assert!(size_of::<Plain<u64>>() <= 16, "{}", size_of::<Plain<u64>>());
+        // What the plain form spares: the stamp fills the line on its own.
+        assert!(
+            size_of::<Stamped<u64>>() >= 56,
+            "{}",
+            size_of::<Stamped<u64>>()
+        );
+    }
+}
