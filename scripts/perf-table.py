@@ -89,8 +89,10 @@ def system_table():
         ec, ns = row["extra_cores"], row["ns_per_message"]
         goal = f"at most {row['goal_ns']:.0f} ns" if row["goal_ns"] is not None else "—"
         met = {True: "yes", False: "NO", None: "—"}[row["met"]]
+        se = row.get("ns_standard_error")
+        se = f", ±{se:.0f} s.e." if se is not None else ""
         print(f"| {row['what']} | {row['cores']:.3f} | {ec[0]:+.4f} ({ec[1]:+.4f}..{ec[2]:+.4f}) "
-              f"| {ns[0]:.0f} ({ns[1]:.0f}..{ns[2]:.0f}) | {row['queue_full']:.0f} | {goal} | {met} |")
+              f"| {ns[0]:.0f} ({ns[1]:.0f}..{ns[2]:.0f}){se} | {row['queue_full']:.0f} | {goal} | {met} |")
 
 
 def main():

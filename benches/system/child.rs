@@ -1,5 +1,6 @@
 //! One variant, in its own process: sets up what the variant has, runs the paced workload,
-//! and prints its CPU time over the measured window.
+//! and prints its CPU time over the measured window (for the paired variant, over the
+//! mailboxes' slices, with the extra against bare channels in the same process).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,8 +10,11 @@ use std::time::{Duration, Instant};
 use alys_telemetry::sources::actors::ActorSystem;
 use alys_telemetry::{Telemetry, TelemetryConfig};
 
+use serde_json::json;
+use tokio::sync::watch;
+
 use crate::report::Variant;
-use crate::workload;
+use crate::workload::{self, Gate, Pace};
 
 fn knob(name: &str) -> u64 {
     std::env::var(name)
@@ -51,7 +55,11 @@ pub fn run(name: &str) {
         .build()
         .expect("the node's runtime");
     let per_second = crate::HANDLED_PER_SECOND / workload::HOPS;
-    let sent = Arc::new(AtomicU64::new(0));
+    let pace = |gate| Pace {
+        per_second,
+        sent: Arc::new(AtomicU64::new(0)),
+        gate,
+    };
     runtime.block_on(async {
         let telemetry = variant.has_pipeline().then(|| {
             let config = TelemetryConfig::load(None).expect("the variant's configuration");
@@ -65,40 +73,151 @@ pub fn run(name: &str) {
             Some(addr) => println!("pull {addr}"),
             None => println!("pull none"),
         }
-        match variant {
-            Variant::Bare => workload::bare(iterations, per_second, sent.clone()),
-            Variant::MetricsCrate => workload::metered::run(iterations, per_second, sent.clone()),
-            _ => {
-                let meter = match &telemetry {
-                    // Diagnostics: the mailboxes' clocks and context without the SDK's records.
-                    _ if std::env::var_os("SYSTEM_BENCH_NOOP_METER").is_some() => {
-                        use opentelemetry::metrics::MeterProvider as _;
-                        opentelemetry::metrics::noop::NoopMeterProvider::new().meter("noop")
-                    }
-                    Some(t) => t.meter(),
-                    None => opentelemetry::global::meter("system-bench"),
-                };
-                let system = ActorSystem::new(&meter);
-                workload::mailboxes(&system, iterations, per_second, sent.clone());
+        let result = match variant {
+            Variant::SdkDisabledPaired => {
+                let system = ActorSystem::new(&meter(telemetry.as_ref()));
+                paired(Some(&system), iterations, pace, seconds, warmup).await
             }
-        }
-        tokio::time::sleep(Duration::from_secs(warmup)).await;
-        let (cpu0, wall0, sent0) = (cpu_time(), Instant::now(), sent.load(Ordering::Relaxed));
-        tokio::time::sleep(Duration::from_secs(seconds)).await;
-        let (cpu1, wall1, sent1) = (cpu_time(), Instant::now(), sent.load(Ordering::Relaxed));
-        let dropped = telemetry.as_ref().map(queue_full).unwrap_or(0.0);
-        println!(
-            "result {{\"cpu_s\":{},\"wall_s\":{},\"messages\":{},\"queue_full\":{},\"rss_kb\":{}}}",
-            (cpu1 - cpu0).as_secs_f64(),
-            (wall1 - wall0).as_secs_f64(),
-            (sent1 - sent0) * workload::HOPS,
-            dropped,
-            peak_rss_kb(),
-        );
+            Variant::BarePaired => paired(None, iterations, pace, seconds, warmup).await,
+            _ => {
+                let pace = pace(Gate::Open);
+                let sent = pace.sent.clone();
+                match variant {
+                    Variant::Bare => workload::bare(iterations, pace),
+                    Variant::MetricsCrate => workload::metered::run(iterations, pace),
+                    _ => {
+                        let system = ActorSystem::new(&meter(telemetry.as_ref()));
+                        workload::mailboxes(&system, iterations, pace);
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(warmup)).await;
+                let window = Window::measure(&sent, Duration::from_secs(seconds), || ()).await;
+                json!({
+                    "cpu_s": window.cpu.as_secs_f64(),
+                    "wall_s": window.wall.as_secs_f64(),
+                    "messages": window.messages,
+                })
+            }
+        };
+        let mut result = result;
+        result["queue_full"] = json!(telemetry.as_ref().map(queue_full).unwrap_or(0.0));
+        result["rss_kb"] = json!(peak_rss_kb());
+        println!("result {result}");
         if let Some(t) = telemetry {
             t.shutdown().await;
         }
     });
+}
+
+/// The meter the mailboxes record with.
+fn meter(telemetry: Option<&alys_telemetry::TelemetryGuard>) -> opentelemetry::metrics::Meter {
+    match telemetry {
+        // Diagnostics: the mailboxes' clocks and context without the SDK's records.
+        _ if std::env::var_os("SYSTEM_BENCH_NOOP_METER").is_some() => {
+            use opentelemetry::metrics::MeterProvider as _;
+            opentelemetry::metrics::noop::NoopMeterProvider::new().meter("noop")
+        }
+        Some(t) => t.meter(),
+        None => opentelemetry::global::meter("system-bench"),
+    }
+}
+
+/// CPU, wall time and handled messages over one measured stretch.
+struct Window {
+    cpu: Duration,
+    wall: Duration,
+    messages: u64,
+}
+
+impl Window {
+    /// Measures `length` from now, counting the messages sent into the pipeline behind
+    /// `sent` (each is handled once per hop); `end` runs at the end, inside the window.
+    async fn measure(sent: &AtomicU64, length: Duration, end: impl FnOnce()) -> Window {
+        let (cpu0, wall0, sent0) = (cpu_time(), Instant::now(), sent.load(Ordering::Relaxed));
+        tokio::time::sleep(length).await;
+        end();
+        let (cpu1, wall1, sent1) = (cpu_time(), Instant::now(), sent.load(Ordering::Relaxed));
+        Window {
+            cpu: cpu1 - cpu0,
+            wall: wall1 - wall0,
+            messages: (sent1 - sent0) * workload::HOPS,
+        }
+    }
+
+    fn ns_per_message(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e9 / self.messages.max(1) as f64
+    }
+}
+
+/// Opens one pipeline's gate for `length`, and measures it.
+async fn turn(on: &watch::Sender<bool>, sent: &AtomicU64, length: Duration) -> Window {
+    on.send_replace(true);
+    Window::measure(sent, length, || {
+        on.send_replace(false);
+    })
+    .await
+}
+
+/// Half a second of one pipeline, then of the other.
+const SLICE: Duration = Duration::from_millis(500);
+/// Pairs of slices per second of the measured window: a pair's difference scatters by about
+/// 130 ns on the 2-vCPU VM, so the paired variant runs three times as long as the others to
+/// bring the median's uncertainty near 10 ns over five rounds.
+const PAIRS_PER_SECOND: u64 = 3;
+
+/// The mailboxes and bare channels in one process, taking turns in half-second slices (in
+/// the order bare, mailboxes, mailboxes, bare, ...): each pair of slices gives the extra CPU
+/// per message of the mailboxes against bare channels a second apart, so that the machine's
+/// drift between processes, larger than the difference sought, cancels.
+async fn paired(
+    contender: Option<&ActorSystem>,
+    iterations: u64,
+    pace: impl Fn(Gate) -> Pace,
+    seconds: u64,
+    warmup: u64,
+) -> serde_json::Value {
+    let (bare_on, bare_gate) = watch::channel(false);
+    let (mailboxes_on, mailboxes_gate) = watch::channel(false);
+    let bare = pace(Gate::Switch(bare_gate));
+    let mailboxes = pace(Gate::Switch(mailboxes_gate));
+    // The pipeline built second measured some 35 ns a message dearer in a bare-against-bare
+    // run (the `bare_paired` row shows this bias in every run): the order alternates with
+    // the round, so that it cancels over an even number of rounds.
+    let build_contender = || match contender {
+        Some(system) => workload::mailboxes(system, iterations, mailboxes.clone()),
+        None => workload::bare(iterations, mailboxes.clone()),
+    };
+    if knob("SYSTEM_BENCH_ROUND") % 2 == 0 {
+        workload::bare(iterations, bare.clone());
+        build_contender();
+    } else {
+        build_contender();
+        workload::bare(iterations, bare.clone());
+    }
+    let half_warmup = Duration::from_secs(warmup) / 2;
+    turn(&bare_on, &bare.sent, half_warmup).await;
+    turn(&mailboxes_on, &mailboxes.sent, half_warmup).await;
+    let mut extra = Vec::new();
+    let (mut cpu, mut wall, mut messages) = (Duration::ZERO, Duration::ZERO, 0);
+    for pair in 0..seconds * PAIRS_PER_SECOND {
+        let (b, m) = if pair % 2 == 0 {
+            let b = turn(&bare_on, &bare.sent, SLICE).await;
+            (b, turn(&mailboxes_on, &mailboxes.sent, SLICE).await)
+        } else {
+            let m = turn(&mailboxes_on, &mailboxes.sent, SLICE).await;
+            (turn(&bare_on, &bare.sent, SLICE).await, m)
+        };
+        extra.push(m.ns_per_message() - b.ns_per_message());
+        cpu += m.cpu;
+        wall += m.wall;
+        messages += m.messages;
+    }
+    json!({
+        "cpu_s": cpu.as_secs_f64(),
+        "wall_s": wall.as_secs_f64(),
+        "messages": messages,
+        "paired_ns": extra,
+    })
 }
 
 /// Spans the batch processor dropped on a full queue, as the pull endpoint reports them.

@@ -12,6 +12,14 @@
 //! - `metrics_crate`: a metered channel recording with the `metrics` crate (what a user would
 //!   pick instead), its Prometheus recorder scraped;
 //! - `sdk_disabled`: the library's mailboxes with `OTEL_SDK_DISABLED=true`;
+//! - `sdk_disabled_paired`: the same, against bare channels in the same process: the two
+//!   pipelines take half-second turns (bare, mailboxes, mailboxes, bare, ...) and each pair
+//!   of turns gives one difference, so that drift between processes, on this VM larger than
+//!   the 50 ns sought, cancels; it runs three times as long as the others, and its row is the
+//!   median over all pairs with its standard error;
+//! - `bare_paired`: bare channels against bare channels by the same turns: the paired
+//!   method's own bias and scatter, to read the row above against (the pipeline built second
+//!   measured dearer, so the build order alternates with the round: run an even number);
 //! - `mailbox_metrics`: the mailboxes and the full pipeline with `always_off`: metrics, no span;
 //! - `ratio_0.01`, `ratio_1`: the full pipeline, `parentbased_traceidratio` at 0.01 and 1.0;
 //! - `ratio_1_sdk_batch`: ratio 1.0 with the batch span processor's SDK defaults (its drops);
@@ -23,7 +31,7 @@
 //!
 //! `cargo bench --bench system` prints the table and writes target/system-bench/summary.json,
 //! which `scripts/perf-table.py system` renders for docs/performance.md. Knobs (environment):
-//! `SYSTEM_BENCH_ROUNDS` (5), `SYSTEM_BENCH_SECONDS` (10), `SYSTEM_BENCH_WARMUP` (3),
+//! `SYSTEM_BENCH_ROUNDS` (6), `SYSTEM_BENCH_SECONDS` (10), `SYSTEM_BENCH_WARMUP` (3),
 //! `SYSTEM_BENCH_VARIANTS` (a comma-separated subset).
 //! For diagnosis, `SYSTEM_BENCH_NOOP_METER=1` gives the mailboxes a no-op meter: their clock
 //! reads and context capture stay, the SDK's records go (the share of records in a variant's
@@ -57,7 +65,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let rounds = knob("SYSTEM_BENCH_ROUNDS", 5);
+    let rounds = knob("SYSTEM_BENCH_ROUNDS", 6);
     let seconds = knob("SYSTEM_BENCH_SECONDS", 10);
     let warmup = knob("SYSTEM_BENCH_WARMUP", 3);
     let variants: Vec<Variant> = match std::env::var("SYSTEM_BENCH_VARIANTS") {
@@ -125,6 +133,7 @@ fn run_child(
         .env("SYSTEM_BENCH_ITERATIONS", iterations.to_string())
         .env("SYSTEM_BENCH_SECONDS", seconds.to_string())
         .env("SYSTEM_BENCH_WARMUP", warmup.to_string())
+        .env("SYSTEM_BENCH_ROUND", round.to_string())
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"))
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
         .env("OTEL_SERVICE_NAME", "system-bench")

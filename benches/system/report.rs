@@ -10,6 +10,10 @@ pub enum Variant {
     Bare,
     MetricsCrate,
     SdkDisabled,
+    /// `OTEL_SDK_DISABLED`, mailboxes and bare channels taking turns in one process.
+    SdkDisabledPaired,
+    /// Bare channels against bare channels by the same turns: the paired method's own bias.
+    BarePaired,
     MailboxMetrics,
     Ratio001,
     Ratio1,
@@ -20,10 +24,12 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 8] = [
+    pub const ALL: [Variant; 10] = [
         Variant::Bare,
         Variant::MetricsCrate,
         Variant::SdkDisabled,
+        Variant::SdkDisabledPaired,
+        Variant::BarePaired,
         Variant::MailboxMetrics,
         Variant::Ratio001,
         Variant::Ratio1,
@@ -36,6 +42,8 @@ impl Variant {
             Variant::Bare => "bare",
             Variant::MetricsCrate => "metrics_crate",
             Variant::SdkDisabled => "sdk_disabled",
+            Variant::SdkDisabledPaired => "sdk_disabled_paired",
+            Variant::BarePaired => "bare_paired",
             Variant::MailboxMetrics => "mailbox_metrics",
             Variant::Ratio001 => "ratio_0.01",
             Variant::Ratio1 => "ratio_1",
@@ -56,6 +64,13 @@ impl Variant {
                 "metered channel on the `metrics` crate (reth's style), no spans"
             }
             Variant::SdkDisabled => "mailboxes, `OTEL_SDK_DISABLED=true`",
+            Variant::SdkDisabledPaired => {
+                "mailboxes, `OTEL_SDK_DISABLED=true`, against bare channels in the same process \
+                 (half-second turns)"
+            }
+            Variant::BarePaired => {
+                "bare channels against bare channels by the same turns (the paired method's bias)"
+            }
             Variant::MailboxMetrics => {
                 "mailboxes + metrics, full pipeline, `always_off` (no spans)"
             }
@@ -73,10 +88,15 @@ impl Variant {
     /// The goal in ns per handled message, where the issue sets one.
     fn goal_ns(self) -> Option<f64> {
         match self {
-            Variant::SdkDisabled => Some(50.0),
+            Variant::SdkDisabled | Variant::SdkDisabledPaired => Some(50.0),
             Variant::Ratio001 => Some(200.0),
             _ => None,
         }
+    }
+
+    /// Whether the variant measures itself against bare channels in its own process.
+    pub fn is_paired(self) -> bool {
+        matches!(self, Variant::SdkDisabledPaired | Variant::BarePaired)
     }
 
     /// Whether the variant runs `Telemetry::init`.
@@ -93,7 +113,9 @@ impl Variant {
             ]
         };
         match self {
-            Variant::SdkDisabled => vec![("OTEL_SDK_DISABLED", "true")],
+            Variant::SdkDisabled | Variant::SdkDisabledPaired | Variant::BarePaired => {
+                vec![("OTEL_SDK_DISABLED", "true")]
+            }
             Variant::MailboxMetrics => vec![("OTEL_TRACES_SAMPLER", "always_off")],
             Variant::Ratio001 => sampler("0.01"),
             Variant::Ratio1 => sampler("1.0"),
@@ -126,6 +148,9 @@ pub struct Run {
     pub messages: f64,
     pub queue_full: f64,
     pub rss_kb: f64,
+    /// The paired variant's extra ns per message against bare channels in its own process,
+    /// one a pair of slices (empty for the other variants).
+    pub paired_ns: Vec<f64>,
 }
 
 impl Run {
@@ -140,6 +165,10 @@ impl Run {
             messages: f("messages"),
             queue_full: f("queue_full"),
             rss_kb: f("rss_kb"),
+            paired_ns: v["paired_ns"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                .unwrap_or_default(),
         }
     }
 
@@ -162,6 +191,11 @@ impl Run {
     }
 }
 
+/// The median (NaN of nothing).
+pub fn median(xs: Vec<f64>) -> f64 {
+    spread(xs).0
+}
+
 /// Median, lowest and highest.
 fn spread(mut xs: Vec<f64>) -> (f64, f64, f64) {
     xs.sort_by(f64::total_cmp);
@@ -177,6 +211,47 @@ fn spread(mut xs: Vec<f64>) -> (f64, f64, f64) {
         median,
         xs.first().copied().unwrap_or(f64::NAN),
         xs.last().copied().unwrap_or(f64::NAN),
+    )
+}
+
+/// Extra cores and ns per message against the same round's bare run: medians and spreads
+/// over the rounds (no standard error: one value a round).
+type Extra = (f64, f64, f64, f64, f64, f64, Option<f64>);
+
+fn against_bare(mine: &[&Run], bare: &BTreeMap<u64, &Run>) -> Extra {
+    let extra: Vec<(f64, f64)> = mine
+        .iter()
+        .filter_map(|r| bare.get(&r.round).map(|b| (r, b)))
+        .map(|(r, b)| {
+            let cores = r.cores() - b.cores();
+            (cores, cores * 1e9 / r.rate())
+        })
+        .collect();
+    let (c, c_lo, c_hi) = spread(extra.iter().map(|e| e.0).collect());
+    let (ns, ns_lo, ns_hi) = spread(extra.iter().map(|e| e.1).collect());
+    (c, c_lo, c_hi, ns, ns_lo, ns_hi, None)
+}
+
+/// For the paired variant: the median over every pair of every round, the spread of the
+/// rounds' own medians, and the standard error of the mean over the pairs.
+fn paired(mine: &[&Run]) -> Extra {
+    let pairs: Vec<f64> = mine.iter().flat_map(|r| r.paired_ns.clone()).collect();
+    let ns = median(pairs.clone());
+    let (_, ns_lo, ns_hi) = spread(mine.iter().map(|r| median(r.paired_ns.clone())).collect());
+    let n = pairs.len() as f64;
+    let mean = pairs.iter().sum::<f64>() / n;
+    let variance = pairs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let (rate, _, _) = spread(mine.iter().map(|r| r.rate()).collect());
+    let cores = |ns: f64| ns * rate / 1e9;
+    let se = (variance / n).sqrt();
+    (
+        cores(ns),
+        cores(ns_lo),
+        cores(ns_hi),
+        ns,
+        ns_lo,
+        ns_hi,
+        Some(se),
     )
 }
 
@@ -196,17 +271,12 @@ pub fn summarize(runs: &[Run], rounds: u64, seconds: u64) -> Summary {
         if mine.is_empty() {
             continue;
         }
-        let extra: Vec<(f64, f64)> = mine
-            .iter()
-            .filter_map(|r| bare.get(&r.round).map(|b| (r, b)))
-            .map(|(r, b)| {
-                let cores = r.cores() - b.cores();
-                (cores, cores * 1e9 / r.rate())
-            })
-            .collect();
         let (cores, _, _) = spread(mine.iter().map(|r| r.cores()).collect());
-        let (extra_cores, extra_lo, extra_hi) = spread(extra.iter().map(|e| e.0).collect());
-        let (ns, ns_lo, ns_hi) = spread(extra.iter().map(|e| e.1).collect());
+        let (extra_cores, extra_lo, extra_hi, ns, ns_lo, ns_hi, se) = if variant.is_paired() {
+            paired(&mine)
+        } else {
+            against_bare(&mine, &bare)
+        };
         let (rate, _, _) = spread(mine.iter().map(|r| r.rate()).collect());
         let dropped: f64 = mine.iter().map(|r| r.queue_full).sum();
         let (rss, _, _) = spread(mine.iter().map(|r| r.rss_kb / 1024.0).collect());
@@ -217,6 +287,7 @@ pub fn summarize(runs: &[Run], rounds: u64, seconds: u64) -> Summary {
             "cores": cores,
             "extra_cores": [extra_cores, extra_lo, extra_hi],
             "ns_per_message": [ns, ns_lo, ns_hi],
+            "ns_standard_error": se,
             "handled_per_second": rate,
             "queue_full": dropped,
             "peak_rss_mb": rss,
@@ -259,7 +330,11 @@ impl Summary {
                 row["what"].as_str().unwrap_or_default(),
                 row["cores"].as_f64().unwrap_or(f64::NAN),
                 triple("extra_cores", 1.0, 4),
-                triple("ns_per_message", 1.0, 0),
+                triple("ns_per_message", 1.0, 0)
+                    + &row["ns_standard_error"]
+                        .as_f64()
+                        .map(|se| format!(", ±{se:.0} standard error"))
+                        .unwrap_or_default(),
             ));
         }
         out

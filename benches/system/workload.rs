@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use alys_telemetry::sources::actors::{ActorMessage, ActorSystem, MailboxSender, TraceMode};
 use alys_telemetry::sources::catalog::labels::{ActorType, MessageType};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// Actors in the pipeline.
 pub const HOPS: u64 = 4;
@@ -68,28 +68,66 @@ impl Inlet for MailboxSender<Message> {
     }
 }
 
-/// Sends `per_second` messages a second into `inlet`, in bursts each millisecond as a tokio
-/// interval allows, counting what it sent.
-pub async fn source(per_second: u64, sent: Arc<AtomicU64>, inlet: impl Inlet) {
-    let mut ticker = tokio::time::interval(Duration::from_millis(1));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let started = Instant::now();
-    let mut n = 0u64;
-    loop {
-        ticker.tick().await;
-        let due = (started.elapsed().as_secs_f64() * per_second as f64) as u64;
-        while n < due {
-            if !inlet.put(n).await {
-                return;
+/// How a source sends: `per_second` messages a second, counted in `sent`, while `gate` is
+/// open.
+#[derive(Clone)]
+pub struct Pace {
+    pub per_second: u64,
+    pub sent: Arc<AtomicU64>,
+    pub gate: Gate,
+}
+
+/// When a source sends: always, or while a switch is on (the paired variant runs two
+/// pipelines in one process and switches between them).
+#[derive(Clone)]
+pub enum Gate {
+    Open,
+    Switch(watch::Receiver<bool>),
+}
+
+impl Gate {
+    /// Waits until the gate is open; false when its switch is gone.
+    async fn opened(&mut self) -> bool {
+        match self {
+            Gate::Open => true,
+            Gate::Switch(on) => on.wait_for(|on| *on).await.is_ok(),
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        match self {
+            Gate::Open => true,
+            Gate::Switch(on) => *on.borrow(),
+        }
+    }
+}
+
+/// Sends `pace.per_second` messages a second into `inlet` while the gate is open, in bursts
+/// each millisecond as a tokio interval allows, counting what it sent.
+pub async fn source(mut pace: Pace, inlet: impl Inlet) {
+    let mut total = 0u64;
+    while pace.gate.opened().await {
+        let mut ticker = tokio::time::interval(Duration::from_millis(1));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let started = Instant::now();
+        let mut n = 0u64;
+        while pace.gate.is_open() {
+            ticker.tick().await;
+            let due = (started.elapsed().as_secs_f64() * pace.per_second as f64) as u64;
+            while n < due {
+                if !inlet.put(total).await {
+                    return;
+                }
+                n += 1;
+                total += 1;
+                pace.sent.store(total, Ordering::Relaxed);
             }
-            n += 1;
-            sent.store(n, Ordering::Relaxed);
         }
     }
 }
 
 /// Bare tokio channels, no telemetry.
-pub fn bare(iterations: u64, per_second: u64, sent: Arc<AtomicU64>) {
+pub fn bare(iterations: u64, pace: Pace) {
     let (first, mut rx) = mpsc::channel::<Message>(CAPACITY);
     for hop in 0..HOPS {
         let (tx, next_rx) = mpsc::channel::<Message>(CAPACITY);
@@ -105,7 +143,7 @@ pub fn bare(iterations: u64, per_second: u64, sent: Arc<AtomicU64>) {
         rx = next_rx;
     }
     drop(rx);
-    tokio::spawn(source(per_second, sent, first));
+    tokio::spawn(source(pace, first));
 }
 
 /// A metered channel in the style of reth's, recording with the `metrics` crate through
@@ -154,7 +192,7 @@ pub mod metered {
 
     const CHANNELS: [&str; 4] = ["one", "two", "three", "four"];
 
-    pub fn run(iterations: u64, per_second: u64, sent: Arc<AtomicU64>) {
+    pub fn run(iterations: u64, pace: Pace) {
         let (first, mut rx) = mpsc::channel::<Stamped>(CAPACITY);
         let mut meters = Meters::new(CHANNELS[0]);
         let first_meters = meters.clone();
@@ -183,13 +221,13 @@ pub mod metered {
             meters = next_meters;
         }
         drop(rx);
-        tokio::spawn(source(per_second, sent, First(first, first_meters)));
+        tokio::spawn(source(pace, First(first, first_meters)));
     }
 }
 
 /// The library's metered mailboxes: each actor handles inside `Envelope::handle` (its trace
 /// scope, wait and handling histograms, counters, health counts) and forwards from there.
-pub fn mailboxes(system: &ActorSystem, iterations: u64, per_second: u64, sent: Arc<AtomicU64>) {
+pub fn mailboxes(system: &ActorSystem, iterations: u64, pace: Pace) {
     let kinds = [
         ActorType::Chain,
         ActorType::Engine,
@@ -228,5 +266,5 @@ pub fn mailboxes(system: &ActorSystem, iterations: u64, per_second: u64, sent: A
         });
     }
     let source_actor = system.actor("source", ActorType::System);
-    tokio::spawn(source(per_second, sent, mailboxes[0].from(&source_actor)));
+    tokio::spawn(source(pace, mailboxes[0].from(&source_actor)));
 }
