@@ -187,7 +187,7 @@ async fn paired(
         Some(system) => workload::mailboxes(system, iterations, mailboxes.clone()),
         None => workload::bare(iterations, mailboxes.clone()),
     };
-    if knob("SYSTEM_BENCH_ROUND") % 2 == 0 {
+    if knob("SYSTEM_BENCH_ROUND").is_multiple_of(2) {
         workload::bare(iterations, bare.clone());
         build_contender();
     } else {
