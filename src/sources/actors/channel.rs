@@ -2,6 +2,8 @@
 //! time and the sender's trace context beside each), or of plain ones when the SDK is
 //! disabled; and sending on either, with back-pressure told to the caller.
 
+use std::task::{Context, Poll};
+
 use quanta::Instant;
 use tokio::sync::mpsc;
 
@@ -57,6 +59,24 @@ impl<M> Clone for Tx<M> {
 pub(crate) enum Rx<M> {
     Stamped(mpsc::Receiver<Stamped<M>>),
     Plain(mpsc::Receiver<Plain<M>>),
+}
+
+impl<M> Rx<M> {
+    /// The next message, as a stamped one whichever channel carried it.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Stamped<M>>> {
+        match self {
+            Rx::Stamped(rx) => rx.poll_recv(cx),
+            Rx::Plain(rx) => rx.poll_recv(cx).map(|next| next.map(Stamped::from)),
+        }
+    }
+
+    /// Messages waiting now.
+    pub fn len(&self) -> usize {
+        match self {
+            Rx::Stamped(rx) => rx.len(),
+            Rx::Plain(rx) => rx.len(),
+        }
+    }
 }
 
 /// A bounded channel of stamped messages, or of plain ones when the SDK is disabled.

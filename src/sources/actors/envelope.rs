@@ -216,7 +216,7 @@ impl<M: ActorMessage> Envelope<M> {
         } = self;
         let Some(received) = received else {
             // The SDK is disabled: no scope to decide, nothing to record but the health
-            // counts, so that the message costs what a bare channel does.
+            // counts (`/health` works without the SDK).
             let result = handler(message).await;
             shared.entry.count(result.is_ok());
             return result;

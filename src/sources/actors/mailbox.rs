@@ -182,19 +182,13 @@ pub struct MailboxReceiver<M> {
 impl<M: ActorMessage> MailboxReceiver<M> {
     /// The next message, with its wait recorded; `None` when every sender is gone.
     pub async fn recv(&mut self) -> Option<Envelope<M>> {
-        let stamped = match &mut self.rx {
-            Rx::Stamped(rx) => rx.recv().await?,
-            Rx::Plain(rx) => rx.recv().await?.into(),
-        };
+        let stamped = std::future::poll_fn(|cx| self.rx.poll_recv(cx)).await?;
         Some(Envelope::received(stamped, Arc::clone(&self.shared)))
     }
 
     /// Messages waiting now.
     pub fn len(&self) -> usize {
-        match &self.rx {
-            Rx::Stamped(rx) => rx.len(),
-            Rx::Plain(rx) => rx.len(),
-        }
+        self.rx.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -213,13 +207,11 @@ impl<M: ActorMessage> Stream for MailboxReceiver<M> {
     type Item = Envelope<M>;
 
     /// The next message, with its wait recorded, as [`recv`](MailboxReceiver::recv) gives it.
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Envelope<M>>> {
-        let next = match &mut self.rx {
-            Rx::Stamped(rx) => rx.poll_recv(cx),
-            Rx::Plain(rx) => rx.poll_recv(cx).map(|next| next.map(Stamped::from)),
-        };
-        let shared = &self.shared;
-        next.map(|next| next.map(|stamped| Envelope::received(stamped, Arc::clone(shared))))
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Envelope<M>>> {
+        let this = self.get_mut();
+        this.rx
+            .poll_recv(cx)
+            .map(|next| next.map(|stamped| Envelope::received(stamped, Arc::clone(&this.shared))))
     }
 }
 
