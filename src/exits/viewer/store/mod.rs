@@ -29,6 +29,9 @@ mod query;
 mod shape;
 mod trace;
 
+#[cfg(test)]
+mod tests;
+
 use std::mem::size_of;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
@@ -287,25 +290,28 @@ fn run(shared: Weak<Shared>) {
             return;
         }
         let tick = s.config.tick;
-        let now = Instant::now();
-        spare = s.handoff.swap(spare);
-        take_in(&s, &mut spare, now);
+        take_in(&s, &mut spare, Instant::now());
         drop(s);
         std::thread::park_timeout(tick);
     }
 }
 
 fn ingest(shared: &Shared, now: Instant) {
-    let mut spans = shared.handoff.swap(Vec::new());
-    take_in(shared, &mut spans, now);
+    take_in(shared, &mut Vec::new(), now);
 }
 
-fn take_in(shared: &Shared, spans: &mut Vec<(SpanData, usize)>, now: Instant) {
+/// Takes the queue in and settles; `spare` is the empty vector to swap in (its room kept).
+fn take_in(shared: &Shared, spare: &mut Vec<Slot>, now: Instant) {
     {
         let mut index = shared.index.lock().unwrap_or_else(PoisonError::into_inner);
+        // The queue is taken under the index's lock: with two ingesters (this thread, and
+        // `ingest_now` or a flush from any other), one could otherwise take its spans first
+        // and the other add its later ones first, a block's hops before its root.
+        let mut spans = shared.handoff.swap(std::mem::take(spare));
         for (span, bytes) in spans.drain(..) {
             index.add(span, bytes, now);
         }
+        *spare = spans;
         index.settle(now);
     }
     publish(shared);
