@@ -379,14 +379,24 @@ fn the_receiver_is_a_stream_of_envelopes_that_know_their_sender() {
             from_engine.send(Work(i)).await.unwrap();
         }
         drop((storage, from_engine));
-        // Every sender gone: the stream ends after the three messages.
+        // Every sender gone: the stream ends after the three messages. The stream's
+        // envelopes own their share of the receiver: they are handled, and counted, after
+        // the receiver is gone.
         let envelopes: Vec<_> = inbox.collect().await;
         assert_eq!(envelopes.len(), 3);
         for (i, envelope) in envelopes.into_iter().enumerate() {
             assert_eq!(envelope.from(), ActorType::Engine);
-            assert_eq!(envelope.into_message(), Work(i as u32));
+            let handled = envelope
+                .handle(|work| async move {
+                    assert_eq!(work, Work(i as u32));
+                    if i == 2 { Err("refused") } else { Ok(()) }
+                })
+                .await;
+            assert_eq!(handled.is_ok(), i < 2);
         }
     });
+    let health = system.health();
+    assert!((health.success_rate - 2.0 / 3.0).abs() < 1e-9, "{health:?}");
     assert_eq!(
         sample_sum(
             &h.metrics(),

@@ -14,7 +14,7 @@ use quanta::Instant;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::channel::Stamped;
+use super::channel::{Plain, Stamped};
 use super::mailbox::ReceiverShared;
 use super::{ActorMessage, TraceMode};
 use crate::sources::catalog::actors::MessageOutcome;
@@ -134,18 +134,51 @@ impl SenderContext {
 
 /// A received message. Use [`handle`](Self::handle) to process it with its metrics and trace
 /// scope, or [`into_message`](Self::into_message) to take it without either.
-pub struct Envelope<M> {
+///
+/// An envelope from [`MailboxReceiver::recv`](super::MailboxReceiver::recv) borrows the
+/// receiver (`'r`); one from the receiver's `Stream` is `'static` and shares the receiver's
+/// state instead, at the price of a reference count written twice a message.
+pub struct Envelope<'r, M> {
     message: M,
     /// Receipt time; `None` when the SDK is disabled (no clock is read for nothing).
     received: Option<Instant>,
     waited: Duration,
     from: ActorType,
     parent: SenderContext,
-    shared: Arc<ReceiverShared>,
+    receiver: ReceiverRef<'r>,
 }
 
-impl<M: ActorMessage> Envelope<M> {
-    pub(crate) fn received(stamped: Stamped<M>, shared: Arc<ReceiverShared>) -> Self {
+/// What an envelope counts its handling into: its receiver's state, borrowed or shared.
+pub(crate) enum ReceiverRef<'r> {
+    Borrowed(&'r ReceiverShared),
+    Shared(Arc<ReceiverShared>),
+}
+
+impl std::ops::Deref for ReceiverRef<'_> {
+    type Target = ReceiverShared;
+
+    fn deref(&self) -> &ReceiverShared {
+        match self {
+            ReceiverRef::Borrowed(shared) => shared,
+            ReceiverRef::Shared(shared) => shared,
+        }
+    }
+}
+
+impl<'r, M: ActorMessage> Envelope<'r, M> {
+    /// A message from a mailbox made while the SDK is disabled: nothing to measure or trace.
+    pub(crate) fn plain(plain: Plain<M>, receiver: ReceiverRef<'r>) -> Self {
+        Envelope {
+            message: plain.message,
+            received: None,
+            waited: Duration::ZERO,
+            from: plain.from,
+            parent: SenderContext::default(),
+            receiver,
+        }
+    }
+
+    pub(crate) fn received(stamped: Stamped<M>, shared: ReceiverRef<'r>) -> Self {
         let (received, waited) = match stamped.enqueued {
             Some(enqueued) => {
                 let now = Instant::now();
@@ -170,7 +203,7 @@ impl<M: ActorMessage> Envelope<M> {
             waited,
             from: stamped.from,
             parent: stamped.parent,
-            shared,
+            receiver: shared,
         }
     }
 
@@ -211,7 +244,7 @@ impl<M: ActorMessage> Envelope<M> {
             received,
             from,
             parent,
-            shared,
+            receiver: shared,
             ..
         } = self;
         let Some(received) = received else {

@@ -10,7 +10,7 @@ use quanta::Instant;
 use tokio_stream::Stream;
 
 use super::channel::{Plain, Rx, Stamped, Tx, channel, send_on, try_send_on};
-use super::envelope::{Envelope, SenderContext};
+use super::envelope::{Envelope, ReceiverRef, SenderContext};
 use super::system::{ActorEntry, ActorSystem, Inner};
 use super::{ActorMessage, TraceMode};
 use crate::sources::catalog::actors::{BackpressureOutcome, LifecycleState};
@@ -180,10 +180,17 @@ pub struct MailboxReceiver<M> {
 }
 
 impl<M: ActorMessage> MailboxReceiver<M> {
-    /// The next message, with its wait recorded; `None` when every sender is gone.
-    pub async fn recv(&mut self) -> Option<Envelope<M>> {
-        let stamped = std::future::poll_fn(|cx| self.rx.poll_recv(cx)).await?;
-        Some(Envelope::received(stamped, Arc::clone(&self.shared)))
+    /// The next message, with its wait recorded; `None` when every sender is gone. The
+    /// envelope borrows the receiver: handle it before receiving the next.
+    pub async fn recv(&mut self) -> Option<Envelope<'_, M>> {
+        let shared = ReceiverRef::Borrowed(&self.shared);
+        match &mut self.rx {
+            Rx::Plain(rx) => rx.recv().await.map(|plain| Envelope::plain(plain, shared)),
+            Rx::Stamped(rx) => rx
+                .recv()
+                .await
+                .map(|stamped| Envelope::received(stamped, shared)),
+        }
     }
 
     /// Messages waiting now.
@@ -204,14 +211,17 @@ impl<M: ActorMessage> MailboxReceiver<M> {
 }
 
 impl<M: ActorMessage> Stream for MailboxReceiver<M> {
-    type Item = Envelope<M>;
+    type Item = Envelope<'static, M>;
 
-    /// The next message, with its wait recorded, as [`recv`](MailboxReceiver::recv) gives it.
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Envelope<M>>> {
+    /// The next message, with its wait recorded, as [`recv`](MailboxReceiver::recv) gives it
+    /// but owning its share of the receiver (a stream's items cannot borrow it).
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        this.rx
-            .poll_recv(cx)
-            .map(|next| next.map(|stamped| Envelope::received(stamped, Arc::clone(&this.shared))))
+        this.rx.poll_recv(cx).map(|next| {
+            next.map(|stamped| {
+                Envelope::received(stamped, ReceiverRef::Shared(Arc::clone(&this.shared)))
+            })
+        })
     }
 }
 
