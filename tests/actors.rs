@@ -462,3 +462,16 @@ fn baggage_and_an_unsampled_decision_cross_a_mailbox() {
         "an unsampled message makes no span"
     );
 }
+
+#[test]
+fn a_send_builds_a_small_future() {
+    // Every message's send makes this future inside its sender's handling future; the wait
+    // on a full mailbox, which tokio's send future is for, is boxed off the common path.
+    let h = Harness::new(Sampler::AlwaysOn);
+    let system = h.system();
+    let (storage, _inbox) =
+        system.mailbox::<Work>("storage", ActorType::Storage, 8, TraceMode::Child);
+    let from_storage = storage.from(storage.actor());
+    let send = from_storage.send(Work(1));
+    assert!(size_of_val(&send) <= 256, "{} bytes", size_of_val(&send));
+}
