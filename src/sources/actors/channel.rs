@@ -2,8 +2,6 @@
 //! time and the sender's trace context beside each), or of plain ones when the SDK is
 //! disabled; and sending on either, with back-pressure told to the caller.
 
-use std::task::{Context, Poll};
-
 use quanta::Instant;
 use tokio::sync::mpsc;
 
@@ -30,17 +28,6 @@ pub(crate) struct Plain<M> {
     pub from: ActorType,
 }
 
-impl<M> From<Plain<M>> for Stamped<M> {
-    fn from(plain: Plain<M>) -> Stamped<M> {
-        Stamped {
-            message: plain.message,
-            enqueued: None,
-            parent: SenderContext::default(),
-            from: plain.from,
-        }
-    }
-}
-
 /// The channel under a mailbox, chosen when the mailbox is made.
 pub(crate) enum Tx<M> {
     Stamped(mpsc::Sender<Stamped<M>>),
@@ -62,14 +49,6 @@ pub(crate) enum Rx<M> {
 }
 
 impl<M> Rx<M> {
-    /// The next message, as a stamped one whichever channel carried it.
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Stamped<M>>> {
-        match self {
-            Rx::Stamped(rx) => rx.poll_recv(cx),
-            Rx::Plain(rx) => rx.poll_recv(cx).map(|next| next.map(Stamped::from)),
-        }
-    }
-
     /// Messages waiting now.
     pub fn len(&self) -> usize {
         match self {

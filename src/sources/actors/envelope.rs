@@ -178,17 +178,17 @@ impl<'r, M: ActorMessage> Envelope<'r, M> {
         }
     }
 
-    pub(crate) fn received(stamped: Stamped<M>, shared: ReceiverRef<'r>) -> Self {
+    pub(crate) fn received(stamped: Stamped<M>, receiver: ReceiverRef<'r>) -> Self {
         let (received, waited) = match stamped.enqueued {
             Some(enqueued) => {
                 let now = Instant::now();
                 let waited = now.saturating_duration_since(enqueued);
-                let m = &shared.system.metrics;
+                let m = &receiver.system.metrics;
                 let secs = waited.as_secs_f64();
                 m.inter_actor_latency.record(
                     (
                         stamped.from,
-                        shared.actor_type,
+                        receiver.actor_type,
                         stamped.message.message_type(),
                     ),
                     secs,
@@ -203,7 +203,7 @@ impl<'r, M: ActorMessage> Envelope<'r, M> {
             waited,
             from: stamped.from,
             parent: stamped.parent,
-            receiver: shared,
+            receiver,
         }
     }
 

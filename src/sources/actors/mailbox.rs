@@ -217,11 +217,15 @@ impl<M: ActorMessage> Stream for MailboxReceiver<M> {
     /// but owning its share of the receiver (a stream's items cannot borrow it).
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        this.rx.poll_recv(cx).map(|next| {
-            next.map(|stamped| {
-                Envelope::received(stamped, ReceiverRef::Shared(Arc::clone(&this.shared)))
-            })
-        })
+        let shared = || ReceiverRef::Shared(Arc::clone(&this.shared));
+        match &mut this.rx {
+            Rx::Plain(rx) => rx
+                .poll_recv(cx)
+                .map(|next| next.map(|plain| Envelope::plain(plain, shared()))),
+            Rx::Stamped(rx) => rx
+                .poll_recv(cx)
+                .map(|next| next.map(|stamped| Envelope::received(stamped, shared()))),
+        }
     }
 }
 
