@@ -24,6 +24,8 @@ import time
 import tomllib
 from pathlib import Path
 
+from go_caches import throwaway_go_caches
+
 REPO = Path(__file__).resolve().parent.parent
 PROGRAMS = REPO / "stack-programs"
 LINKS = REPO / "target" / "stack-programs"
@@ -91,12 +93,12 @@ def with_placeholders(spec: dict, module_dir: Path, work: Path, env: dict) -> li
     return [f"-modfile={modfile}"]
 
 
-def build(name: str, spec: dict, module_dir: Path, out_dir: Path) -> None:
+def build(name: str, spec: dict, module_dir: Path, out_dir: Path, go_env: dict[str, str]) -> None:
     tmp = out_dir.with_name(out_dir.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     ldflags = " ".join(f"-X {x.format(release=spec['release'])}" for x in VERSION_LDFLAGS.get(name, []))
-    env = {**os.environ, **GO_ENV}
+    env = {**go_env, **GO_ENV}
     extra = []
     if spec.get("placeholders"):
         extra = with_placeholders(spec, module_dir, tmp / "work", env)
@@ -123,6 +125,17 @@ def main() -> int:
     versions = tomllib.loads((PROGRAMS / "versions.toml").read_text())
     go = go_version()
     LINKS.mkdir(parents=True, exist_ok=True)
+    with throwaway_go_caches(cache_root().parent) as go_env:
+        missing = link_or_build(versions, go, go_env, check_only=args.check)
+    if missing:
+        print(f"build-stack-programs: not built yet: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def link_or_build(versions: dict, go: str, go_env: dict[str, str], check_only: bool) -> list[str]:
+    """Links every program's cached binaries, building those not cached yet (unless
+    check_only); returns the programs that are neither."""
     missing = []
     for name, spec in versions.items():
         if "packages" not in spec:
@@ -132,12 +145,12 @@ def main() -> int:
             sys.exit(f"build-stack-programs: {module_dir}/go.sum is missing")
         out_dir = cache_root() / f"{name}-{spec['release']}-{build_key(name, spec, module_dir, go)}"
         if not all((out_dir / b).is_file() for b in spec["binaries"]):
-            if args.check:
+            if check_only:
                 missing.append(f"{name} {spec['release']}")
                 continue
             print(f"build-stack-programs: building {name} {spec['release']} with {go}, first time only "
                   f"(cached in {out_dir})", flush=True)
-            build(name, spec, module_dir, out_dir)
+            build(name, spec, module_dir, out_dir, go_env)
         else:
             print(f"build-stack-programs: {name} {spec['release']} cached in {out_dir}", flush=True)
         for binary in spec["binaries"]:
@@ -145,10 +158,7 @@ def main() -> int:
             if link.is_symlink() or link.exists():
                 link.unlink()
             link.symlink_to(out_dir / binary)
-    if missing:
-        print(f"build-stack-programs: not built yet: {', '.join(missing)}", file=sys.stderr)
-        return 1
-    return 0
+    return missing
 
 
 if __name__ == "__main__":

@@ -23,15 +23,17 @@ import sys
 import tomllib
 from pathlib import Path
 
+from go_caches import throwaway_go_caches
+
 REPO = Path(__file__).resolve().parent.parent
 PINS = tomllib.loads((REPO / "stack-programs" / "versions.toml").read_text())
 CRDS = ["servicemonitors", "podmonitors", "prometheusrules"]
 
 
-def module_dir(module: str, version: str) -> Path:
+def module_dir(module: str, version: str, go_env: dict[str, str]) -> Path:
     out = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"],
                          capture_output=True, text=True, cwd=REPO / "stack-programs" / "otelcol",
-                         env={**os.environ, "GOFLAGS": "-mod=mod"})
+                         env={**go_env, "GOFLAGS": "-mod=mod"})
     if out.returncode != 0:
         sys.exit(f"kubernetes-schemas: go mod download {module}@{version} failed: {out.stderr}{out.stdout}")
     return Path(json.loads(out.stdout)["Dir"])
@@ -80,7 +82,9 @@ def core() -> None:
     link = REPO / "target" / "stack-programs" / "kubernetes-schemas"
     if not (out / "_definitions.json").is_file():
         print(f"kubernetes-schemas: Kubernetes {pin['release']} schemas, first time only ({out})", flush=True)
-        spec = json.loads((module_dir(pin["module"], pin["module_version"]) / pin["openapi"]).read_text())
+        with throwaway_go_caches(cache / "alys-telemetry") as go_env:
+            source = module_dir(pin["module"], pin["module_version"], go_env)
+            spec = json.loads((source / pin["openapi"]).read_text())
         definitions = {name: strict(d) for name, d in relocate_refs(spec["definitions"]).items()}
         tmp = out.with_name(out.name + f".tmp{os.getpid()}")
         tmp.mkdir(parents=True, exist_ok=True)
@@ -106,7 +110,7 @@ def crds() -> None:
     import yaml  # a maintainer's tool: the committed schemas are what the tests read
 
     pin = PINS["prometheus-operator"]
-    source = module_dir(pin["module"], pin["module_version"]) / pin["crds"]
+    source = module_dir(pin["module"], pin["module_version"], dict(os.environ)) / pin["crds"]
     for plural in CRDS:
         crd = yaml.safe_load((source / f"monitoring.coreos.com_{plural}.yaml").read_text())
         group = crd["spec"]["group"]
