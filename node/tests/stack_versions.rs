@@ -1,12 +1,14 @@
 //! One source of truth for the stack's versions: stack-programs/versions.toml. Compose runs
 //! exactly its images, each Go module builds exactly its release, the collector's builder
-//! manifest is at its release, and every built program says it is that release.
+//! manifest is at its release, every built program says it is that release, and the builds
+//! leave no Go caches behind.
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::process::Command;
 
+use support::TempDir;
 use support::stack::{self, Programs};
 
 fn programs() -> Programs {
@@ -231,4 +233,83 @@ fn every_built_program_reports_the_pinned_release() {
             "{binary} should report release {release}:\n{text}"
         );
     }
+}
+
+/// Runs `go build` of a one-file module inside scripts/go_caches.py's throwaway caches under
+/// `root`, with `env` added; prints the GOCACHE and GOMODCACHE the build used.
+fn build_in_throwaway_caches(root: &std::path::Path, env: &[(&str, &std::path::Path)]) -> String {
+    let module = root.join("hello");
+    std::fs::create_dir_all(&module).expect("module folder");
+    std::fs::write(
+        module.join("go.mod"),
+        "module example.com/hello\n\ngo 1.22\n",
+    )
+    .expect("go.mod");
+    std::fs::write(
+        module.join("main.go"),
+        "package main\n\nfunc main() { println(\"hello\") }\n",
+    )
+    .expect("main.go");
+    let script = r#"
+import subprocess, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from go_caches import throwaway_go_caches
+root = Path(sys.argv[2])
+with throwaway_go_caches(root) as env:
+    subprocess.run(["go", "build", "-o", str(root / "hello.bin"), "."], cwd=root / "hello", env=env, check=True)
+    assert Path(env["GOCACHE"]).is_dir(), "the build filled its cache"
+    print(env["GOCACHE"])
+    print(env["GOMODCACHE"])
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(stack::repo().join("scripts"))
+        .arg(root)
+        .envs(env.iter().copied())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success() && root.join("hello.bin").is_file(),
+        "the build inside throwaway caches: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_stack_builds_leave_no_go_caches_behind() {
+    let root = TempDir::new("go-scratch-test");
+    let used = build_in_throwaway_caches(&root.path, &[]);
+    for cache in used.lines() {
+        assert!(
+            cache.starts_with(root.path.to_str().expect("UTF-8")),
+            "the build's caches are its own, not Go's shared ones: {cache}"
+        );
+        assert!(
+            !std::path::Path::new(cache).exists(),
+            "{cache} is removed when the build ends"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(&root.path)
+        .expect("root")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        left.len(),
+        2,
+        "only the module and its binary stay: {left:?}"
+    );
+}
+
+#[test]
+fn a_go_cache_the_caller_set_is_used_and_kept() {
+    let root = TempDir::new("go-scratch-test");
+    let mine = TempDir::new("go-cache-of-the-caller");
+    let used = build_in_throwaway_caches(&root.path, &[("GOCACHE", &mine.path)]);
+    assert_eq!(used.lines().next(), mine.path.to_str());
+    assert!(
+        std::fs::read_dir(&mine.path).expect("kept").count() > 0,
+        "the caller's cache keeps what the build put in it"
+    );
 }
