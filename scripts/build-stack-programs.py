@@ -117,6 +117,38 @@ def build(name: str, spec: dict, module_dir: Path, out_dir: Path, go_env: dict[s
     tmp.rename(out_dir)
 
 
+def keep_documents(name: str, spec: dict, out_dir: Path, go_env: dict[str, str]) -> Path:
+    """The files of the pinned modules that the tests read (spec's `documents`), copied from
+    the module cache into out_dir/documents/<module>/, once: the cache itself is thrown away."""
+    kept = out_dir / "documents"
+    wanted = [(d["module"], d["file"]) for d in spec.get("documents", [])]
+    if all((kept / module / file).is_file() for module, file in wanted):
+        return kept
+    tmp = out_dir / f"documents.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for module, file in wanted:
+        listed = subprocess.run(["go", "mod", "download", "-json", f"{module}@{spec['module_version']}"],
+                                cwd=PROGRAMS / name, env={**go_env, **GO_ENV}, capture_output=True, text=True)
+        if listed.returncode != 0:
+            sys.exit(f"build-stack-programs: go mod download {module}@{spec['module_version']} failed: "
+                     f"{listed.stderr}{listed.stdout}")
+        source = Path(json.loads(listed.stdout)["Dir"]) / file
+        if not source.is_file():
+            sys.exit(f"build-stack-programs: {module}@{spec['module_version']} has no {file}")
+        (tmp / module).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, tmp / module / file)
+    shutil.rmtree(kept, ignore_errors=True)
+    tmp.rename(kept)
+    return kept
+
+
+def link(target: Path, name: str) -> None:
+    path = LINKS / name
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    path.symlink_to(target)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report whether every program is built")
@@ -154,10 +186,12 @@ def link_or_build(versions: dict, go: str, go_env: dict[str, str], check_only: b
         else:
             print(f"build-stack-programs: {name} {spec['release']} cached in {out_dir}", flush=True)
         for binary in spec["binaries"]:
-            link = LINKS / binary
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            link.symlink_to(out_dir / binary)
+            link(out_dir / binary, binary)
+        if spec.get("documents"):
+            if check_only and not (out_dir / "documents").is_dir():
+                missing.append(f"{name} {spec['release']} documents")
+                continue
+            link(keep_documents(name, spec, out_dir, go_env), f"{name}-documents")
     return missing
 
 

@@ -367,36 +367,26 @@ fn collector_names_in_use() -> BTreeSet<String> {
 }
 
 /// The internal metrics the pinned collector release documents (its helpers' generated
-/// documentation.md, from the Go module cache the build used): counters that only appear
-/// with their first event (a failure, a full queue) are checked against these.
+/// documentation.md, which scripts/build-stack-programs.py keeps beside the collector):
+/// counters that only appear with their first event (a failure, a full queue) are checked
+/// against these.
 fn documented_collector_metrics(programs: &stack::Programs) -> BTreeSet<String> {
-    let release = &programs.pin("otelcol").release;
-    let out = std::process::Command::new("go")
-        .args(["env", "GOMODCACHE"])
-        .output()
-        .expect("go env GOMODCACHE");
-    let cache = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let kept = programs.documents("otelcol");
     let mut names = BTreeSet::new();
-    for helper in [
-        "exporter/exporterhelper",
-        "receiver/receiverhelper",
-        "processor/processorhelper",
-    ] {
-        let doc = cache.join(format!(
-            "go.opentelemetry.io/collector/{helper}@v{release}/documentation.md"
-        ));
-        let text = std::fs::read_to_string(&doc).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (scripts/build-stack-programs.py downloads it)",
-                doc.display()
-            )
-        });
+    for document in &programs.pin("otelcol").documents {
+        let path = kept.join(&document.module).join(&document.file);
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         names.extend(
             text.lines()
                 .filter_map(|l| l.strip_prefix("### "))
                 .map(str::to_string),
         );
     }
+    assert!(
+        names.len() >= 10,
+        "the helpers document the collector's internal metrics: {names:?}"
+    );
     names
 }
 

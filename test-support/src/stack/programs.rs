@@ -21,6 +21,16 @@ pub struct Pin {
     pub packages: Vec<String>,
     #[serde(default)]
     pub binaries: Vec<String>,
+    /// Files of the pinned modules that tests read, kept beside the binaries.
+    #[serde(default)]
+    pub documents: Vec<Document>,
+}
+
+/// A file of a Go module at the program's `module_version`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Document {
+    pub module: String,
+    pub file: String,
 }
 
 /// Every pin, and where the built binaries are.
@@ -76,6 +86,17 @@ impl Programs {
         let path = self.bin_dir.join(binary);
         assert!(
             path.is_file(),
+            "{} is missing: {BUILD_HINT}",
+            path.display()
+        );
+        path
+    }
+
+    /// Where `program`'s `documents` are kept (`<module>/<file>` under it).
+    pub fn documents(&self, program: &str) -> PathBuf {
+        let path = self.bin_dir.join(format!("{program}-documents"));
+        assert!(
+            !self.pin(program).documents.is_empty() && path.is_dir(),
             "{} is missing: {BUILD_HINT}",
             path.display()
         );
