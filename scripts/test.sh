@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 
 # Disk first: a run that fills the disk dies in the linker minutes later with a bus error.
 # Measured needs (README, "Tests"): target/ takes up to 2.6 GB from clean; building the stack's
-# programs the first time takes up to 9.3 GB more while Go's caches are alive.
+# programs the first time takes up to 9.3 GB of Go caches, freed before the Rust build.
 need_gb=3
-python3 scripts/build-stack-programs.py --check >/dev/null 2>&1 || need_gb=13
+python3 scripts/build-stack-programs.py --check >/dev/null 2>&1 || need_gb=10
 mkdir -p target
 free_gb=$(df --output=avail -BG target | tail -1 | tr -dc '0-9')
 if [ "${free_gb:-0}" -lt "$need_gb" ]; then
