@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -24,7 +23,7 @@ import time
 import tomllib
 from pathlib import Path
 
-from go_caches import throwaway_go_caches
+from go_caches import downloaded, throwaway_go_caches
 
 REPO = Path(__file__).resolve().parent.parent
 PROGRAMS = REPO / "stack-programs"
@@ -69,12 +68,8 @@ def build_key(name: str, spec: dict, module_dir: Path, go: str) -> str:
 def with_placeholders(spec: dict, module_dir: Path, work: Path, env: dict) -> list[str]:
     """A copy of the pinned module with placeholder files where it embeds assets it does not
     carry, and a go.mod (passed with -modfile) that builds against that copy."""
-    module, version = spec["module"], spec["module_version"]
-    listed = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"], cwd=module_dir,
-                            env=env, capture_output=True, text=True)
-    if listed.returncode != 0:
-        sys.exit(f"build-stack-programs: go mod download {module}@{version} failed: {listed.stderr}")
-    source = Path(json.loads(listed.stdout)["Dir"])
+    module = spec["module"]
+    source = downloaded(module, spec["module_version"], env, module_dir, "build-stack-programs")
     copy = work / "src"
     shutil.copytree(source, copy)
     for root, dirs, files in os.walk(copy):
@@ -117,22 +112,22 @@ def build(name: str, spec: dict, module_dir: Path, out_dir: Path, go_env: dict[s
     tmp.rename(out_dir)
 
 
+def documents_kept(spec: dict, out_dir: Path) -> bool:
+    return all((out_dir / "documents" / d["module"] / d["file"]).is_file() for d in spec.get("documents", []))
+
+
 def keep_documents(name: str, spec: dict, out_dir: Path, go_env: dict[str, str]) -> Path:
     """The files of the pinned modules that the tests read (spec's `documents`), copied from
     the module cache into out_dir/documents/<module>/, once: the cache itself is thrown away."""
     kept = out_dir / "documents"
-    wanted = [(d["module"], d["file"]) for d in spec.get("documents", [])]
-    if all((kept / module / file).is_file() for module, file in wanted):
+    if documents_kept(spec, out_dir):
         return kept
+    wanted = [(d["module"], d["file"]) for d in spec["documents"]]
     tmp = out_dir / f"documents.tmp{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     for module, file in wanted:
-        listed = subprocess.run(["go", "mod", "download", "-json", f"{module}@{spec['module_version']}"],
-                                cwd=PROGRAMS / name, env={**go_env, **GO_ENV}, capture_output=True, text=True)
-        if listed.returncode != 0:
-            sys.exit(f"build-stack-programs: go mod download {module}@{spec['module_version']} failed: "
-                     f"{listed.stderr}{listed.stdout}")
-        source = Path(json.loads(listed.stdout)["Dir"]) / file
+        source = downloaded(module, spec["module_version"], {**go_env, **GO_ENV}, PROGRAMS / name,
+                            "build-stack-programs") / file
         if not source.is_file():
             sys.exit(f"build-stack-programs: {module}@{spec['module_version']} has no {file}")
         (tmp / module).mkdir(parents=True, exist_ok=True)
@@ -188,7 +183,7 @@ def link_or_build(versions: dict, go: str, go_env: dict[str, str], check_only: b
         for binary in spec["binaries"]:
             link(out_dir / binary, binary)
         if spec.get("documents"):
-            if check_only and not (out_dir / "documents").is_dir():
+            if check_only and not documents_kept(spec, out_dir):
                 missing.append(f"{name} {spec['release']} documents")
                 continue
             link(keep_documents(name, spec, out_dir, go_env), f"{name}-documents")

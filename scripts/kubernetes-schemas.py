@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
-from go_caches import throwaway_go_caches
+from go_caches import downloaded, throwaway_go_caches
 
 REPO = Path(__file__).resolve().parent.parent
 PINS = tomllib.loads((REPO / "stack-programs" / "versions.toml").read_text())
@@ -31,12 +30,8 @@ CRDS = ["servicemonitors", "podmonitors", "prometheusrules"]
 
 
 def module_dir(module: str, version: str, go_env: dict[str, str]) -> Path:
-    out = subprocess.run(["go", "mod", "download", "-json", f"{module}@{version}"],
-                         capture_output=True, text=True, cwd=REPO / "stack-programs" / "otelcol",
-                         env={**go_env, "GOFLAGS": "-mod=mod"})
-    if out.returncode != 0:
-        sys.exit(f"kubernetes-schemas: go mod download {module}@{version} failed: {out.stderr}{out.stdout}")
-    return Path(json.loads(out.stdout)["Dir"])
+    return downloaded(module, version, {**go_env, "GOFLAGS": "-mod=mod"}, REPO / "stack-programs" / "otelcol",
+                      "kubernetes-schemas")
 
 
 def strict(schema):
