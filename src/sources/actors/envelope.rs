@@ -244,33 +244,39 @@ impl<'r, M: ActorMessage> Envelope<'r, M> {
             received,
             from,
             parent,
-            receiver: shared,
+            receiver,
             ..
         } = self;
         let Some(received) = received else {
             // The SDK is disabled: no scope to decide, nothing to record but the health
             // counts (`/health` works without the SDK).
             let result = handler(message).await;
-            shared.entry.count(result.is_ok());
+            receiver.entry.count(result.is_ok());
             return result;
         };
         let message_type = message.message_type();
-        let scope = handling_scope(&shared, from, parent, message.name(), message_type.as_str());
+        let scope = handling_scope(
+            &receiver,
+            from,
+            parent,
+            message.name(),
+            message_type.as_str(),
+        );
         let result = match scope.0 {
             Scope::Span(span) => handler(message).instrument(span).await,
             Scope::Context(cx) => handler(message).with_context(cx).await,
             Scope::Off => handler(message).await,
         };
-        shared.entry.count(result.is_ok());
+        receiver.entry.count(result.is_ok());
         let outcome = match result.is_ok() {
             true => MessageOutcome::Processed,
             false => MessageOutcome::Failed,
         };
-        let m = &shared.system.metrics;
+        let m = &receiver.system.metrics;
         m.message_latency
-            .record(shared.actor_type, received.elapsed().as_secs_f64());
+            .record(receiver.actor_type, received.elapsed().as_secs_f64());
         m.messages
-            .add((shared.actor_type, message_type, outcome), 1);
+            .add((receiver.actor_type, message_type, outcome), 1);
         result
     }
 }
