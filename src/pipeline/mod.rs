@@ -27,8 +27,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use opentelemetry::global;
+use opentelemetry::metrics::NoopMeterProvider;
 use opentelemetry::propagation::TextMapCompositePropagator;
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::noop::{NoopTextMapPropagator, NoopTracerProvider};
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use tokio::runtime::TryCurrentError;
@@ -76,8 +78,13 @@ pub enum InitError {
     /// `init` was called outside a Tokio runtime (the gRPC exporter needs one).
     #[error("Telemetry::init must run inside a Tokio runtime")]
     NoRuntime(#[from] TryCurrentError),
-    /// Another global tracing subscriber is installed.
-    #[error("a global tracing subscriber is already installed: {0}")]
+    /// The host installed a global `tracing` subscriber before `init`. Nothing global was
+    /// touched: the host's subscriber, tracer, meter and propagator stay as they were.
+    #[error("a global tracing subscriber is already installed; init installs its own")]
+    SubscriberInstalled,
+    /// The subscriber could not be installed (another one won a race with `init`); the
+    /// providers and the propagator `init` had set are replaced by no-ops again.
+    #[error("cannot install the tracing subscriber: {0}")]
     Subscriber(#[from] TryInitError),
     /// The Prometheus exporter could not be built.
     #[error("cannot build the Prometheus exporter: {0}")]
@@ -103,6 +110,11 @@ impl Telemetry {
     /// endpoint. Must run inside a Tokio runtime of any flavour.
     pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
         tokio::runtime::Handle::try_current()?;
+        // Before anything global is set: refusing after the providers were installed would
+        // leave them behind in the host's process.
+        if tracing::dispatcher::has_been_set() {
+            return Err(InitError::SubscriberInstalled);
+        }
         // Bind first: a taken address must stop start-up before anything else exists.
         let listener = match config.pull.enabled {
             true => Some(bind(config.pull.listen)?),
@@ -223,8 +235,20 @@ fn install_subscriber(
         Box::new(BaggagePropagator::new()),
     ]));
     let tracer = providers.tracer.as_ref().map(|p| p.tracer(SCOPE));
-    subscriber::install(filter, config.log_format, tracer, providers.logger.as_ref())?;
+    if let Err(e) =
+        subscriber::install(filter, config.log_format, tracer, providers.logger.as_ref())
+    {
+        uninstall_globals();
+        return Err(e.into());
+    }
     Ok(providers)
+}
+
+/// The globals `install_providers` sets, back to the API's no-ops.
+fn uninstall_globals() {
+    global::set_text_map_propagator(NoopTextMapPropagator::new());
+    global::set_tracer_provider(NoopTracerProvider::new());
+    global::set_meter_provider(NoopMeterProvider::new());
 }
 
 /// Starts the viewer's trace store when its pages can be seen (the pull endpoint runs) and
