@@ -932,7 +932,7 @@ fn a_real_prometheus_scraping_the_demo_loads_and_evaluates_every_rule() {
 }
 
 // ---------------------------------------------------------------------------
-// The shared PromQL reader (tests/support/promql.rs)
+// The shared PromQL reader (test-support/src/promql.rs)
 // ---------------------------------------------------------------------------
 
 #[test]

@@ -1,5 +1,5 @@
 //! The stack of docker-compose.yml, run for real: every service but Grafana started from its
-//! real program at the pinned version (tests/support/stack), then checked from the outside
+//! real program at the pinned version (test-support/src/stack), then checked from the outside
 //! as its users see it: traces in Jaeger, the Monitor tab, exemplars, both metric paths,
 //! the collector's health and its own metrics, alerts through Alertmanager.
 //!

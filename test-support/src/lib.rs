@@ -21,6 +21,8 @@ mod collector;
 pub mod dashboards;
 pub mod exposition;
 mod http;
+/// `docker build` and `docker run` of our Dockerfile, replayed without a Docker engine.
+pub mod image;
 /// Metrics recorded in process and read back as the pull endpoint serves them.
 pub mod metrics;
 pub mod otlp_send;

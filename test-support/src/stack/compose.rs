@@ -20,6 +20,9 @@ pub struct Project {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Service {
     pub image: String,
+    /// What `docker compose up --build` builds for this service's image.
+    #[serde(default)]
+    pub build: Option<Build>,
     #[serde(default)]
     pub entrypoint: Option<Vec<String>>,
     #[serde(default)]
@@ -62,6 +65,18 @@ impl Service {
             .flat_map(|n| n.aliases.iter().cloned())
             .collect()
     }
+}
+
+/// A service's `build:` section, its context made absolute by Compose.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Build {
+    pub context: String,
+    #[serde(default = "default_dockerfile")]
+    pub dockerfile: String,
+}
+
+fn default_dockerfile() -> String {
+    "Dockerfile".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]

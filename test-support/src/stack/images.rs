@@ -91,7 +91,7 @@ pub fn lookup(image: &str, programs: &Programs, repo: &Path) -> Image {
         "alys-telemetry" => own_image(repo, programs),
         _ => panic!(
             "the stack harness does not know image {image}: add what it runs to \
-             tests/support/stack/images.rs"
+             test-support/src/stack/images.rs"
         ),
     }
 }
@@ -119,7 +119,7 @@ fn own_image(repo: &Path, programs: &Programs) -> Image {
     let user = match instruction("USER") {
         // distroless's named user.
         "nonroot" => (65532, 65532),
-        other => panic!("Dockerfile USER {other}: add its uid to tests/support/stack/images.rs"),
+        other => panic!("Dockerfile USER {other}: add its uid to test-support/src/stack/images.rs"),
     };
     Image {
         program: programs.node_binary(),

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard, RwLoc
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use compose::{Project, Service, compose_binary, resolve};
+pub use compose::{Build, Project, Service, compose_binary, resolve};
 pub use programs::{Pin, Programs};
 
 use network::Network;
