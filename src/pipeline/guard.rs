@@ -4,13 +4,18 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opentelemetry::global;
 use opentelemetry::metrics::Meter;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Subscriber;
+use tracing_subscriber::Layer;
+use tracing_subscriber::registry::LookupSpan;
 
-use super::SCOPE;
 use super::shutdown::{self, ShutdownReport};
+use super::subscriber;
 use crate::exits::otlp::ExportStats;
 use crate::exits::pull::Readiness;
 use crate::health::HealthRegistry;
@@ -19,6 +24,13 @@ use crate::health::HealthRegistry;
 /// dropping the guard without it still flushes, but blocks the dropping thread.
 pub struct TelemetryGuard {
     pub(super) providers: Option<shutdown::Providers>,
+    /// The pipeline's own meter: of its meter provider, never the global one.
+    pub(super) meter: Meter,
+    pub(super) meter_provider: Option<SdkMeterProvider>,
+    pub(super) tracer_provider: Option<SdkTracerProvider>,
+    /// What the `tracing` layers are made of.
+    pub(super) tracer: Option<SdkTracer>,
+    pub(super) logger: Option<SdkLoggerProvider>,
     pub(super) registry: prometheus::Registry,
     pub(super) stats: Arc<ExportStats>,
     pub(super) health: HealthRegistry,
@@ -33,9 +45,34 @@ pub struct TelemetryGuard {
 }
 
 impl TelemetryGuard {
-    /// A meter of the node's scope (a no-op meter when the SDK is disabled).
+    /// A meter of the node's scope, from the pipeline's own meter provider (a no-op meter
+    /// when the SDK is disabled).
     pub fn meter(&self) -> Meter {
-        global::meter(SCOPE)
+        self.meter.clone()
+    }
+
+    /// The pipeline's `tracing` layers for a host's own subscriber ([`Telemetry::build`]):
+    /// spans into OpenTelemetry and events into the OTLP log bridge, each only when that
+    /// signal is on. The host keeps its filter and log output; its fmt layer can leave out
+    /// the mailboxes' handling spans with [`not_handling_spans`](super::not_handling_spans).
+    ///
+    /// [`Telemetry::build`]: super::Telemetry::build
+    pub fn layer<S>(&self) -> impl Layer<S> + Send + Sync + 'static
+    where
+        S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
+    {
+        subscriber::pipeline_layer(self.tracer.clone(), self.logger.as_ref())
+    }
+
+    /// The tracer provider, for a host that makes spans on the SDK directly (none when
+    /// traces are off or the SDK is disabled).
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.tracer_provider.as_ref()
+    }
+
+    /// The meter provider that feeds `/metrics` and OTLP push.
+    pub fn meter_provider(&self) -> Option<&SdkMeterProvider> {
+        self.meter_provider.as_ref()
     }
     /// Where components register their health checks.
     pub fn health(&self) -> &HealthRegistry {

@@ -20,6 +20,7 @@ mod logs;
 mod metrics;
 pub mod resource;
 mod shutdown;
+mod start;
 mod subscriber;
 mod traces;
 
@@ -29,27 +30,18 @@ use std::time::Duration;
 use opentelemetry::global;
 use opentelemetry::metrics::NoopMeterProvider;
 use opentelemetry::propagation::TextMapCompositePropagator;
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::noop::{NoopTextMapPropagator, NoopTracerProvider};
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use tokio::runtime::TryCurrentError;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use tracing_subscriber::util::TryInitError;
 
 pub use guard::TelemetryGuard;
 pub use shutdown::{ShutdownReport, SignalShutdown};
+pub use subscriber::not_handling_spans;
 
-use crate::config::{ConfigError, TelemetryConfig, settings};
-use crate::exits::connections::ConnectionLimits;
-use crate::exits::otlp::{ExportStats, ExporterError, Exporters};
-use crate::exits::pull::{self, PullState, Readiness};
-use crate::exits::viewer::Viewer;
-use crate::exits::viewer::history::{self, HealthHistory};
-use crate::exits::viewer::store::{StoreConfig, TraceStore};
-use crate::health::HealthRegistry;
-use crate::sources::system::{SystemCollector, SystemCollectorConfig};
+use crate::config::{ConfigError, TelemetryConfig};
+use crate::exits::otlp::ExporterError;
 
 /// At most one export-failure log line per signal in this time; the metrics count them all.
 pub const FAILURE_LOG_INTERVAL: Duration = Duration::from_secs(30);
@@ -106,8 +98,10 @@ pub struct Telemetry;
 
 impl Telemetry {
     /// Builds everything the configuration asks for, installs the global tracer, meter and
-    /// logger providers, the propagator and the `tracing` subscriber, and starts the pull
-    /// endpoint. Must run inside a Tokio runtime of any flavour.
+    /// logger providers, the propagator and the `tracing` subscriber (RUST_LOG's filter, the
+    /// process's log lines, the pipeline's layers), and starts the pull endpoint. Must run
+    /// inside a Tokio runtime of any flavour. A host that has a subscriber of its own uses
+    /// [`Telemetry::build`] instead; `init` refuses it before touching anything global.
     pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
         tokio::runtime::Handle::try_current()?;
         // Before anything global is set: refusing after the providers were installed would
@@ -115,189 +109,76 @@ impl Telemetry {
         if tracing::dispatcher::has_been_set() {
             return Err(InitError::SubscriberInstalled);
         }
-        // Bind first: a taken address must stop start-up before anything else exists.
-        let listener = match config.pull.enabled {
-            true => Some(bind(config.pull.listen)?),
-            false => None,
-        };
-        let registry = prometheus::Registry::new();
-        let stats = ExportStats::new(FAILURE_LOG_INTERVAL);
-        let store = start_trace_store(config, listener.is_some());
-        let providers = install_providers(config, &registry, &stats, store.as_ref())?;
-        let (stop, stopped) = watch::channel(false);
-        let health = HealthRegistry::new();
-        let system = start_system_collector(config, &health, stopped.clone());
-        let readiness = Readiness::new();
-        let local_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
-        let viewer = (listener.is_some() && config.viewer.enabled).then(|| Viewer {
-            store,
-            history: HealthHistory::new(),
-            health: health.clone(),
-        });
-        let history = viewer.as_ref().map(|v| {
-            v.history
-                .spawn(health.clone(), history::SAMPLE_INTERVAL, stopped.clone())
-        });
-        let server = listener.map(|listener| {
-            let state = PullState {
-                registry: registry.clone(),
-                health: health.clone(),
-                readiness: readiness.clone(),
-                viewer,
-            };
-            let limits = ConnectionLimits::from(&config.pull);
-            pull::spawn(listener, state, limits, &global::meter(SCOPE), stopped)
-        });
-        let push = !config.sdk_disabled && config.push.enabled;
-        tracing::info!(
-            pull = ?local_addr,
-            push = push.then(|| config.push.traces_endpoint.to_string()),
-            protocol = ?config.push.protocol,
-            sdk_disabled = config.sdk_disabled,
-            "telemetry pipeline started"
-        );
-        Ok(TelemetryGuard {
-            providers: Some(providers),
-            registry,
-            stats,
-            health,
-            readiness,
-            local_addr,
-            server,
-            system,
-            history,
-            stop,
-            shutdown_timeout: config.shutdown_timeout,
-        })
+        let filter = subscriber::env_filter()?;
+        let guard = start::start(config, Globals::Install)?;
+        global::set_text_map_propagator(propagator());
+        let tracer = guard.tracer.clone();
+        if let Err(e) =
+            subscriber::install(filter, config.log_format, tracer, guard.logger.as_ref())
+        {
+            // The guard, dropped on return, stops what `start` started.
+            uninstall_globals();
+            return Err(e.into());
+        }
+        start::log_started(config, &guard);
+        Ok(guard)
+    }
+
+    /// Builds and starts the same pipeline as [`Telemetry::init`] and touches no process
+    /// global: the host keeps its own subscriber and adds the pipeline to it with
+    /// [`TelemetryGuard::layer`], takes metrics from [`TelemetryGuard::meter`], and installs
+    /// [`propagator`] itself if it wants W3C context across processes (the governance stream
+    /// reads the global one). Must run inside a Tokio runtime.
+    ///
+    /// ```no_run
+    /// use alys_telemetry::{Telemetry, TelemetryConfig};
+    /// use tracing_subscriber::layer::SubscriberExt;
+    /// use tracing_subscriber::util::SubscriberInitExt;
+    ///
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let telemetry = Telemetry::build(&TelemetryConfig::load(None)?)?;
+    /// tracing_subscriber::registry()
+    ///     .with(tracing_subscriber::EnvFilter::new("info"))
+    ///     .with(tracing_subscriber::fmt::layer()) // the host's own
+    ///     .with(telemetry.layer())
+    ///     .init();
+    /// opentelemetry::global::set_text_map_propagator(alys_telemetry::pipeline::propagator());
+    /// telemetry.mark_ready();
+    /// tracing::info_span!("request").in_scope(|| tracing::info!("handled"));
+    /// telemetry.shutdown().await;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// One difference from `init`: the SDK's batch span processor reports its own counter
+    /// (`otel.sdk.processor.span.processed`, with queue-full drops) only to the global meter
+    /// provider, so it is on `/metrics` only under `init`.
+    pub fn build(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
+        tokio::runtime::Handle::try_current()?;
+        let guard = start::start(config, Globals::Leave)?;
+        start::log_started(config, &guard);
+        Ok(guard)
     }
 }
 
-/// Builds the three providers, one builder per signal, and installs them with the
-/// propagator and the subscriber. Every fallible build comes before the first global is
-/// installed, so that a bad setting leaves none behind.
-fn install_providers(
-    config: &TelemetryConfig,
-    registry: &prometheus::Registry,
-    stats: &std::sync::Arc<ExportStats>,
-    store: Option<&TraceStore>,
-) -> Result<shutdown::Providers, InitError> {
-    let filter = subscriber::env_filter()?;
-    if config.sdk_disabled {
-        crate::sources::traces::set_policy(crate::sources::traces::TracePolicy::Disabled);
-        return install_subscriber(config, filter, shutdown::Providers::default());
-    }
-    let resource = resource::build(config);
-    let exporters = match config.push.enabled {
-        true => Some(Exporters::build(&config.push, stats)?),
-        false => None,
-    };
-    let (spans, metric_exports, log_exports) = match exporters {
-        Some(e) => (Some(e.spans), Some(e.metrics), Some(e.logs)),
-        None => (None, None, None),
-    };
-    let pull = config.pull.enabled.then_some(registry);
-    let interval = config.push.metric_export_interval;
-    let meter = metrics::provider(&resource, pull, metric_exports, interval)
-        .map_err(InitError::Prometheus)?;
-    // Before the tracer provider is built: its batch processor registers the SDK's own span
-    // counter (with queue-full drops) on the global meter provider.
-    global::set_meter_provider(meter.clone());
-    stats.register(&global::meter(SCOPE));
-    if let Some(store) = store {
-        store.register_metrics(&global::meter(SCOPE));
-    }
-    let tracer = traces::provider(
-        config.sampler,
-        &resource,
-        spans,
-        config.span_batch,
-        store.map(TraceStore::processor),
-    );
-    global::set_tracer_provider(tracer.clone());
-    let logger = log_exports.map(|exporter| logs::provider(&resource, exporter, config.log_batch));
-    let providers = shutdown::Providers {
-        tracer: Some(tracer),
-        meter: Some(meter),
-        logger,
-    };
-    install_subscriber(config, filter, providers)
+/// Whether the pipeline installs the process's OpenTelemetry globals (`init`) or leaves
+/// them to the host (`build`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Globals {
+    Install,
+    Leave,
 }
 
-/// Installs the propagator and the `tracing` subscriber over the providers, and hands them
-/// back for the guard; if a subscriber is already installed, they are shut down again.
-fn install_subscriber(
-    config: &TelemetryConfig,
-    filter: tracing_subscriber::EnvFilter,
-    providers: shutdown::Providers,
-) -> Result<shutdown::Providers, InitError> {
-    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+/// The propagator `init` installs: W3C trace context and baggage.
+pub fn propagator() -> TextMapCompositePropagator {
+    TextMapCompositePropagator::new(vec![
         Box::new(TraceContextPropagator::new()),
         Box::new(BaggagePropagator::new()),
-    ]));
-    let tracer = providers.tracer.as_ref().map(|p| p.tracer(SCOPE));
-    if let Err(e) =
-        subscriber::install(filter, config.log_format, tracer, providers.logger.as_ref())
-    {
-        uninstall_globals();
-        return Err(e.into());
-    }
-    Ok(providers)
+    ])
 }
 
-/// The globals `install_providers` sets, back to the API's no-ops.
+/// The globals `init` sets, back to the API's no-ops.
 fn uninstall_globals() {
     global::set_text_map_propagator(NoopTextMapPropagator::new());
     global::set_tracer_provider(NoopTracerProvider::new());
     global::set_meter_provider(NoopMeterProvider::new());
-}
-
-/// Starts the viewer's trace store when its pages can be seen (the pull endpoint runs) and
-/// spans exist; a store that cannot start is logged, not fatal.
-fn start_trace_store(config: &TelemetryConfig, serving: bool) -> Option<TraceStore> {
-    if !serving || !config.viewer.enabled || config.sdk_disabled {
-        return None;
-    }
-    TraceStore::start(StoreConfig::new(config.viewer.memory_bytes))
-        .inspect_err(|e| tracing::warn!("trace store not started, the viewer shows no traces: {e}"))
-        .ok()
-}
-
-/// Starts the system resource collector; a failure to start it is logged, not fatal: the
-/// node's own telemetry matters more than the process's.
-fn start_system_collector(
-    config: &TelemetryConfig,
-    health: &HealthRegistry,
-    mut stop: watch::Receiver<bool>,
-) -> Option<JoinHandle<()>> {
-    if config.sdk_disabled || !config.system.enabled {
-        return None;
-    }
-    let collector = SystemCollector::linux(SystemCollectorConfig {
-        interval: config.system.interval,
-        ..SystemCollectorConfig::default()
-    })
-    .inspect_err(|e| tracing::warn!("system resource collector not started: {e}"))
-    .ok()?;
-    collector.register_metrics(&global::meter(SCOPE));
-    collector.register_health(health);
-    // `init` checked for a runtime first: spawning cannot fail here.
-    collector
-        .spawn(async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        })
-        .ok()
-}
-
-/// Binds the pull endpoint's address; an error names the setting the way users write it.
-fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, InitError> {
-    pull::bind(addr).map_err(|source| InitError::Listen {
-        setting: format!(
-            "{} ({}, {})",
-            settings::LISTEN.env,
-            settings::LISTEN.key,
-            settings::LISTEN.flag.unwrap_or_default()
-        ),
-        addr,
-        source,
-    })
 }

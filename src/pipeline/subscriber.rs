@@ -68,7 +68,8 @@ pub(crate) fn env_filter() -> Result<EnvFilter, ConfigError> {
         .map_err(|e| invalid(Some(spec), format!("not a log filter: {e}")))
 }
 
-/// Installs the global subscriber.
+/// Installs the global subscriber: the filter, the process's log lines, and the pipeline's
+/// layers.
 pub(crate) fn install(
     filter: EnvFilter,
     format: LogFormat,
@@ -82,16 +83,27 @@ pub(crate) fn install(
         LogFormat::Json => tfmt::layer().event_format(JsonWithTrace).boxed(),
     }
     .with_filter(not_handling_spans());
-    let otel_layer = tracer.map(otel_layer);
-    let bridge = logs.map(|p| {
-        OpenTelemetryTracingBridge::new(p).with_filter(filter_fn(|m| !feeds_itself(m.target())))
-    });
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt_layer)
-        .with(otel_layer)
-        .with(bridge)
+        .with(pipeline_layer(tracer, logs))
         .try_init()
+}
+
+/// What the pipeline adds to a subscriber: spans into OpenTelemetry (when traces are on) and
+/// events into the OTLP log bridge (when logs are pushed), leaving out the exporters' own
+/// events, which would make telemetry feed on itself.
+pub(crate) fn pipeline_layer<S>(
+    tracer: Option<SdkTracer>,
+    logs: Option<&SdkLoggerProvider>,
+) -> impl Layer<S> + Send + Sync + 'static
+where
+    S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
+{
+    let bridge = logs.map(|p| {
+        OpenTelemetryTracingBridge::new(p).with_filter(filter_fn(|m| !feeds_itself(m.target())))
+    });
+    Layer::and_then(tracer.map(otel_layer), bridge)
 }
 
 /// Spans into OpenTelemetry, configured for message rate: no busy/idle time tracking (two
@@ -113,7 +125,9 @@ where
 /// messages, so log lines would show them for some messages and not others, and formatting
 /// their fields costs on every one. Events inside them are logged as usual, and JSON lines
 /// take their trace ids from the OpenTelemetry context, which these spans do set.
-fn not_handling_spans()
+/// A host's own log layer can take the same filter:
+/// `fmt::layer().with_filter(alys_telemetry::pipeline::not_handling_spans())`.
+pub fn not_handling_spans()
 -> tracing_subscriber::filter::FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
     filter_fn(|meta| !(meta.is_span() && meta.target() == HANDLING_SPAN_TARGET))
 }
