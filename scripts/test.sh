@@ -31,5 +31,12 @@ if cargo tree -p alys-telemetry -e normal --locked --prefix none | grep -E "$pro
   exit 1
 fi
 
+# The tests' harness serves the library's tests too: through a program's crate it would make
+# every library test wait for the command line, the terminal views and the demo.
+if cargo tree -p alys-test-support -e normal --locked --prefix none | grep -E '^alys-node '; then
+  echo "test.sh: alys-test-support depends on the programs' crate (above); move what it needs into a crate of its own" >&2
+  exit 1
+fi
+
 cargo test --workspace --all-targets --locked
 cargo test --workspace --doc --locked

@@ -3,6 +3,5 @@
 //! depends on the library alone; nothing here is part of what it pays for.
 
 pub mod demo;
-pub mod exposition;
 pub mod governance_node;
 pub mod terminal;

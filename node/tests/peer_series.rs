@@ -33,7 +33,8 @@ fn a_departed_peers_series_disappears_from_the_demos_metrics() {
         || {
             let text = demo.metrics();
             let now = quality_peers(&text);
-            let connected = support::Exposition::of(&text).sum("alys_peer_count", &[])?;
+            let connected = alys_test_support::exposition::parse_exposition(&text)
+                .sum("alys_peer_count", &[])?;
             scrapes += 1;
             // One tick's change may fall between the two updates a scrape reads.
             assert!(

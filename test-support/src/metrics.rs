@@ -56,7 +56,7 @@ impl Registry {
 
     /// The exposition, parsed.
     pub fn exposition(&self) -> Exposition {
-        Exposition::of(&self.text())
+        crate::exposition::parse_exposition(&self.text())
     }
 
     /// Sum of the samples of `name` with every one of `labels` (exact label matching).

@@ -1,7 +1,7 @@
 //! The terminal views of a running node, for a bare server over SSH: [`top`] (health,
 //! actors, chain, governance, exports, each second) and [`traces`] (the trace viewer, from a
 //! node or from Jaeger). Both read over HTTP what the pull endpoint serves: `/metrics` with the
-//! [`exposition`](crate::exposition) reader, and the viewer's `/api/`.
+//! [`alys_exposition`] reader, and the viewer's `/api/`.
 
 pub mod client;
 pub mod model;

@@ -83,7 +83,7 @@ impl Demo {
 
     /// `/metrics`, parsed.
     pub fn exposition(&self) -> Exposition {
-        Exposition::of(&self.metrics())
+        alys_test_support::exposition::parse_exposition(&self.metrics())
     }
 
     /// Sum of all samples of `name` carrying every `labels` pair (exact label matching).

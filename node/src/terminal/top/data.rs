@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use alys_telemetry::sources::catalog::sync::SyncState;
 
-use crate::exposition::Exposition;
+use alys_exposition::Exposition;
 
 /// One read of the node.
 #[derive(Debug, Clone)]
@@ -346,14 +346,16 @@ mod tests {
 
     #[test]
     fn actor_rates_come_from_two_readings() {
-        let before = Exposition::of(
+        let before = Exposition::parse(
             "alys_actor_messages_total{actor_type=\"chain\",message_type=\"mining\",outcome=\"processed\"} 10\n",
-        );
-        let now = Exposition::of(concat!(
+        )
+        .unwrap();
+        let now = Exposition::parse(concat!(
             "alys_actor_messages_total{actor_type=\"chain\",message_type=\"mining\",outcome=\"processed\"} 30\n",
             "alys_actor_mailbox_size{actor_type=\"chain\"} 3\n",
             "alys_actor_restarts_total{actor_type=\"chain\",reason=\"error\"} 1\n",
-        ));
+        ))
+        .unwrap();
         let lines = actors(&now, Some(&before), Duration::from_secs(2));
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].messages_per_second, Some(10.0));

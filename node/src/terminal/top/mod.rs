@@ -15,7 +15,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 
 use super::client::Http;
-use crate::exposition::Exposition;
+use alys_exposition::Exposition;
 use data::{Health, Reading};
 
 /// How often the node is read.

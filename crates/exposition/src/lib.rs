@@ -1,6 +1,11 @@
 //! The one reader of Prometheus text exposition (format 0.0.4): what `/metrics` serves, as
 //! `alys-telemetry top` reads it, and what the tests read (through the test harness).
 //!
+//! ```
+//! let exposition = alys_exposition::Exposition::parse("# TYPE up gauge\nup{job=\"node\"} 1\n").unwrap();
+//! assert_eq!(exposition.value("up", &[("job", "node")]), Some(1.0));
+//! ```
+//!
 //! Labels are parsed, escapes included, and matched exactly: `("actor", "bridge")` selects
 //! series whose `actor` label is `bridge`, never `from_actor="bridge"`. A line that does not
 //! parse is an error that quotes it, so a broken exposition fails the test that reads it.
@@ -65,12 +70,6 @@ impl Exposition {
         Ok(out)
     }
 
-    /// Parses `text`, panicking with the reason when it is not a valid exposition.
-    #[track_caller]
-    pub fn of(text: &str) -> Exposition {
-        Exposition::parse(text).unwrap_or_else(|e| panic!("{e}"))
-    }
-
     /// The samples named `name` carrying every one of `labels`.
     pub fn matching<'a>(
         &'a self,
@@ -117,13 +116,6 @@ impl Exposition {
     pub fn has(&self, name: &str) -> bool {
         self.samples.iter().any(|s| s.name == name)
     }
-}
-
-/// The sum of the samples of `name` with every one of `labels` in `text` (see
-/// [`Exposition::sum`]).
-#[track_caller]
-pub fn sample_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    Exposition::of(text).sum(name, labels)
 }
 
 fn parse_sample(line: &str) -> Result<Sample, String> {
@@ -245,7 +237,7 @@ alys_unlabelled 2
 
     #[test]
     fn labels_match_exactly_not_by_substring() {
-        let e = Exposition::of(TEXT);
+        let e = Exposition::parse(TEXT).unwrap();
         assert_eq!(
             e.sum(
                 "alys_actor_lifecycle_transitions_total",
@@ -274,7 +266,7 @@ alys_unlabelled 2
 
     #[test]
     fn values_with_separators_quotes_and_escapes_are_read_whole() {
-        let e = Exposition::of(TEXT);
+        let e = Exposition::parse(TEXT).unwrap();
         let odd = e.matching("alys_odd", &[]).next().unwrap();
         assert_eq!(odd.labels["path"], "a,b=c}");
         assert_eq!(odd.labels["quote"], "say \"hi\"\\n");
@@ -291,7 +283,7 @@ alys_unlabelled 2
 
     #[test]
     fn types_help_and_label_names_are_kept() {
-        let e = Exposition::of(TEXT);
+        let e = Exposition::parse(TEXT).unwrap();
         assert_eq!(e.types["alys_actor_message_latency_seconds"], "histogram");
         assert_eq!(
             e.help["alys_actor_lifecycle_transitions_total"],
@@ -325,6 +317,8 @@ alys_unlabelled 2
     #[test]
     #[should_panic(expected = "2 samples")]
     fn an_ambiguous_value_question_panics() {
-        Exposition::of("x{a=\"1\"} 1\nx{a=\"2\"} 2\n").value("x", &[]);
+        Exposition::parse("x{a=\"1\"} 1\nx{a=\"2\"} 2\n")
+            .unwrap()
+            .value("x", &[]);
     }
 }
