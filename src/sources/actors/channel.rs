@@ -2,31 +2,10 @@
 //! time and the sender's trace context beside each), or of plain ones when the SDK is
 //! disabled; and sending on either, with back-pressure told to the caller.
 
-use quanta::Instant;
 use tokio::sync::mpsc;
 
-use super::envelope::SenderContext;
-use super::mailbox::SendError;
-use crate::sources::catalog::labels::ActorType;
+use super::message::{Plain, SendError, Stamped};
 use crate::sources::traces;
-
-/// A message on its way, with what the receiver needs to measure and trace it.
-pub(crate) struct Stamped<M> {
-    pub message: M,
-    /// `None` when the SDK is disabled: nothing would record the wait.
-    pub enqueued: Option<Instant>,
-    pub parent: SenderContext,
-    pub from: ActorType,
-}
-
-/// A message on its way through a mailbox made while the SDK is disabled: only what health
-/// needs. The stamp's clock and context would be some 56 bytes a message that nothing reads,
-/// and every message crosses to the receiving core: with them a message fills a cache line
-/// of its own, without them several share one (docs/performance.md measures the difference).
-pub(crate) struct Plain<M> {
-    pub message: M,
-    pub from: ActorType,
-}
 
 /// The channel under a mailbox, chosen when the mailbox is made.
 pub(crate) enum Tx<M> {

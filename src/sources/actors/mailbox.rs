@@ -9,24 +9,13 @@ use std::task::{Context, Poll};
 use quanta::Instant;
 use tokio_stream::Stream;
 
-use super::channel::{Plain, Rx, Stamped, Tx, channel, send_on, try_send_on};
-use super::envelope::{Envelope, ReceiverRef, SenderContext};
+use super::channel::{Rx, Tx, channel, send_on, try_send_on};
+use super::envelope::{Envelope, ReceiverRef, ReceiverShared};
+use super::message::{ActorMessage, Plain, SendError, SenderContext, Stamped, TraceMode};
 use super::system::{ActorEntry, ActorSystem, Inner};
-use super::{ActorMessage, TraceMode};
 use crate::sources::catalog::actors::{BackpressureOutcome, LifecycleState};
 use crate::sources::catalog::labels::ActorType;
 use crate::sources::traces;
-
-/// Why a send did not deliver; the message comes back.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SendError<M> {
-    /// The mailbox is full (`try_send` only).
-    #[error("mailbox full")]
-    Full(M),
-    /// The receiving actor is gone.
-    #[error("mailbox closed")]
-    Closed(M),
-}
 
 /// An actor of an [`ActorSystem`]: its name and kind. Only the system makes one
 /// ([`ActorSystem::actor`], or [`ActorSystem::mailbox`] with [`Mailbox::actor`]), so a handle
@@ -163,14 +152,6 @@ impl<M: ActorMessage> MailboxSender<M> {
     fn backpressure(&self, outcome: BackpressureOutcome) {
         self.system.metrics.backpressure.add((self.to, outcome), 1);
     }
-}
-
-/// What every envelope of one mailbox shares.
-pub(crate) struct ReceiverShared {
-    pub entry: Arc<ActorEntry>,
-    pub system: Arc<Inner>,
-    pub actor_type: ActorType,
-    pub mode: TraceMode,
 }
 
 /// The receiving side, owned by the actor. It is also a [`Stream`] of envelopes.

@@ -45,32 +45,13 @@ mod channel;
 mod envelope;
 pub mod health;
 mod mailbox;
+mod message;
 pub mod supervisor;
 mod system;
 
-use crate::sources::catalog::labels::MessageType;
-
-pub use envelope::{Envelope, HANDLING_SPAN_TARGET, SenderContext};
+pub use envelope::{Envelope, HANDLING_SPAN_TARGET};
 pub use health::{ActorWindow, SystemHealth};
-pub use mailbox::{Actor, Mailbox, MailboxReceiver, MailboxSender, SendError};
+pub use mailbox::{Actor, Mailbox, MailboxReceiver, MailboxSender};
+pub use message::{ActorMessage, SendError, SenderContext, TraceMode};
 pub use supervisor::{ActorFailure, ChildHandle, RestartPolicy, StopSignal, Supervisor};
 pub use system::{ActorSystem, HEALTH_WINDOW};
-
-/// A message an actor receives.
-pub trait ActorMessage: Send + 'static {
-    /// Its kind, the `message_type` label.
-    fn message_type(&self) -> MessageType;
-    /// Its name in span names (`<actor_type>.<name>`), such as `import_block`.
-    fn name(&self) -> &'static str;
-}
-
-/// How a message's handling joins the sender's trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TraceMode {
-    /// The handling span is a child of the sender's: one trace across a pipeline of actors.
-    #[default]
-    Child,
-    /// The handling span starts a new trace linked to the sender's: for long-lived flows that
-    /// would otherwise make endless traces.
-    Link,
-}
