@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::family::metric_family;
 use super::labels::Outcome;
-use super::rate::{Throttle, WindowedRate};
+use super::rate::{PeriodGate, WindowedRate};
 
 /// Validators are few (the federation); a limit far above that only catches bugs.
 const VALIDATOR_LIMIT: usize = 100;
@@ -63,7 +63,7 @@ metric_family! {
         rates: Rates = Rates {
             transactions: WindowedRate::new(THROUGHPUT_WINDOW),
             bytes: WindowedRate::new(THROUGHPUT_WINDOW),
-            refresh: Throttle::new(Duration::from_secs(1)),
+            refresh: PeriodGate::new(Duration::from_secs(1)),
         },
     }
 }
@@ -76,7 +76,7 @@ struct Rates {
     transactions: WindowedRate,
     bytes: WindowedRate,
     /// The gauges are refreshed at most once a second.
-    refresh: Throttle,
+    refresh: PeriodGate,
 }
 
 impl ChainMetrics {

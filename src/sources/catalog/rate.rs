@@ -101,16 +101,16 @@ impl WindowedRate {
 /// Lets one caller through per period: derived gauges refreshed from a record path at most
 /// once a period, without a lock.
 #[derive(Debug)]
-pub struct Throttle {
+pub struct PeriodGate {
     period_ns: u64,
     started: OnceLock<Instant>,
     /// The last period let through, plus one (0: none yet).
     last: AtomicU64,
 }
 
-impl Throttle {
+impl PeriodGate {
     pub fn new(period: Duration) -> Self {
-        Throttle {
+        PeriodGate {
             period_ns: (period.as_nanos() as u64).max(1),
             started: OnceLock::new(),
             last: AtomicU64::new(0),
@@ -235,7 +235,7 @@ mod tests {
     #[test]
     fn a_throttle_lets_one_caller_through_per_period() {
         let t0 = Instant::now();
-        let t = Throttle::new(Duration::from_secs(1));
+        let t = PeriodGate::new(Duration::from_secs(1));
         assert!(t.due(t0));
         assert!(!t.due(t0 + Duration::from_millis(999)));
         assert!(t.due(t0 + Duration::from_millis(1_000)));

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::family::metric_family;
 use super::labels::label_enum;
-use super::rate::{Throttle, WindowedRate};
+use super::rate::{PeriodGate, WindowedRate};
 
 /// The name the Alys transaction pool dashboard and alert rules query.
 const DASHBOARD_NAME: &str = "the name the Alys transaction pool dashboard and alert rules query";
@@ -52,7 +52,7 @@ metric_family! {
             accepted: WindowedRate::new(RATE_WINDOW),
             rejected: WindowedRate::new(RATE_WINDOW),
             size: AtomicU64::new(0),
-            refresh: Throttle::new(REFRESH_PERIOD),
+            refresh: PeriodGate::new(REFRESH_PERIOD),
         },
     }
 }
@@ -96,7 +96,7 @@ struct Window {
     accepted: WindowedRate,
     rejected: WindowedRate,
     size: AtomicU64,
-    refresh: Throttle,
+    refresh: PeriodGate,
 }
 
 /// Pool health in 0..=1 from utilisation (size / capacity) and the rejection ratio
