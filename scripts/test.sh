@@ -21,7 +21,7 @@ bash scripts/install-test-deps.sh
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 
 cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 # The library is what a node links: the command line, the demo node and the governance
 # node (package alys-node) must not bring their dependencies into it.
@@ -38,5 +38,6 @@ if cargo tree -p alys-test-support -e normal --locked --prefix none | grep -E '^
   exit 1
 fi
 
-cargo test --workspace --all-targets --locked
+# Both tiers (README, "Tests"): the stack tier's test binaries need the feature `stack-tests`.
+cargo test --workspace --all-targets --all-features --locked
 cargo test --workspace --doc --locked

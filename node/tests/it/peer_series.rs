@@ -2,13 +2,11 @@
 //! `alys_peer_quality_score` on its /metrics is the connected peers, never the peers ever
 //! seen (which grew without bound and filled the cardinality limit with departed peers).
 
-mod support;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use support::node::Demo;
-use support::wait_until;
+use crate::support::node::Demo;
+use crate::support::wait_until;
 
 /// The peer ids of the quality series in `text`.
 fn quality_peers(text: &str) -> HashSet<String> {
@@ -33,8 +31,8 @@ fn a_departed_peers_series_disappears_from_the_demos_metrics() {
         || {
             let text = demo.metrics();
             let now = quality_peers(&text);
-            let connected = alys_test_support::exposition::parse_exposition(&text)
-                .sum("alys_peer_count", &[])?;
+            let connected =
+                crate::support::exposition::parse_exposition(&text).sum("alys_peer_count", &[])?;
             scrapes += 1;
             // One tick's change may fall between the two updates a scrape reads.
             assert!(

@@ -2,14 +2,12 @@
 //! and the flag or variable named: numbers the SDK would crash on, flags the node could not
 //! use, values that are not UTF-8; and a URL's credentials appear in no output.
 
-mod support;
-
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::{Proc, free_port, http_get, wait_until};
+use crate::support::{Proc, free_port, http_get, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_alys-telemetry");
 

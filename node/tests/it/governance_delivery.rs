@@ -3,7 +3,7 @@
 //! often the governance node is killed; whatever is given up is counted under its reason;
 //! expired requests are not delivered, and late work is refused.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
@@ -11,6 +11,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::support::node::BIN;
+use crate::support::{Proc, TempDir, free_port, wait_until_async};
 use alys_node::governance_node::{GovernanceServer, ServerConfig, read_journal};
 use alys_telemetry::sources::backoff::Backoff;
 use alys_telemetry::sources::governance::client::{
@@ -20,8 +22,6 @@ use alys_telemetry::sources::governance::proto::governance_message::Payload as I
 use alys_telemetry::sources::governance::proto::governance_stream_client::GovernanceStreamClient;
 use alys_telemetry::sources::governance::proto::node_message::Payload as Outbound;
 use alys_telemetry::sources::governance::proto::{Acknowledgement, NodeMessage, SignatureRequest};
-use support::node::BIN;
-use support::{Proc, TempDir, free_port, wait_until_async};
 
 type Metrics = support::metrics::Registry;
 

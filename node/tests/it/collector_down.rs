@@ -2,17 +2,15 @@
 //! endpoint keeps serving, the failure counter grows, failures are logged at most once per
 //! interval, and shutdown returns within its bound plus one second. The failures are logged
 //! only with RUST_LOG set: without it, a demo that never reached a collector prints the
-//! first-run hint instead (node/tests/first_run.rs).
-
-mod support;
+//! first-run hint instead (node/tests/it/first_run.rs).
 
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use support::node::Demo;
-use support::{free_port, wait_until};
+use crate::support::node::Demo;
+use crate::support::{free_port, wait_until};
 
 const SHUTDOWN_MS: u64 = 1500;
 

@@ -2,12 +2,10 @@
 //! `top`, `traces`) and does not repeat connection errors, while the failures are counted.
 //! With RUST_LOG set the user asked for details, and the failures are logged.
 
-mod support;
-
 use std::time::Duration;
 
-use support::node::Demo;
-use support::{free_port, wait_until};
+use crate::support::node::Demo;
+use crate::support::{free_port, wait_until};
 
 /// Fast exports, so that failures pile up within seconds.
 const FAST: [(&str, &str); 2] = [

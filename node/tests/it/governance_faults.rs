@@ -3,13 +3,15 @@
 //! sends its headers and then nothing is noticed by the unanswered heartbeats; a flood of bad
 //! messages gives a bounded number of log lines, every message counted.
 
-mod support;
+use crate::support;
 
 use std::net::{SocketAddr, TcpStream};
 use std::pin::Pin;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::node::{BIN, Demo};
+use crate::support::{Proc, free_port, wait_until, wait_until_async};
 use alys_node::governance_node::{GovernanceServer, ServerConfig};
 use alys_telemetry::sources::backoff::Backoff;
 use alys_telemetry::sources::governance::client::{ReconnectPolicy, StreamActor, StreamConfig};
@@ -20,8 +22,6 @@ use alys_telemetry::sources::governance::proto::governance_stream_server::{
 use alys_telemetry::sources::governance::proto::{
     FederationUpdate, GovernanceMessage, NodeMessage,
 };
-use support::node::{BIN, Demo};
-use support::{Proc, free_port, wait_until, wait_until_async};
 use tokio_stream::Stream;
 
 type Metrics = support::metrics::Registry;

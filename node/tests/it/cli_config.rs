@@ -2,12 +2,10 @@
 //! message naming the key and value; precedence is file < environment < flags; header values
 //! never appear in any output.
 
-mod support;
-
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use support::{Proc, TempDir, free_port, http_get, wait_until};
+use crate::support::{Proc, TempDir, free_port, http_get, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_alys-telemetry");
 

@@ -3,14 +3,12 @@
 //! and its collector accepts connections but never answers, three times in a row each.
 //! Requests in flight are cancelled and say so.
 
-mod support;
-
 use std::net::TcpListener;
 use std::process::Command;
 use std::time::Duration;
 
-use support::node::{BIN, Demo};
-use support::{Proc, free_port, http_get, wait_until};
+use crate::support::node::{BIN, Demo};
+use crate::support::{Proc, free_port, http_get, wait_until};
 
 /// The configured bound on a stop.
 const SHUTDOWN_MS: u64 = 2_000;

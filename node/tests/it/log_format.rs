@@ -1,11 +1,9 @@
 //! JSON log lines carry the trace and span ids of the span they were written in.
 
-mod support;
-
 use std::time::Duration;
 
-use support::node::Demo;
-use support::wait_until;
+use crate::support::node::Demo;
+use crate::support::wait_until;
 
 #[test]
 fn json_lines_carry_trace_and_span_ids() {

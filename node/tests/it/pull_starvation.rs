@@ -2,16 +2,14 @@
 //! hundreds of connections that never finish a request are opened against it (and keep
 //! coming), and a scraper is still answered promptly, with the governance stream connected.
 
-mod support;
-
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::node::Demo;
-use support::{http_get, wait_until};
+use crate::support::node::Demo;
+use crate::support::{http_get, wait_until};
 
 /// The demo's open-files limit: far below the connections thrown at it.
 const NOFILE: &str = "--nofile=256:256";

@@ -1,0 +1,17 @@
+//! The node's integration tests that need nothing but this machine and own no process
+//! global: they run the `alys-telemetry` command, the demo and the governance node on
+//! loopback. One binary, a module each (README, "Tests").
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bounded_stop;
+mod cli_config;
+mod cli_refusals;
+mod collector_down;
+mod first_run;
+mod governance_delivery;
+mod governance_faults;
+mod log_format;
+mod peer_series;
+mod pull_starvation;
