@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use alys_telemetry::exits::pull::{self, PullState, Readiness};
-use alys_telemetry::health::{CheckResult, HealthRegistry};
+use alys_telemetry::exits::pull::{self, PullState};
+use alys_telemetry::health::CheckResult;
 use alys_test_support::{http_get, http_request};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
@@ -19,21 +19,8 @@ struct Endpoint {
 
 impl Endpoint {
     fn start() -> Endpoint {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let state = PullState {
-            registry: prometheus::Registry::new(),
-            health: HealthRegistry::new(),
-            readiness: Readiness::new(),
-            viewer: None,
-        };
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
+        let (runtime, listener, addr) = crate::server::runtime_and_listener();
+        let state = crate::server::empty_state();
         let router = pull::router(state.clone());
         runtime.spawn(pull::serve(listener, router, std::future::pending()));
         Endpoint {

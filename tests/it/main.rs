@@ -7,6 +7,7 @@ mod actors;
 mod architecture;
 mod http_endpoints;
 mod pull_connections;
+mod server;
 mod system_collector;
 mod trace_store;
 mod viewer_http;

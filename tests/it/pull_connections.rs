@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use alys_telemetry::exits::connections::{self, ConnectionLimits, ConnectionStats};
-use alys_telemetry::exits::pull::{self, PullState, Readiness};
-use alys_telemetry::health::HealthRegistry;
+use alys_telemetry::exits::pull;
 use alys_telemetry::sources::catalog::pipeline::PullCloseReason;
 use alys_test_support::{http_get, wait_until};
 
@@ -21,21 +20,8 @@ struct Endpoint {
 }
 
 fn start(limits: ConnectionLimits) -> Endpoint {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let state = PullState {
-        registry: prometheus::Registry::new(),
-        health: HealthRegistry::new(),
-        readiness: Readiness::new(),
-        viewer: None,
-    };
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
+    let (runtime, listener, addr) = crate::server::runtime_and_listener();
+    let state = crate::server::empty_state();
     let stats = ConnectionStats::new();
     let serve = connections::serve(
         listener,
