@@ -6,9 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Disk first: a run that fills the disk dies in the linker minutes later with a bus error.
-# Measured needs (README, "Tests"): target/ takes up to 2.6 GB from clean; building the stack's
-# programs the first time takes up to 9.3 GB of Go caches, freed before the Rust build.
-need_gb=3
+# Measured needs (README, "Tests"): target/ takes up to 2.6 GB from clean, and the image's
+# replay (node/tests/stack_image.rs) up to 3.2 GB more in the temp dir while it runs; building
+# the stack's programs the first time takes up to 9.3 GB of Go caches, freed before the Rust
+# build.
+need_gb=7
 python3 scripts/build-stack-programs.py --check >/dev/null 2>&1 || need_gb=10
 mkdir -p target
 free_gb=$(df --output=avail -BG target | tail -1 | tr -dc '0-9')
