@@ -23,6 +23,7 @@ mod context;
 mod copy;
 mod dockerfile;
 mod replay;
+mod sandbox;
 
 use std::fs;
 use std::path::{Path, PathBuf};

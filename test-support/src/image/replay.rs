@@ -1,11 +1,9 @@
 //! `docker build` of the Dockerfile's last stage, step by step, without a Docker engine.
 //!
 //! Each stage gets a directory that holds what its steps write, at the paths the steps name.
-//! A RUN runs `/bin/sh -c …` as root in a bubblewrap sandbox made of the base image's
-//! stand-in (base.rs), the stage's own directories bound read-write at their image paths,
-//! the working directory and environment of the image, and the network (as `docker build`
-//! has). A path outside those directories is read-only, so the replay can be stricter than
-//! Docker, never laxer.
+//! A RUN runs in a bubblewrap sandbox (sandbox.rs) on the base image's stand-in (base.rs),
+//! with the stage's own directories bound read-write at their image paths. A path outside
+//! those directories is read-only, so the replay can be stricter than Docker, never laxer.
 //!
 //! Steps have cache keys as BuildKit's layers have: a step's key is its parent's key, its
 //! text, and for COPY the content of what it copies (paths, modes and bytes; not times).
@@ -15,7 +13,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -23,6 +20,7 @@ use sha2::{Digest, Sha256};
 use super::base::{self, Base};
 use super::copy::{self, Source};
 use super::dockerfile::{self, Instruction, Stage, Step};
+use super::sandbox::{copy_tree, run};
 use super::{BuiltImage, Context};
 
 /// Why the replay stopped, where `docker build` stops too.
@@ -69,14 +67,14 @@ pub struct Replay {
 }
 
 /// One stage while it builds.
-struct StageState {
-    base: Base,
-    root: PathBuf,
+pub(super) struct StageState {
+    pub(super) base: Base,
+    pub(super) root: PathBuf,
     /// Image paths bound read-write from `root` (for the Rust stand-in; the distroless root is
     /// whole).
-    own: BTreeSet<String>,
-    env: Vec<(String, String)>,
-    workdir: String,
+    pub(super) own: BTreeSet<String>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) workdir: String,
     user: String,
     entrypoint: Vec<String>,
     cmd: Vec<String>,
@@ -379,93 +377,6 @@ fn stage_index(stages: &[Stage], name: &str, before: usize) -> Option<usize> {
         .take(before)
         .position(|s| s.name.as_deref() == Some(name.as_str()))
         .or_else(|| name.parse().ok().filter(|i| *i < before.min(stages.len())))
-}
-
-/// RUN in the stage's sandbox; its output, or why it failed.
-fn run(state: &StageState, argv: &[String]) -> Result<String, String> {
-    let Base::Rust(toolchain) = &state.base else {
-        return Err("RUN needs /bin/sh, which this base image does not have".into());
-    };
-    let mut cmd = Command::new("bwrap");
-    cmd.args(["--die-with-parent", "--unshare-ipc", "--unshare-pid"]);
-    cmd.args(["--tmpfs", "/"]);
-    for dir in ["bin", "sbin", "lib", "lib64", "libexec", "share", "include"] {
-        let host = format!("/usr/{dir}");
-        cmd.args(["--ro-bind-try", &host, &host]);
-    }
-    for (link, to) in [
-        ("/bin", "usr/bin"),
-        ("/sbin", "usr/sbin"),
-        ("/lib", "usr/lib"),
-        ("/lib64", "usr/lib64"),
-    ] {
-        cmd.args(["--symlink", to, link]);
-    }
-    cmd.args([
-        "--ro-bind",
-        "/etc",
-        "/etc",
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-    ]);
-    cmd.args(["--tmpfs", "/tmp", "--dir", "/root"]);
-    cmd.arg("--ro-bind")
-        .arg(&toolchain.rustup_home)
-        .arg("/usr/local/rustup");
-    for own in &state.own {
-        cmd.arg("--bind")
-            .arg(state.root.join(own.trim_start_matches('/')))
-            .arg(own);
-    }
-    // The registry cache: downloads only, shared with this machine's cargo.
-    let registry = toolchain.cargo_home.join("registry");
-    fs::create_dir_all(&registry).map_err(|e| format!("create {}: {e}", registry.display()))?;
-    cmd.arg("--bind")
-        .arg(&registry)
-        .arg("/usr/local/cargo/registry");
-    cmd.args(["--chdir", &state.workdir, "--clearenv"]);
-    cmd.args(["--setenv", "HOME", "/root"]);
-    for (k, v) in &state.env {
-        cmd.args(["--setenv", k, v]);
-    }
-    cmd.arg("--").args(argv);
-    let log = state.root.with_extension("run.log");
-    let file = fs::File::create(&log).map_err(|e| format!("create {}: {e}", log.display()))?;
-    let status = cmd
-        .stdin(std::process::Stdio::null())
-        .stdout(file.try_clone().map_err(|e| e.to_string())?)
-        .stderr(file)
-        .status()
-        .map_err(|e| format!("start bwrap: {e} (scripts/install-test-deps.sh installs it)"))?;
-    let output = fs::read_to_string(&log).unwrap_or_default();
-    if status.success() {
-        return Ok(output);
-    }
-    let tail: Vec<&str> = output.lines().rev().take(40).collect();
-    let tail: Vec<&str> = tail.into_iter().rev().collect();
-    Err(format!(
-        "process {argv:?} did not complete successfully: {status}\n{}",
-        tail.join("\n")
-    ))
-}
-
-/// `cp -a`: modes, times and links kept.
-fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
-    if let Some(parent) = to.parent() {
-        fs::create_dir_all(parent).map_err(|e| format!("create {}: {e}", parent.display()))?;
-    }
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .map_err(|e| format!("cp: {e}"))?;
-    status
-        .success()
-        .then_some(())
-        .ok_or_else(|| format!("cp -a {} {} failed: {status}", from.display(), to.display()))
 }
 
 fn absolute(workdir: &str, path: &str) -> String {
