@@ -95,7 +95,7 @@ async fn counters_are_on_metrics_at_zero_before_their_first_event() {
         "alys_governance_correlation_timeouts_total",
         "alys_governance_server_auth_failures_total",
     ] {
-        assert_eq!(e.value(name, &[]), Some(0.0), "{name}");
+        assert_eq!(e.value(name, &[]), Ok(Some(0.0)), "{name}");
     }
     // A counter labelled by a closed set has every label value at 0.
     for reason in ["unknown_type", "malformed", "uncorrelated"] {
@@ -104,7 +104,7 @@ async fn counters_are_on_metrics_at_zero_before_their_first_event() {
                 "alys_governance_invalid_messages_total",
                 &[("reason", reason)]
             ),
-            Some(0.0),
+            Ok(Some(0.0)),
             "{reason}"
         );
     }

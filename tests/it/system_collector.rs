@@ -143,7 +143,9 @@ impl Exposition {
 
     /// The value of the one series `name` with exactly these `labels` among its own.
     fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        alys_test_support::exposition::parse_exposition(&self.text()).value(name, labels)
+        alys_test_support::exposition::parse_exposition(&self.text())
+            .value(name, labels)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn failures(&self, source: ResourceSource) -> Option<f64> {

@@ -3,7 +3,7 @@
 //!
 //! ```
 //! let exposition = alys_exposition::Exposition::parse("# TYPE up gauge\nup{job=\"node\"} 1\n").unwrap();
-//! assert_eq!(exposition.value("up", &[("job", "node")]), Some(1.0));
+//! assert_eq!(exposition.value("up", &[("job", "node")]), Ok(Some(1.0)));
 //! ```
 //!
 //! Labels are parsed, escapes included, and matched exactly: `("actor", "bridge")` selects
@@ -30,6 +30,28 @@ impl Sample {
             .all(|(k, v)| self.labels.get(*k).is_some_and(|have| have == v))
     }
 }
+
+/// A question [`Exposition::value`] cannot answer with one sample.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ambiguous {
+    pub name: String,
+    /// The labels asked for, as `name=value`.
+    pub labels: Vec<String>,
+    /// How many samples carry them.
+    pub samples: usize,
+}
+
+impl std::fmt::Display for Ambiguous {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} samples of {} carry {:?}: name more labels, or ask for their sum",
+            self.samples, self.name, self.labels
+        )
+    }
+}
+
+impl std::error::Error for Ambiguous {}
 
 /// A parsed exposition: every sample, and the `# TYPE` and `# HELP` of every family.
 #[derive(Debug, Clone, Default)]
@@ -88,19 +110,23 @@ impl Exposition {
             .reduce(|a, b| a + b)
     }
 
-    /// The value of the one sample named `name` carrying `labels`; `None` when there is none.
-    /// Panics when several match: the question was ambiguous.
-    #[track_caller]
-    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        let found: Vec<&Sample> = self.matching(name, labels).collect();
-        match found.as_slice() {
-            [] => None,
-            [one] => Some(one.value),
-            many => panic!(
-                "{} samples of {name} carry {labels:?}: {many:?}",
-                many.len()
-            ),
+    /// The value of the one sample named `name` carrying `labels`: `Ok(None)` when there is
+    /// none, an error when several match (the question was ambiguous: name more labels, or
+    /// ask for the [`sum`](Self::sum)).
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Result<Option<f64>, Ambiguous> {
+        let mut found = self.matching(name, labels);
+        let Some(first) = found.next() else {
+            return Ok(None);
+        };
+        let more = found.count();
+        if more == 0 {
+            return Ok(Some(first.value));
         }
+        Err(Ambiguous {
+            name: name.to_string(),
+            labels: labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            samples: more + 1,
+        })
     }
 
     /// Every label name seen on the samples named `name`.
@@ -277,7 +303,7 @@ alys_unlabelled 2
                 "alys_actor_message_latency_seconds_bucket",
                 &[("le", "+Inf")]
             ),
-            Some(3.0)
+            Ok(Some(3.0))
         );
     }
 
@@ -315,10 +341,12 @@ alys_unlabelled 2
     }
 
     #[test]
-    #[should_panic(expected = "2 samples")]
-    fn an_ambiguous_value_question_panics() {
-        Exposition::parse("x{a=\"1\"} 1\nx{a=\"2\"} 2\n")
-            .unwrap()
-            .value("x", &[]);
+    fn an_ambiguous_value_question_is_an_error_that_says_so() {
+        let e = Exposition::parse("x{a=\"1\"} 1\nx{a=\"2\"} 2\n").unwrap();
+        let error = e.value("x", &[]).unwrap_err();
+        assert_eq!(error.samples, 2);
+        assert!(error.to_string().starts_with("2 samples of x"), "{error}");
+        assert_eq!(e.value("x", &[("a", "2")]), Ok(Some(2.0)));
+        assert_eq!(e.value("y", &[]), Ok(None));
     }
 }
