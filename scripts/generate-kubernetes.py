@@ -10,7 +10,7 @@ Kubernetes manifests never carry a hand-made copy of them:
     scripts/generate-kubernetes.py            # rewrite the generated files
     scripts/generate-kubernetes.py --check    # exit 1 if they are not up to date
 
-node/tests/stack_kubernetes.rs runs --check and compares the PrometheusRules with alerts/rules.
+node/tests/stack/stack_kubernetes.rs runs --check and compares the PrometheusRules with alerts/rules.
 """
 
 from __future__ import annotations

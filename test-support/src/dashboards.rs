@@ -1,6 +1,6 @@
 //! The Grafana dashboards of dashboards/ as data: their panels and Prometheus queries, and
 //! the variables Grafana fills in before a query reaches Prometheus. Read by the static checks
-//! (node/tests/stack_dashboards.rs) and by the live ones (node/tests/stack_live.rs).
+//! (node/tests/stack/stack_dashboards.rs) and by the live ones (node/tests/stack_live.rs).
 
 use std::fs;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! variables on every query), use only metrics and labels the catalogue defines, and every
 //! query returns data from the running stack (node/tests/stack_live.rs).
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -13,11 +13,11 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use support::TempDir;
-use support::dashboards::{
+use crate::support::TempDir;
+use crate::support::dashboards::{
     Dashboard, PROMETHEUS_UID, all_panels, is_prometheus_target, panel_title, prometheus_queries,
 };
-use support::promql::{COUNTER_FUNCTIONS, Selector, parse_grafana_query};
+use crate::support::promql::{COUNTER_FUNCTIONS, Selector, parse_grafana_query};
 
 // ---------------------------------------------------------------------------------------------
 // The dashboards and the stack's conventions

@@ -2,13 +2,15 @@
 //! Prometheus loaded with our rules, pass through a real Alertmanager with our config, and
 //! reach a webhook within 30 s; when the fault ends, the alert resolves.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use support::node::Demo;
-use support::{Proc, Prometheus, TempDir, Webhook, free_port, http_get, pull_config, wait_until};
+use crate::support::node::Demo;
+use crate::support::{
+    Proc, Prometheus, TempDir, Webhook, free_port, http_get, pull_config, wait_until,
+};
 
 fn repo() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))

@@ -4,11 +4,12 @@
 //! from the environment, a span attribute) shows as text and runs nothing. Screenshots are
 //! kept under target/tmp/viewer/ (trace-waterfall.png is the one docs/viewer.md shows).
 
-mod support;
-
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use crate::support::browser::{Chromium, eval, screenshot};
+use crate::support::node::Demo;
+use crate::support::{http_get, wait_until};
 use alys_telemetry::exits::pull::{self, PullState, Readiness};
 use alys_telemetry::exits::viewer::Viewer;
 use alys_telemetry::exits::viewer::history::HealthHistory;
@@ -17,9 +18,6 @@ use alys_telemetry::health::HealthRegistry;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, Tracer, TracerProvider as _};
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use support::browser::{Chromium, eval, screenshot};
-use support::node::Demo;
-use support::{http_get, wait_until};
 
 /// Runs `window.owned = …` and changes the title if it ever runs.
 const MARKUP: &str =

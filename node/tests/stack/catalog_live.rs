@@ -2,14 +2,14 @@
 //! with the catalogue's type and label names, the whole process stays within its series
 //! budget, and a real Prometheus answers the queries the Alys dashboards are built on.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::support::node::Demo;
+use crate::support::{Prometheus, wait_until};
 use alys_telemetry::sources::catalog::{self, MetricDef, MetricKind};
-use support::node::Demo;
-use support::{Prometheus, wait_until};
 
 fn sample_name(def: &MetricDef) -> String {
     match def.kind {

@@ -2,7 +2,7 @@
 //! by the real Compose v2 binary, and the collector config for what the pinned collector
 //! needs (no collector runs here: see the README).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

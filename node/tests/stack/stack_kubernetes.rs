@@ -5,7 +5,7 @@
 //! the PrometheusRules equal to alerts/rules, and what operators expect of each workload:
 //! requests and limits, non-root, probes, a memory limiter under the limit.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -14,8 +14,8 @@ use std::process::Command;
 use serde::Deserialize;
 use serde_norway::Value;
 
-use support::TempDir;
-use support::stack::{self, Programs};
+use crate::support::TempDir;
+use crate::support::stack::{self, Programs};
 
 fn repo() -> PathBuf {
     stack::repo()

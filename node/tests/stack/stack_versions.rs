@@ -3,13 +3,11 @@
 //! manifest is at its release, every built program says it is that release, and the builds
 //! leave no Go caches behind.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use support::TempDir;
-use support::stack::{self, Programs};
+use crate::support::TempDir;
+use crate::support::stack::{self, Programs};
 
 fn programs() -> Programs {
     Programs::load(&stack::repo())

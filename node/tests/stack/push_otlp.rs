@@ -2,12 +2,10 @@
 //! stack pins): traces with correct parentage,
 //! metrics and logs arrive over gRPC and over HTTP/protobuf, with the resource set.
 
-mod support;
-
 use std::time::Duration;
 
-use support::node::Demo;
-use support::{OtlpCollector, ReceivedSpan, http_get, wait_until};
+use crate::support::node::Demo;
+use crate::support::{OtlpCollector, ReceivedSpan, http_get, wait_until};
 
 const FAST_EXPORT: &[(&str, &str)] = &[
     ("OTEL_BSP_SCHEDULE_DELAY", "200"),

@@ -3,7 +3,7 @@
 //! tests that see it fire and stay silent); every metric and label a rule names exists; and a
 //! real Prometheus scraping the demo loads every rule and evaluates it without error.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::node::{BIN, Demo};
+use crate::support::promql::parse_query;
+use crate::support::{Prometheus, http_get, pull_config, wait_until};
 use serde_json::Value;
 use serde_norway::Value as Yaml;
-use support::node::{BIN, Demo};
-use support::promql::parse_query;
-use support::{Prometheus, http_get, pull_config, wait_until};
 
 const RUNBOOK_BASE: &str = "https://github.com/alys/alys-telemetry/blob/main/alerts/runbooks/";
 const SEVERITIES: [&str; 3] = ["critical", "warning", "info"];

@@ -3,15 +3,13 @@
 //! and coming back, and `q` gives the terminal back. `traces` also reads the real Jaeger's
 //! query API, and the node's /api/ output is taken by Jaeger's OTLP/HTTP JSON receiver.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::jaeger::Jaeger;
+use crate::support::node::{BIN, Demo};
+use crate::support::tmux::Tmux;
+use crate::support::{free_port, http_get, wait_until};
 use opentelemetry_proto::tonic::trace::v1::TracesData;
-use support::jaeger::Jaeger;
-use support::node::{BIN, Demo};
-use support::tmux::Tmux;
-use support::{free_port, http_get, wait_until};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -1,14 +1,14 @@
 //! The pull exit against a real Prometheus: it scrapes the demo every second, sees the target
 //! up, and watches a demo counter grow. `promtool check metrics` finds nothing to complain about.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::node::Demo;
-use support::{Prometheus, wait_until};
+use crate::support::node::Demo;
+use crate::support::{Prometheus, wait_until};
 
 fn sum_of(result: &[serde_json::Value]) -> f64 {
     result
