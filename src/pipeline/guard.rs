@@ -5,15 +5,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry::metrics::Meter;
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::Subscriber;
 use tracing_subscriber::Layer;
 use tracing_subscriber::registry::LookupSpan;
 
+use super::SCOPE;
 use super::shutdown::{self, ShutdownReport};
 use super::subscriber;
 use crate::exits::otlp::ExportStats;
@@ -26,11 +28,6 @@ pub struct TelemetryGuard {
     pub(super) providers: Option<shutdown::Providers>,
     /// The pipeline's own meter: of its meter provider, never the global one.
     pub(super) meter: Meter,
-    pub(super) meter_provider: Option<SdkMeterProvider>,
-    pub(super) tracer_provider: Option<SdkTracerProvider>,
-    /// What the `tracing` layers are made of.
-    pub(super) tracer: Option<SdkTracer>,
-    pub(super) logger: Option<SdkLoggerProvider>,
     pub(super) registry: prometheus::Registry,
     pub(super) stats: Arc<ExportStats>,
     pub(super) health: HealthRegistry,
@@ -61,18 +58,24 @@ impl TelemetryGuard {
     where
         S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
     {
-        subscriber::pipeline_layer(self.tracer.clone(), self.logger.as_ref())
+        let tracer = self.tracer_provider().map(|p| p.tracer(SCOPE));
+        subscriber::pipeline_layer(tracer, self.logger_provider())
     }
 
     /// The tracer provider, for a host that makes spans on the SDK directly (none when
     /// traces are off or the SDK is disabled).
     pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
-        self.tracer_provider.as_ref()
+        self.providers.as_ref()?.tracer.as_ref()
     }
 
     /// The meter provider that feeds `/metrics` and OTLP push.
     pub fn meter_provider(&self) -> Option<&SdkMeterProvider> {
-        self.meter_provider.as_ref()
+        self.providers.as_ref()?.meter.as_ref()
+    }
+
+    /// The logger provider behind the log bridge (none unless logs are pushed).
+    pub(super) fn logger_provider(&self) -> Option<&SdkLoggerProvider> {
+        self.providers.as_ref()?.logger.as_ref()
     }
     /// Where components register their health checks.
     pub fn health(&self) -> &HealthRegistry {

@@ -30,6 +30,7 @@ use std::time::Duration;
 use opentelemetry::global;
 use opentelemetry::metrics::NoopMeterProvider;
 use opentelemetry::propagation::TextMapCompositePropagator;
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::trace::noop::{NoopTextMapPropagator, NoopTracerProvider};
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
@@ -112,9 +113,9 @@ impl Telemetry {
         let filter = subscriber::env_filter()?;
         let guard = start::start(config, Globals::Install)?;
         global::set_text_map_propagator(propagator());
-        let tracer = guard.tracer.clone();
+        let tracer = guard.tracer_provider().map(|p| p.tracer(SCOPE));
         if let Err(e) =
-            subscriber::install(filter, config.log_format, tracer, guard.logger.as_ref())
+            subscriber::install(filter, config.log_format, tracer, guard.logger_provider())
         {
             // The guard, dropped on return, stops what `start` started.
             uninstall_globals();

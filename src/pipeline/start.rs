@@ -4,7 +4,6 @@
 
 use opentelemetry::global;
 use opentelemetry::metrics::{Meter, MeterProvider as _, NoopMeterProvider};
-use opentelemetry::trace::TracerProvider as _;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -59,10 +58,6 @@ pub(super) fn start(
         pull::spawn(listener, state, limits, &meter, stopped)
     });
     Ok(TelemetryGuard {
-        tracer: providers.tracer.as_ref().map(|p| p.tracer(SCOPE)),
-        logger: providers.logger.clone(),
-        meter_provider: providers.meter.clone(),
-        tracer_provider: providers.tracer.clone(),
         providers: Some(providers),
         meter,
         registry,

@@ -175,17 +175,11 @@ impl Drop for Netns {
     }
 }
 
+/// The stack harness's `ip`, failing the test with the command and what it printed.
 fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run `ip` (iproute2): {e}"));
-    assert!(
-        out.status.success(),
-        "`ip {}` failed: {} (the image's checks need root and network namespaces)",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
+    if let Err(e) = crate::stack::network::ip(args) {
+        panic!("{e} (the image's checks need root and network namespaces)");
+    }
 }
 
 /// Namespaces of earlier runs whose process is gone.

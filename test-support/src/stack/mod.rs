@@ -18,7 +18,7 @@
 pub mod api;
 mod compose;
 mod images;
-mod network;
+pub(crate) mod network;
 mod programs;
 mod sandbox;
 

@@ -36,7 +36,7 @@ struct Names {
 }
 
 /// Runs `ip` with `args`; a failure names the command and what it printed.
-fn ip(args: &[&str]) -> Result<(), String> {
+pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new("ip")
         .args(args)
         .output()
