@@ -5,8 +5,8 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use alys_telemetry::sources::catalog::actors::{ActorMetrics, def};
-use alys_telemetry::sources::catalog::labels::ActorType;
+use alys_telemetry::sources::catalog::actors::ActorMetrics;
+use alys_telemetry::sources::catalog::labels::{ActorType, MessageType};
 use alys_telemetry::sources::catalog::migration::{ErrorType, MigrationMetrics, MigrationPhase};
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::KeyValue;
@@ -54,14 +54,18 @@ fn metric_record(c: &mut Criterion) {
 
     let sdk_histogram = meter
         .f64_histogram("sdk_histogram")
-        .with_boundaries(def::message_latency.buckets.to_vec())
+        .with_boundaries(
+            ActorMetrics::<ActorType, MessageType>::MESSAGE_LATENCY
+                .buckets
+                .to_vec(),
+        )
         .build();
     let one = [KeyValue::new("actor_type", "chain")];
     g.bench_function("baseline_sdk_histogram_record_1_attribute", |b| {
         b.iter(|| sdk_histogram.record(black_box(0.004), &one))
     });
 
-    let actors = ActorMetrics::new(&meter);
+    let actors = ActorMetrics::<ActorType, MessageType>::new(&meter);
     g.bench_function("ours_enum_histogram_record", |b| {
         b.iter(|| {
             actors

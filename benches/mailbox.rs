@@ -26,9 +26,14 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
+/// The kinds the actor system here is labelled by: the node's.
+type Kinds = (ActorType, MessageType);
+
 struct Ping(u64);
 
 impl ActorMessage for Ping {
+    type Kinds = Kinds;
+
     fn message_type(&self) -> MessageType {
         MessageType::Network
     }
@@ -67,7 +72,7 @@ fn meter_provider() -> SdkMeterProvider {
 fn message_pass(c: &mut Criterion) {
     let _tracing = install_unsampled_tracing();
     let meters = meter_provider();
-    let system = ActorSystem::new(&meters.meter("bench"));
+    let system = ActorSystem::<Kinds>::new(&meters.meter("bench"));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -29,11 +29,44 @@
 //! # Ok(()) }
 //! ```
 
-pub mod config;
-pub mod exits;
-pub mod health;
-pub mod pipeline;
-pub mod sources;
+pub use alys_telemetry_config as config;
+pub use alys_telemetry_core::health;
+pub use alys_telemetry_core::{child_span, root_span};
+
+pub mod sources {
+    //! Sources: where measurements come from. Each records through the catalogue's families
+    //! and registers its health checks; none of them knows the exits (the compiler keeps it:
+    //! their crates do not depend on the pipeline's).
+    //!
+    //! - [`catalog`]: every metric, declared once per family;
+    //! - [`actors`]: metered mailboxes, trace correlation, supervision and actor health;
+    //! - [`governance`]: the governance stream's client (the StreamActor), its protocol,
+    //!   propagation and TLS;
+    //! - [`system`]: the process and host resource collector;
+    //! - [`traces`]: sampling decided before any span exists, the span macros, and the
+    //!   decision travelling with every message;
+    //! - [`backoff`]: the one retry policy the sources share;
+    //! - [`throttle`]: the one rate limit on repeated warnings (the exits' too).
+
+    pub use alys_telemetry_actors as actors;
+    pub use alys_telemetry_catalog as catalog;
+    pub use alys_telemetry_core::{backoff, throttle, traces};
+    pub use alys_telemetry_governance as governance;
+    pub use alys_telemetry_system as system;
+}
+
+pub use alys_telemetry_pipeline as pipeline;
+
+pub mod exits {
+    //! Exits: the ways out of the process. [`pull`] serves Prometheus `/metrics` with
+    //! `/health` and `/ready`, its connections held within limits by [`connections`];
+    //! [`otlp`] pushes traces, metrics and logs to a collector, counting what it delivers;
+    //! [`viewer`] keeps recent traces in the process and shows them, with health, on the pull
+    //! endpoint's listener.
+
+    pub use alys_telemetry_pipeline::exits::{connections, otlp, pull};
+    pub use alys_telemetry_viewer as viewer;
+}
 
 pub use config::TelemetryConfig;
 pub use pipeline::{Telemetry, TelemetryGuard};

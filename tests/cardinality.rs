@@ -3,7 +3,7 @@
 //! peer that leaves takes its series with it and frees its slot.
 
 use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
-use alys_telemetry::sources::catalog::peers::{PeerMetrics, def};
+use alys_telemetry::sources::catalog::peers::PeerMetrics;
 use alys_telemetry::{Telemetry, TelemetryGuard};
 use alys_test_support::sample_sum;
 
@@ -64,7 +64,7 @@ fn peer_series_are_the_connected_peers_bounded_by_the_limit() {
     for i in 0..PEERS {
         peers.set_quality(&format!("12D3KooW{i:x}"), 0.5);
     }
-    let limit = def::quality.cardinality_limit;
+    let limit = PeerMetrics::QUALITY.cardinality_limit;
     let text = scrape(&telemetry);
     assert_eq!(quality_series(&text).len(), limit);
     assert_eq!(peers.peers_with_quality(), limit);

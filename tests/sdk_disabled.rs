@@ -14,10 +14,15 @@ use alys_test_support::span_context;
 use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt;
 
+/// The kinds the actor system here is labelled by: the node's.
+type Kinds = (ActorType, MessageType);
+
 #[derive(Debug, PartialEq)]
 struct Import(u64);
 
 impl ActorMessage for Import {
+    type Kinds = Kinds;
+
     fn message_type(&self) -> MessageType {
         MessageType::Storage
     }
@@ -38,7 +43,7 @@ async fn a_disabled_sdk_leaves_mailboxes_their_messages_and_health_only() {
     // A real SDK meter, to show that the mailbox itself records nothing, not only that the
     // disabled pipeline's meter drops it.
     let metrics = alys_test_support::metrics::Registry::new();
-    let system = ActorSystem::new(&metrics.meter());
+    let system = ActorSystem::<Kinds>::new(&metrics.meter());
     let (storage, mut inbox) =
         system.mailbox::<Import>("storage", ActorType::Storage, 3, TraceMode::Child);
     let chain = system.actor("chain", ActorType::Chain);

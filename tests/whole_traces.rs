@@ -26,12 +26,17 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
+/// The kinds the actor system here is labelled by: the node's.
+type Kinds = (ActorType, MessageType);
+
 const RATIO: f64 = 0.01;
 
 #[derive(Debug)]
 struct Work;
 
 impl ActorMessage for Work {
+    type Kinds = Kinds;
+
     fn message_type(&self) -> MessageType {
         MessageType::Storage
     }
@@ -119,9 +124,9 @@ fn stream_hop(
 /// code does), d counts the messages whose trace is sampled. Returns the sender into a,
 /// speaking for `source`, d's count and the count on the stream's far side.
 fn pipeline(
-    system: &ActorSystem,
+    system: &ActorSystem<Kinds>,
     rt: &tokio::runtime::Runtime,
-    source: &Actor,
+    source: &Actor<Kinds>,
 ) -> (MailboxSender<Work>, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let (wire, sampled_past_stream) = stream_hop(rt);
     let (to_a, mut a) = system.mailbox::<Work>("a", ActorType::Chain, 1024, TraceMode::Child);
@@ -251,7 +256,7 @@ fn at_ratio_001_every_trace_through_four_actors_is_whole_or_absent() {
     let t = tracing();
     let rt = runtime();
     let meters = alys_test_support::metrics::Registry::new();
-    let system = ActorSystem::new(&meters.meter());
+    let system = ActorSystem::<Kinds>::new(&meters.meter());
     let source = system.actor("source", ActorType::System);
     let (into_a, sampled_at_d, sampled_past_stream) = pipeline(&system, &rt, &source);
     let opened_sampled = AtomicUsize::new(0);

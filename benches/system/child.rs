@@ -14,7 +14,7 @@ use serde_json::json;
 use tokio::sync::watch;
 
 use crate::report::Variant;
-use crate::workload::{self, Gate, Pace};
+use crate::workload::{self, Gate, Kinds, Pace};
 
 fn knob(name: &str) -> u64 {
     std::env::var(name)
@@ -75,7 +75,7 @@ pub fn run(name: &str) {
         }
         let result = match variant {
             Variant::SdkDisabledPaired => {
-                let system = ActorSystem::new(&meter(telemetry.as_ref()));
+                let system = ActorSystem::<Kinds>::new(&meter(telemetry.as_ref()));
                 paired(Some(&system), iterations, pace, seconds, warmup).await
             }
             Variant::BarePaired => paired(None, iterations, pace, seconds, warmup).await,
@@ -86,7 +86,7 @@ pub fn run(name: &str) {
                     Variant::Bare => workload::bare(iterations, pace),
                     Variant::MetricsCrate => workload::metered::run(iterations, pace),
                     _ => {
-                        let system = ActorSystem::new(&meter(telemetry.as_ref()));
+                        let system = ActorSystem::<Kinds>::new(&meter(telemetry.as_ref()));
                         workload::mailboxes(&system, iterations, pace);
                     }
                 }
@@ -170,7 +170,7 @@ const PAIRS_PER_SECOND: u64 = 3;
 /// per message of the mailboxes against bare channels a second apart, so that the machine's
 /// drift between processes, larger than the difference sought, cancels.
 async fn paired(
-    contender: Option<&ActorSystem>,
+    contender: Option<&ActorSystem<Kinds>>,
     iterations: u64,
     pace: impl Fn(Gate) -> Pace,
     seconds: u64,

@@ -12,6 +12,9 @@ use alys_telemetry::sources::actors::{ActorMessage, ActorSystem, MailboxSender, 
 use alys_telemetry::sources::catalog::labels::{ActorType, MessageType};
 use tokio::sync::{mpsc, watch};
 
+/// The kinds the actor system here is labelled by: the node's.
+pub type Kinds = (ActorType, MessageType);
+
 /// Actors in the pipeline.
 pub const HOPS: u64 = 4;
 /// Mailbox capacity.
@@ -42,6 +45,8 @@ pub fn calibrate(target: Duration) -> u64 {
 pub struct Message(u64);
 
 impl ActorMessage for Message {
+    type Kinds = Kinds;
+
     fn message_type(&self) -> MessageType {
         MessageType::Network
     }
@@ -227,7 +232,7 @@ pub mod metered {
 
 /// The library's metered mailboxes: each actor handles inside `Envelope::handle` (its trace
 /// scope, wait and handling histograms, counters, health counts) and forwards from there.
-pub fn mailboxes(system: &ActorSystem, iterations: u64, pace: Pace) {
+pub fn mailboxes(system: &ActorSystem<Kinds>, iterations: u64, pace: Pace) {
     let kinds = [
         ActorType::Chain,
         ActorType::Engine,

@@ -16,10 +16,15 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider,
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
+/// The kinds the actor system here is labelled by: the node's.
+type Kinds = (ActorType, MessageType);
+
 #[derive(Debug, PartialEq)]
 struct Work(u32);
 
 impl ActorMessage for Work {
+    type Kinds = Kinds;
+
     fn message_type(&self) -> MessageType {
         MessageType::Storage
     }
@@ -53,8 +58,8 @@ impl Harness {
         }
     }
 
-    fn system(&self) -> ActorSystem {
-        ActorSystem::new(&self.metrics.meter())
+    fn system(&self) -> ActorSystem<Kinds> {
+        ActorSystem::<Kinds>::new(&self.metrics.meter())
     }
 
     fn finished(&self) -> Vec<SpanData> {
@@ -85,7 +90,7 @@ fn span<'a>(spans: &'a [SpanData], name: &str) -> &'a SpanData {
 }
 
 /// a → b → c: each actor forwards what it gets, inside its handling span.
-async fn three_actor_pipeline(system: &ActorSystem, mode: TraceMode) {
+async fn three_actor_pipeline(system: &ActorSystem<Kinds>, mode: TraceMode) {
     let (to_a, mut a) = system.mailbox::<Work>("a", ActorType::Chain, 8, mode);
     let (to_b, mut b) = system.mailbox::<Work>("b", ActorType::Engine, 8, mode);
     let (to_c, mut c) = system.mailbox::<Work>("c", ActorType::Storage, 8, mode);
@@ -411,7 +416,7 @@ fn the_receiver_is_a_stream_of_envelopes_that_know_their_sender() {
 /// What a handler sees of its sender's context: the span context always (sampled or not),
 /// the baggage when the sender had some.
 async fn context_seen_by_handler(
-    system: &ActorSystem,
+    system: &ActorSystem<Kinds>,
     sender_context: opentelemetry::Context,
 ) -> opentelemetry::Context {
     use opentelemetry::context::FutureExt as _;

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use alys_telemetry::health::{HealthRegistry, HealthStatus};
-use alys_telemetry::sources::catalog::system::{self as family, ResourceSource, def};
+use alys_telemetry::sources::catalog::MetricFamily;
+use alys_telemetry::sources::catalog::system::{self as family, ResourceSource};
 use alys_telemetry::sources::system::{
     DiskTotals, HostStats, LinuxReader, NetworkTotals, ProcessHealth, ProcessStats, ReadError,
     ResourceReader, Schedule, SystemCollector, SystemCollectorConfig, count_entries,
@@ -150,7 +151,7 @@ impl Exposition {
 
     fn failures(&self, source: ResourceSource) -> Option<f64> {
         self.value(
-            def::collection_failures.name,
+            family::SystemMetrics::COLLECTION_FAILURES.name,
             &[("source", source.as_str())],
         )
     }
@@ -166,7 +167,10 @@ fn one_failing_source_does_not_blank_the_others() {
     let metrics = Exposition::for_collector(&collector);
     assert!(collector.collect_once().succeeded());
     assert_eq!(
-        metrics.value(def::disk_io.name, &[("operation", "read")]),
+        metrics.value(
+            family::SystemMetrics::DISK_IO.name,
+            &[("operation", "read")]
+        ),
         Some(1000.0)
     );
 
@@ -195,17 +199,26 @@ fn one_failing_source_does_not_blank_the_others() {
         [ResourceSource::Disk, ResourceSource::Network]
     );
 
-    assert_eq!(metrics.value(def::memory_usage.name, &[]), Some(250.0));
     assert_eq!(
-        metrics.value(def::system_memory_total.name, &[]),
+        metrics.value(family::SystemMetrics::MEMORY_USAGE.name, &[]),
+        Some(250.0)
+    );
+    assert_eq!(
+        metrics.value(family::SystemMetrics::SYSTEM_MEMORY_TOTAL.name, &[]),
         Some(2000.0)
     );
     assert_eq!(
-        metrics.value(def::disk_io.name, &[("operation", "read")]),
+        metrics.value(
+            family::SystemMetrics::DISK_IO.name,
+            &[("operation", "read")]
+        ),
         Some(1000.0)
     );
     assert_eq!(
-        metrics.value(def::network_io.name, &[("direction", "transmit")]),
+        metrics.value(
+            family::SystemMetrics::NETWORK_IO.name,
+            &[("direction", "transmit")]
+        ),
         Some(4000.0)
     );
     assert_eq!(metrics.failures(ResourceSource::Disk), Some(1.0));
@@ -218,7 +231,10 @@ fn one_failing_source_does_not_blank_the_others() {
     script.set(|p| p.failing.clear());
     collector.collect_once();
     assert_eq!(
-        metrics.value(def::disk_io.name, &[("operation", "read")]),
+        metrics.value(
+            family::SystemMetrics::DISK_IO.name,
+            &[("operation", "read")]
+        ),
         Some(9999.0)
     );
     assert_eq!(metrics.failures(ResourceSource::Disk), Some(2.0));
@@ -242,12 +258,18 @@ fn a_collection_where_every_source_fails_drives_the_backoff() {
     }
     assert_eq!(delays, [10, 20, 40, 60, 60]);
     assert_eq!(collector.snapshot().last_success, None);
-    assert_eq!(metrics.value(def::last_collection_success.name, &[]), None);
+    assert_eq!(
+        metrics.value(family::SystemMetrics::LAST_COLLECTION_SUCCESS.name, &[]),
+        None
+    );
     for source in ResourceSource::ALL {
         assert_eq!(metrics.failures(*source), Some(5.0), "{source}");
     }
     // Nothing was ever read: no made-up zeros.
-    assert_eq!(metrics.value(def::memory_usage.name, &[]), None);
+    assert_eq!(
+        metrics.value(family::SystemMetrics::MEMORY_USAGE.name, &[]),
+        None
+    );
 
     // One source back is enough to return to the normal interval.
     script.set(|p| p.failing.retain(|s| *s != ResourceSource::Threads));
@@ -255,14 +277,17 @@ fn a_collection_where_every_source_fails_drives_the_backoff() {
     assert!(report.succeeded());
     assert_eq!(schedule.after(report.succeeded()), config.interval);
     let last = metrics
-        .value(def::last_collection_success.name, &[])
+        .value(family::SystemMetrics::LAST_COLLECTION_SUCCESS.name, &[])
         .unwrap();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
     assert!((now - last).abs() < 60.0, "last success {last}, now {now}");
-    assert_eq!(metrics.value(def::threads.name, &[]), Some(12.0));
+    assert_eq!(
+        metrics.value(family::SystemMetrics::THREADS.name, &[]),
+        Some(12.0)
+    );
 }
 
 #[test]
@@ -272,7 +297,7 @@ fn every_collection_is_timed() {
     for _ in 0..3 {
         collector.collect_once();
     }
-    let count = format!("{}_count", def::collection_duration.name);
+    let count = format!("{}_count", family::SystemMetrics::COLLECTION_DURATION.name);
     assert_eq!(metrics.value(&count, &[]), Some(3.0));
 }
 
@@ -309,12 +334,15 @@ async fn health_check_and_gauge_follow_the_thresholds() {
             check.detail
         );
         assert_eq!(
-            metrics.value(def::process_health.name, &[]),
+            metrics.value(family::SystemMetrics::PROCESS_HEALTH.name, &[]),
             Some(level.gauge_value()),
             "rss {rss}, cpu {cpu}"
         );
         // The exported CPU figure is the raw per-core one.
-        assert_eq!(metrics.value(def::cpu_usage.name, &[]), Some(cpu));
+        assert_eq!(
+            metrics.value(family::SystemMetrics::CPU_USAGE.name, &[]),
+            Some(cpu)
+        );
     }
     script.set(|p| {
         p.rss = 451;
@@ -481,7 +509,7 @@ fn every_system_metric_reaches_prometheus_from_the_real_reader() {
     let report = collector.collect_once();
     assert!(report.failures.is_empty(), "{report:?}");
     let text = metrics.text();
-    for def in family::FAMILY.metrics {
+    for def in <family::SystemMetrics as MetricFamily>::FAMILY.metrics {
         assert!(
             text.contains(&format!(
                 "# TYPE {} {}",
@@ -492,8 +520,12 @@ fn every_system_metric_reaches_prometheus_from_the_real_reader() {
             def.name
         );
     }
-    let threads = metrics.value(def::threads.name, &[]).unwrap();
+    let threads = metrics
+        .value(family::SystemMetrics::THREADS.name, &[])
+        .unwrap();
     assert!(threads >= 1.0);
-    let uptime = metrics.value(def::uptime.name, &[]).unwrap();
+    let uptime = metrics
+        .value(family::SystemMetrics::UPTIME.name, &[])
+        .unwrap();
     assert!(uptime >= 0.0);
 }

@@ -22,6 +22,9 @@ use alys_telemetry::sources::catalog::labels::{ActorType, MessageType, Outcome};
 use alys_telemetry::sources::governance::client::StreamHandle;
 use fastrand::Rng;
 
+/// The node's kinds of actor and of message, which its actor system is labelled by.
+pub type AlysKinds = (ActorType, MessageType);
+
 /// A block on its way through the actors.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Block {
@@ -38,6 +41,8 @@ enum Step {
 }
 
 impl ActorMessage for Block {
+    type Kinds = AlysKinds;
+
     fn message_type(&self) -> MessageType {
         match self.step {
             Step::Execute => MessageType::Mining,
@@ -61,6 +66,8 @@ pub(crate) struct SyncBatch {
 }
 
 impl ActorMessage for SyncBatch {
+    type Kinds = AlysKinds;
+
     fn message_type(&self) -> MessageType {
         MessageType::Sync
     }
@@ -74,6 +81,8 @@ impl ActorMessage for SyncBatch {
 struct PegOperation;
 
 impl ActorMessage for PegOperation {
+    type Kinds = AlysKinds;
+
     fn message_type(&self) -> MessageType {
         MessageType::Bridge
     }
@@ -87,6 +96,8 @@ impl ActorMessage for PegOperation {
 struct Heartbeat;
 
 impl ActorMessage for Heartbeat {
+    type Kinds = AlysKinds;
+
     fn message_type(&self) -> MessageType {
         MessageType::Governance
     }
@@ -112,7 +123,7 @@ struct Mailboxes {
 pub(crate) fn spawn(
     tasks: &mut JoinSet<()>,
     shared: &Arc<Shared>,
-    system: &ActorSystem,
+    system: &ActorSystem<AlysKinds>,
     governance: StreamHandle,
 ) -> (SyncMailbox, Vec<ChildHandle>) {
     let supervisor = Supervisor::new(system, ActorType::Supervisor, RestartPolicy::default());
@@ -171,7 +182,7 @@ struct Inboxes {
     stream: MailboxReceiver<Heartbeat>,
 }
 
-fn mailboxes(system: &ActorSystem) -> (Mailboxes, Inboxes) {
+fn mailboxes(system: &ActorSystem<AlysKinds>) -> (Mailboxes, Inboxes) {
     let (engine, engine_in) = system.mailbox("engine", ActorType::Engine, 64, TraceMode::Child);
     let (storage, storage_in) = system.mailbox("storage", ActorType::Storage, 64, TraceMode::Child);
     let (network, network_in) = system.mailbox("network", ActorType::Network, 64, TraceMode::Child);
@@ -252,7 +263,7 @@ fn every<M: ActorMessage>(
 }
 
 /// The actors this one depends on are reported healthy every second.
-async fn report_dependencies(system: ActorSystem) {
+async fn report_dependencies(system: ActorSystem<AlysKinds>) {
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
         ticker.tick().await;
@@ -268,9 +279,13 @@ async fn report_dependencies(system: ActorSystem) {
 
 /// Supervises an actor that handles each message of `inbox` with `work`; an `Err` from
 /// `work` fails the actor (after counting the message as failed), which is restarted.
-fn supervised<M, F, Fut>(supervisor: &Supervisor, inbox: MailboxReceiver<M>, work: F) -> ChildHandle
+fn supervised<M, F, Fut>(
+    supervisor: &Supervisor<AlysKinds>,
+    inbox: MailboxReceiver<M>,
+    work: F,
+) -> ChildHandle
 where
-    M: ActorMessage,
+    M: ActorMessage<Kinds = AlysKinds>,
     F: Fn(M, Rng) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
@@ -305,7 +320,7 @@ where
 
 /// An actor that handles each block and passes it on to `next`.
 fn relay(
-    supervisor: &Supervisor,
+    supervisor: &Supervisor<AlysKinds>,
     inbox: MailboxReceiver<Block>,
     next: Option<MailboxSender<Block>>,
     work_ms: std::ops::Range<u64>,

@@ -150,7 +150,7 @@ pub async fn run(
     }
     register_health(telemetry, &shared);
 
-    let system = ActorSystem::new(&meter);
+    let system = ActorSystem::<actors::AlysKinds>::new(&meter);
     system.register_health(telemetry.health());
     let (embedded, stream) = connect_governance(&options, &meter).await?;
     let mut tasks = tokio::task::JoinSet::new();

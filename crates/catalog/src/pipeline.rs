@@ -1,0 +1,82 @@
+//! The pipeline's metrics about itself. The OTLP exit's counted exporters and the keyed
+//! instruments' cardinality guards publish them when metrics are collected.
+
+use crate::external::KeyedCounter;
+use crate::instruments::{CounterVec, Gauge, GaugeVec};
+use crate::{LabelValue, MetricFamily, Observed};
+
+/// The pipeline watches itself: an export that fails must be visible without the exporter.
+const SELF_WATCH: &str = "an operator sees the node's telemetry fail without the telemetry";
+
+/// Nothing here is recorded synchronously: the fields mark what the OTLP exit's counted
+/// exporters, the pull endpoint and the keyed instruments' guards publish.
+#[derive(MetricFamily)]
+#[family(title = "telemetry pipeline", crate = crate)]
+pub struct PipelineMetrics {
+    /// OTLP export calls, per signal
+    #[metric(name = "alys_telemetry_export_attempts_total", labels(signal), why = SELF_WATCH)]
+    export_attempts: Observed<CounterVec<Signal>>,
+    /// OTLP export calls that failed, per signal
+    #[metric(
+        name = "alys_telemetry_export_failures_total",
+        labels(signal),
+        why = "the TelemetryExportFailing alert fires on it"
+    )]
+    export_failures: Observed<CounterVec<Signal>>,
+    /// Spans, metric streams or log records delivered by successful OTLP exports, per signal
+    #[metric(name = "alys_telemetry_exported_items_total", labels(signal), why = SELF_WATCH)]
+    exported_items: Observed<CounterVec<Signal>>,
+    /// Unix time of the last successful OTLP export, per signal (0: none yet)
+    #[metric(
+        name = "alys_telemetry_last_export_success_timestamp_seconds",
+        unit = "s",
+        labels(signal),
+        why = SELF_WATCH
+    )]
+    last_export_success: Observed<GaugeVec<Signal>>,
+    /// Open connections to the pull endpoint
+    #[metric(
+        name = "alys_telemetry_pull_connections",
+        why = "slow or stalled clients show here before they could starve a scraper"
+    )]
+    pull_connections: Observed<Gauge>,
+    /// Connections the pull endpoint closed, by reason
+    #[metric(
+        name = "alys_telemetry_pull_connections_closed_total",
+        labels(reason),
+        why = "slow or stalled clients show here before they could starve a scraper"
+    )]
+    pull_connections_closed: Observed<CounterVec<PullCloseReason>>,
+    /// Records whose label value was new after the metric reached its cardinality limit
+    // The catalogue's own metric names: bounded, but not an enum.
+    #[metric(
+        name = "alys_telemetry_cardinality_overflow_total",
+        labels(metric),
+        why = "the CardinalityOverflow alert fires on it"
+    )]
+    cardinality_overflow: Observed<KeyedCounter>,
+}
+
+/// Why the pull endpoint closed a connection (`reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, LabelValue)]
+#[label(crate = crate)]
+pub enum PullCloseReason {
+    /// No complete request head within the header-read timeout.
+    HeaderTimeout,
+    /// No byte moved for the idle timeout.
+    IdleTimeout,
+    /// The oldest connection without a request in progress, replaced by a new one at
+    /// the cap.
+    Evicted,
+    /// A new connection at the cap while every open one was serving a request.
+    Refused,
+}
+
+/// The three OTLP signals (`signal` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, LabelValue)]
+#[label(crate = crate)]
+pub enum Signal {
+    Traces,
+    Metrics,
+    Logs,
+}

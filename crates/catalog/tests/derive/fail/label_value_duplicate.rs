@@ -1,0 +1,11 @@
+use alys_telemetry_catalog::LabelValue;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, LabelValue)]
+#[label(crate = ::alys_telemetry_catalog)]
+enum Phase {
+    Warmup,
+    #[label("warmup")]
+    Early,
+}
+
+fn main() {}

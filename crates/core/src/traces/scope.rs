@@ -1,0 +1,170 @@
+//! [`TraceScope`]: where code runs in a trace, made by [`root_span!`](crate::root_span) and
+//! [`child_span!`](crate::child_span) with the decision taken first.
+
+use std::future::Future;
+
+use opentelemetry::Context;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::TraceContextExt;
+use tracing::{Instrument, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use super::decision::{RootDecision, child_sampled, decide_root, start_root};
+
+/// Where code runs in a trace: a span when its trace is sampled; when it is not, only a
+/// context that carries the decision (so whatever the code sends or opens inherits it) and
+/// costs no span; nothing at all when tracing is off. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct TraceScope(pub(crate) Scope);
+
+#[derive(Debug, Clone)]
+pub(crate) enum Scope {
+    Span(Span),
+    Context(Context),
+    Off,
+}
+
+impl TraceScope {
+    /// A new trace, decided before its span exists: `make` (which must make a span with
+    /// `parent: None`) runs only when the trace is sampled.
+    pub fn root(make: impl FnOnce() -> Span) -> TraceScope {
+        TraceScope(match decide_root() {
+            RootDecision::Delegate => Scope::Span(make()),
+            RootDecision::Off => Scope::Off,
+            RootDecision::Sampled(trace_id) => {
+                let span = make();
+                start_root(&span, trace_id);
+                Scope::Span(span)
+            }
+            RootDecision::Unsampled(cx) => Scope::Context(cx),
+        })
+    }
+
+    /// Continues the trace of `parent` (a sender's context, handed over or extracted from
+    /// W3C fields): a span made by `make` (with `parent: None`; it is parented here) when the
+    /// trace is sampled, the parent's context and no span when it is not, a new trace decided
+    /// first when `parent` has none.
+    pub fn follow(parent: Context, make: impl FnOnce() -> Span) -> TraceScope {
+        let sampled = {
+            let span = parent.span();
+            let sc = span.span_context();
+            sc.is_valid().then(|| child_sampled(sc))
+        };
+        match sampled {
+            Some(true) => {
+                let span = make();
+                let _ = span.set_parent(parent);
+                TraceScope(Scope::Span(span))
+            }
+            Some(false) => TraceScope(Scope::Context(parent)),
+            None => TraceScope::root(make),
+        }
+    }
+
+    /// A span of the current trace when that trace is sampled (`make` runs only then); the
+    /// current context when it is not; a new trace, decided first, when there is none.
+    pub fn child(make: impl FnOnce() -> Span) -> TraceScope {
+        let parent = Context::map_current(|cx| {
+            let span = cx.span();
+            let sc = span.span_context();
+            sc.is_valid().then(|| child_sampled(sc))
+        });
+        match parent {
+            Some(true) => TraceScope(Scope::Span(make())),
+            Some(false) => TraceScope(Scope::Context(Context::current())),
+            None => TraceScope::root(make),
+        }
+    }
+
+    /// Whether a span records this scope (its trace is sampled).
+    pub fn is_sampled(&self) -> bool {
+        match &self.0 {
+            Scope::Span(span) => span.context().span().span_context().is_sampled(),
+            _ => false,
+        }
+    }
+
+    /// The span, when the trace is sampled: to record fields or add events.
+    pub fn span(&self) -> Option<&Span> {
+        match &self.0 {
+            Scope::Span(span) => Some(span),
+            _ => None,
+        }
+    }
+
+    /// The OpenTelemetry context of this scope, to hand over or inject (W3C `traceparent`
+    /// with the sampled flag set or not); empty when tracing is off.
+    pub fn context(&self) -> Context {
+        match &self.0 {
+            Scope::Span(span) => span.context(),
+            Scope::Context(cx) => cx.clone(),
+            Scope::Off => Context::new(),
+        }
+    }
+
+    /// Runs `f` inside the scope.
+    pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.0 {
+            Scope::Span(span) => span.in_scope(f),
+            Scope::Context(cx) => {
+                let _attached = cx.clone().attach();
+                f()
+            }
+            Scope::Off => f(),
+        }
+    }
+
+    /// `future`, polled inside the scope (clone the scope to use it again; it is cheap).
+    pub async fn instrument<F: Future>(self, future: F) -> F::Output {
+        match self.0 {
+            Scope::Span(span) => future.instrument(span).await,
+            Scope::Context(cx) => future.with_context(cx).await,
+            Scope::Off => future.await,
+        }
+    }
+}
+
+/// A new trace, sampled before anything is built: the span (a `tracing` INFO span with
+/// `parent: None`, named and with fields as in `tracing::info_span!`) exists only when the
+/// trace is sampled, and the fields are evaluated only then; an unsampled trace costs no span
+/// and its decision travels on in a context. Returns a
+/// [`TraceScope`](crate::traces::TraceScope).
+///
+/// ```
+/// use alys_telemetry_core::root_span;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let height = 7;
+/// let block = root_span!("chain.produce_block", block.height = height);
+/// let produced = block.instrument(async { height + 1 }).await;
+/// assert_eq!(produced, 8);
+/// # }
+/// ```
+#[macro_export]
+macro_rules! root_span {
+    ($name:literal $(, $($fields:tt)*)?) => {
+        $crate::traces::TraceScope::root(|| {
+            $crate::traces::__tracing::info_span!(parent: None, $name $(, $($fields)*)?)
+        })
+    };
+}
+
+/// A span of the current trace, made only when that trace is sampled (fields evaluated only
+/// then); in an unsampled trace, the current context and no span; without a current trace,
+/// a new one as [`root_span!`](crate::root_span) makes. Returns a
+/// [`TraceScope`](crate::traces::TraceScope).
+///
+/// ```
+/// use alys_telemetry_core::child_span;
+///
+/// let scope = child_span!("engine.execute", transactions = 12);
+/// assert_eq!(scope.in_scope(|| 2 + 2), 4);
+/// ```
+#[macro_export]
+macro_rules! child_span {
+    ($name:literal $(, $($fields:tt)*)?) => {
+        $crate::traces::TraceScope::child(|| {
+            $crate::traces::__tracing::info_span!($name $(, $($fields)*)?)
+        })
+    };
+}

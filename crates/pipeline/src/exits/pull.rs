@@ -1,0 +1,180 @@
+//! The pull exit: `/metrics` (Prometheus text exposition), `/health` and `/ready`, and the
+//! viewer's pages and API when it runs.
+
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus::{Encoder, TextEncoder};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::connections::{self, ConnectionLimits, ConnectionStats};
+use alys_telemetry_core::health::{HealthRegistry, HealthStatus};
+use alys_telemetry_viewer::{self as viewer, Viewer};
+
+/// What the endpoint serves from.
+#[derive(Clone)]
+pub struct PullState {
+    pub registry: prometheus::Registry,
+    pub health: HealthRegistry,
+    pub readiness: Readiness,
+    /// The viewer's pages and API (`viewer.enabled`).
+    pub viewer: Option<Viewer>,
+}
+
+/// The routes. Unknown paths answer 404 and other methods 405 (axum's defaults).
+pub fn router(state: PullState) -> Router {
+    let viewer = state.viewer.as_ref().map(Viewer::routes);
+    let router = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .with_state(state);
+    match viewer {
+        Some(pages) => router.merge(pages),
+        None => router,
+    }
+}
+
+async fn metrics(State(state): State<PullState>) -> Response {
+    // Collection runs the SDK's and our callbacks; a panic there must not take the
+    // endpoint down with it.
+    let gathered = std::panic::catch_unwind(AssertUnwindSafe(|| state.registry.gather()));
+    let encoder = TextEncoder::new();
+    let mut body = Vec::new();
+    let encoded = match gathered {
+        Ok(families) => encoder
+            .encode(&families, &mut body)
+            .map_err(|e| format!("metrics encoding failed: {e}")),
+        Err(_) => Err("metrics collection failed".to_string()),
+    };
+    match encoded {
+        Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type())], body).into_response(),
+        Err(message) => {
+            tracing::error!(target: "alys_telemetry::export", "{message}");
+            (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
+        }
+    }
+}
+
+async fn health(State(state): State<PullState>, headers: HeaderMap) -> Response {
+    let report = state.health.report().await;
+    let code = match report.status {
+        HealthStatus::Healthy | HealthStatus::Degraded => StatusCode::OK,
+        HealthStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    // Browsers get the page; API clients (and probes) keep the JSON.
+    if let Some(v) = &state.viewer
+        && viewer::pages::wants_html(&headers)
+    {
+        return viewer::pages::health(&report, &v.history, code);
+    }
+    (code, axum::Json(report)).into_response()
+}
+
+async fn ready(State(state): State<PullState>) -> Response {
+    match state.readiness.phase() {
+        Phase::Ready => (StatusCode::OK, "ready\n").into_response(),
+        Phase::Starting => (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response(),
+        Phase::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    }
+}
+
+/// Serves `router` on `listener` until `stop` resolves, its connections within the default
+/// [`ConnectionLimits`] (the pipeline passes the configured ones).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stats = ConnectionStats::new();
+    connections::serve(listener, router, ConnectionLimits::default(), stats, stop).await;
+    Ok(())
+}
+
+/// Binds the endpoint's address. The pipeline does this before it builds anything, so that
+/// an address in use stops start-up with nothing else created.
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    tokio::net::TcpListener::from_std(listener)
+}
+
+/// Serves `state` on `listener` in a task of its own until `stop` turns true, within
+/// `limits`; the connections' metrics are registered on `meter`.
+pub(crate) fn spawn(
+    listener: tokio::net::TcpListener,
+    state: PullState,
+    limits: ConnectionLimits,
+    meter: &opentelemetry::metrics::Meter,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let stats = ConnectionStats::new();
+    stats.register(meter);
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        connections::serve(listener, router(state), limits, stats, stop).await;
+    })
+}
+
+/// Where the process is in its life, for `/ready`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Starting = 0,
+    Ready = 1,
+    ShuttingDown = 2,
+}
+
+/// Readiness shared between the pipeline and the endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicU8>);
+
+impl Readiness {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn phase(&self) -> Phase {
+        match self.0.load(Ordering::Acquire) {
+            0 => Phase::Starting,
+            1 => Phase::Ready,
+            _ => Phase::ShuttingDown,
+        }
+    }
+    /// Ready, unless shutdown has already begun.
+    pub fn set_ready(&self) {
+        let _ = self.0.compare_exchange(
+            Phase::Starting as u8,
+            Phase::Ready as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+    pub fn set_shutting_down(&self) {
+        self.0.store(Phase::ShuttingDown as u8, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_never_returns_from_shutdown() {
+        let r = Readiness::new();
+        assert_eq!(r.phase(), Phase::Starting);
+        r.set_ready();
+        assert_eq!(r.phase(), Phase::Ready);
+        r.set_shutting_down();
+        r.set_ready();
+        assert_eq!(r.phase(), Phase::ShuttingDown);
+    }
+}

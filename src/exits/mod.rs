@@ -1,9 +1,0 @@
-//! Exits: the ways out of the process. [`pull`] serves Prometheus `/metrics` with `/health`
-//! and `/ready`, its connections held within limits by [`connections`]; [`otlp`] pushes
-//! traces, metrics and logs to a collector, counting what it delivers; [`viewer`] keeps
-//! recent traces in the process and shows them, with health, on the pull endpoint's listener.
-
-pub mod connections;
-pub mod otlp;
-pub mod pull;
-pub mod viewer;
