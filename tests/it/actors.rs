@@ -480,3 +480,95 @@ fn a_send_builds_a_small_future() {
     let send = from_storage.send(Work(1));
     assert!(size_of_val(&send) <= 256, "{} bytes", size_of_val(&send));
 }
+
+/// A service that is not the node: its own kinds of actor and of message, its own label
+/// values on the same metrics and span names.
+mod own_kinds {
+    use super::*;
+    use alys_telemetry::sources::catalog::LabelValue;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, LabelValue)]
+    enum Component {
+        Ingest,
+        Index,
+    }
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, LabelValue)]
+    enum Work {
+        Event,
+        #[label("compaction_run")]
+        Compaction,
+    }
+
+    type StoreKinds = (Component, Work);
+
+    #[derive(Debug)]
+    struct Append(u64);
+
+    impl ActorMessage for Append {
+        type Kinds = StoreKinds;
+
+        fn message_type(&self) -> Work {
+            Work::Event
+        }
+        fn name(&self) -> &'static str {
+            "append"
+        }
+    }
+
+    #[test]
+    fn a_service_labels_metrics_and_spans_with_its_own_kinds() {
+        let h = Harness::new(Sampler::AlwaysOn);
+        let system = ActorSystem::<StoreKinds>::new(&h.metrics.meter());
+        runtime().block_on(async {
+            let (to_index, mut index) =
+                system.mailbox::<Append>("index-1", Component::Index, 4, TraceMode::Child);
+            let ingest = system.actor("ingest-1", Component::Ingest);
+            to_index.from(&ingest).send(Append(7)).await.unwrap();
+            let envelope = index.recv().await.unwrap();
+            assert_eq!(envelope.from(), Component::Ingest);
+            envelope
+                .handle(|Append(n)| async move { Ok::<_, String>(n) })
+                .await
+                .unwrap();
+        });
+        let text = h.metrics();
+        let handled = [
+            ("actor_type", "index"),
+            ("message_type", "event"),
+            ("outcome", "processed"),
+        ];
+        assert_eq!(
+            sample_sum(&text, "alys_actor_messages_total", &handled),
+            Some(1.0)
+        );
+        // Every combination of the service's kinds is exported at 0 from the start: the
+        // compaction kind was never sent.
+        let never = [
+            ("actor_type", "ingest"),
+            ("message_type", "compaction_run"),
+            ("outcome", "processed"),
+        ];
+        assert!(text.contains("message_type=\"compaction_run\""), "{text}");
+        assert_eq!(
+            sample_sum(&text, "alys_actor_messages_total", &never),
+            Some(0.0)
+        );
+        assert!(
+            !text.contains("actor_type=\"chain\""),
+            "the node's kinds leaked: {text}"
+        );
+        let spans = h.finished();
+        let handling = span(&spans, "index.append");
+        let attribute = |key: &str| {
+            handling
+                .attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == key)
+                .map(|kv| kv.value.to_string())
+        };
+        assert_eq!(attribute("from_actor").as_deref(), Some("ingest"));
+        assert_eq!(attribute("to_actor").as_deref(), Some("index"));
+        assert_eq!(attribute("message_type").as_deref(), Some("event"));
+    }
+}

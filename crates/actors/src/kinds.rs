@@ -15,9 +15,11 @@ use alys_telemetry_catalog::instruments::LabelValues;
 /// use alys_telemetry_catalog::LabelValue;
 ///
 /// #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, LabelValue)]
+/// #[label(crate = ::alys_telemetry_catalog)] // a service on alys-telemetry leaves it out
 /// enum Component { Ingest, Index }
 ///
 /// #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, LabelValue)]
+/// #[label(crate = ::alys_telemetry_catalog)] // a service on alys-telemetry leaves it out
 /// enum Work { Event, Query }
 ///
 /// type Kinds = (Component, Work);

@@ -1,5 +1,5 @@
 //! The actor system: messages, mailboxes, supervision and health. The metered mailbox and the
-//! supervisor of [`sources::actors`](alys_telemetry_actors) record these; mailbox depth,
+//! supervisor of `alys-telemetry-actors` record these; mailbox depth,
 //! throughput and health are observed when metrics are collected.
 
 use crate::instruments::{CounterVec, Gauge, GaugeVec, HistogramVec, LabelValues};
@@ -9,7 +9,7 @@ use crate::{LabelValue, MetricFamily, Observed};
 const DASHBOARD_NAME: &str = "the name the Alys actor dashboard and the actor alert rules query";
 
 /// The actor family's instruments, shared by every mailbox and supervisor of an
-/// [`ActorSystem`](alys_telemetry_actors::ActorSystem). Generic over the service's own kinds
+/// `ActorSystem` (crate `alys-telemetry-actors`). Generic over the service's own kinds
 /// of actor (`A`, the `actor_type` values) and of message (`M`, `message_type`); the node's
 /// are [`ActorType`](crate::labels::ActorType) and [`MessageType`](crate::labels::MessageType).
 #[derive(MetricFamily)]

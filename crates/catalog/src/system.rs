@@ -1,5 +1,5 @@
-//! Process and host resources, read by the [system resource
-//! collector](alys_telemetry_system). Most are observed: a callback reads the collector's
+//! Process and host resources, read by the system resource
+//! collector (crate `alys-telemetry-system`). Most are observed: a callback reads the collector's
 //! latest snapshot when metrics are collected, so the disk and network counters are the
 //! operating system's own totals.
 

@@ -12,8 +12,8 @@
 //! ```no_run
 //! use alys_telemetry_governance::client::{StreamActor, StreamConfig};
 //!
-//! # async fn example(telemetry: &alys_telemetry_pipeline::TelemetryGuard) -> Result<(), Box<dyn std::error::Error>> {
-//! let stream = StreamActor::spawn(StreamConfig::new("http://governance:50051"), &telemetry.meter())?;
+//! # async fn example(meter: &opentelemetry::metrics::Meter) -> Result<(), Box<dyn std::error::Error>> {
+//! let stream = StreamActor::spawn(StreamConfig::new("http://governance:50051"), meter)?;
 //! let response = stream.request_signature(b"peg-out 42".to_vec()).await?;
 //! println!("signed {}", response.request_id);
 //! stream.shutdown().await;
