@@ -161,13 +161,7 @@ impl<'r, M: ActorMessage> Envelope<'r, M> {
             return result;
         };
         let message_type = message.message_type();
-        let scope = handling_scope(
-            &receiver,
-            from,
-            parent,
-            message.name(),
-            receiver.system.message_labels.label(message_type),
-        );
+        let scope = handling_scope(&receiver, from, parent, message.name(), message_type);
         let result = scope.instrument(handler(message)).await;
         receiver.entry.count(result.is_ok());
         let outcome = match result.is_ok() {
@@ -190,11 +184,14 @@ fn handling_scope<K: ActorKinds>(
     from: K::Actor,
     parent: SenderContext,
     name: &'static str,
-    message_type: &'static str,
+    message_type: K::Message,
 ) -> TraceScope {
-    let labels = &shared.system.actor_labels;
+    // The label strings are looked up only for a span that is made (a sampled message).
+    let system = &shared.system;
     let make = || {
+        let labels = &system.actor_labels;
         let to = labels.label(shared.actor_type);
+        let message_type = system.message_labels.label(message_type);
         tracing::info_span!(
             target: HANDLING_SPAN_TARGET,
             parent: None,

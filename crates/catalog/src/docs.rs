@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{AtStart, FAMILIES, MetricDef, ZERO_SERIES_LIMIT};
+use super::{AtStart, FAMILIES, Family, MetricDef, ZERO_SERIES_LIMIT};
 
 const HEADER: &str = r#"# Metrics
 
@@ -94,10 +94,33 @@ pub fn at_start(def: &MetricDef) -> String {
     }
 }
 
-/// docs/metrics.md.
+/// docs/metrics.md: how names, labels and start-up work, then the node's families.
 pub fn markdown() -> String {
-    let mut out = HEADER.replace("ZERO_SERIES_LIMIT", &ZERO_SERIES_LIMIT.to_string());
-    for family in FAMILIES {
+    let header = HEADER.replace("ZERO_SERIES_LIMIT", &ZERO_SERIES_LIMIT.to_string());
+    header + &tables(FAMILIES)
+}
+
+/// A table per family, as docs/metrics.md lists the node's: what a service renders for its
+/// own catalogue, from the families it declares.
+///
+/// ```
+/// use alys_telemetry_catalog::{MetricFamily, instruments::Counter, docs};
+///
+/// #[derive(MetricFamily)]
+/// #[family(title = "jobs", crate = ::alys_telemetry_catalog)]
+/// struct JobMetrics {
+///     /// Jobs finished
+///     #[metric(name = "executor_jobs_finished_total", why = "the executor's dashboard")]
+///     finished: Counter,
+/// }
+///
+/// let page = docs::tables(&[<JobMetrics as MetricFamily>::FAMILY]);
+/// assert!(page.starts_with("\n## Jobs\n"));
+/// assert!(page.contains("| `executor_jobs_finished_total` | counter |"));
+/// ```
+pub fn tables(families: &[Family]) -> String {
+    let mut out = String::new();
+    for family in families {
         let title = family.title;
         out.push_str(&format!(
             "\n## {}{}\n\n",
@@ -135,9 +158,15 @@ pub fn markdown() -> String {
     out
 }
 
-/// The catalogue for tools: one object per metric.
+/// The node's catalogue for tools: one object per metric.
 pub fn json() -> Value {
-    let metrics: Vec<Value> = FAMILIES
+    json_of(FAMILIES)
+}
+
+/// `families` for tools: one object per metric, as `alys-telemetry catalog --format json`
+/// gives the node's.
+pub fn json_of(families: &[Family]) -> Value {
+    let metrics: Vec<Value> = families
         .iter()
         .flat_map(|family| {
             family.metrics.iter().map(move |d| {

@@ -2,10 +2,14 @@
 //! [`child_span!`](crate::child_span) with the decision taken first.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
 
 use opentelemetry::Context;
-use opentelemetry::context::FutureExt as _;
+use opentelemetry::context::{FutureExt as _, WithContext};
 use opentelemetry::trace::TraceContextExt;
+use pin_project_lite::pin_project;
+use tracing::instrument::Instrumented;
 use tracing::{Instrument, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -115,11 +119,49 @@ impl TraceScope {
     }
 
     /// `future`, polled inside the scope (clone the scope to use it again; it is cheap).
-    pub async fn instrument<F: Future>(self, future: F) -> F::Output {
-        match self.0 {
-            Scope::Span(span) => future.instrument(span).await,
-            Scope::Context(cx) => future.with_context(cx).await,
-            Scope::Off => future.await,
+    pub fn instrument<F: Future>(self, future: F) -> Scoped<F> {
+        // A future of our own rather than an `async fn`: the mailbox wraps every handler in
+        // it, and an `async fn` would move the handler's future once more and poll it through
+        // one more state machine on every message.
+        Scoped {
+            inner: match self.0 {
+                Scope::Span(span) => ScopedInner::Span {
+                    future: future.instrument(span),
+                },
+                Scope::Context(cx) => ScopedInner::Context {
+                    future: future.with_context(cx),
+                },
+                Scope::Off => ScopedInner::Off { future },
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// A future polled inside a [`TraceScope`] (made by [`TraceScope::instrument`]).
+    pub struct Scoped<F> {
+        #[pin]
+        inner: ScopedInner<F>,
+    }
+}
+
+pin_project! {
+    #[project = ScopedProjection]
+    enum ScopedInner<F> {
+        Span { #[pin] future: Instrumented<F> },
+        Context { #[pin] future: WithContext<F> },
+        Off { #[pin] future: F },
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        match self.project().inner.project() {
+            ScopedProjection::Span { future } => future.poll(cx),
+            ScopedProjection::Context { future } => future.poll(cx),
+            ScopedProjection::Off { future } => future.poll(cx),
         }
     }
 }
