@@ -25,7 +25,7 @@ pub enum ProcessHealth {
 }
 
 impl ProcessHealth {
-    /// The value of [`PROCESS_HEALTH`](alys_telemetry_catalog::system::PROCESS_HEALTH): 0, 1 or 2.
+    /// The value of [`SystemMetrics::PROCESS_HEALTH`](alys_telemetry_catalog::system::SystemMetrics::PROCESS_HEALTH): 0, 1 or 2.
     pub fn gauge_value(self) -> f64 {
         match self {
             ProcessHealth::Healthy => 0.0,

@@ -117,7 +117,7 @@ const MIN_CPU_WINDOW: Duration = Duration::from_millis(200);
 
 impl LinuxReader {
     /// Opens the first CPU window, so that the first collection after
-    /// [`MIN_CPU_WINDOW`] already has a CPU figure (0 before that).
+    /// 200 ms (`MIN_CPU_WINDOW`) already has a CPU figure (0 before that).
     pub fn new() -> Result<Self, ReadError> {
         let system = System::new()?;
         let pid = sysinfo::get_current_pid()?;

@@ -220,7 +220,8 @@ thread_local! {
 }
 
 /// The tracer provider's id generator when this module decides: a root span started by
-/// [`start_root`] gets the trace id its decision was taken on; every other id is random.
+/// `root_span!` (or by a mailbox whose sender was outside any trace) gets the trace id its
+/// decision was taken on; every other id is random.
 ///
 /// ```
 /// use alys_telemetry_config::SamplerChoice;

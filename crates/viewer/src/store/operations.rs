@@ -30,7 +30,7 @@ pub(crate) const FAILED_PER_OPERATION: usize = 8;
 /// after a value cannot grow the store's bookkeeping without bound.
 pub(crate) const MAX_OPERATIONS: usize = 256;
 
-/// The entry of root span names past [`MAX_OPERATIONS`].
+/// The entry of root span names past the first 256 (`MAX_OPERATIONS`).
 pub const OTHER_OPERATIONS: &str = "(other operations)";
 
 /// The bucket of a trace that took `d`.
