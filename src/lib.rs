@@ -43,6 +43,7 @@ pub mod sources {
     //! - [`governance`]: the governance stream's client (the StreamActor), its protocol,
     //!   propagation and TLS;
     //! - [`system`]: the process and host resource collector;
+    //! - [`tasks`]: any future or spawned task measured under the service's own task kinds;
     //! - [`traces`]: sampling decided before any span exists, the span macros, and the
     //!   decision travelling with every message;
     //! - [`backoff`]: the one retry policy the sources share;
@@ -53,6 +54,7 @@ pub mod sources {
     pub use alys_telemetry_core::{backoff, throttle, traces};
     pub use alys_telemetry_governance as governance;
     pub use alys_telemetry_system as system;
+    pub use alys_telemetry_tasks as tasks;
 }
 
 pub use alys_telemetry_pipeline as pipeline;

@@ -9,5 +9,6 @@ mod http_endpoints;
 mod pull_connections;
 mod server;
 mod system_collector;
+mod tasks;
 mod trace_store;
 mod viewer_http;

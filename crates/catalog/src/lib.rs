@@ -79,6 +79,7 @@ pub mod external;
 pub mod instruments;
 pub mod labels;
 pub mod rate;
+mod sdk;
 
 pub mod actors;
 pub mod chain;
@@ -89,6 +90,7 @@ pub mod peers;
 pub mod pipeline;
 pub mod sync;
 pub mod system;
+pub mod tasks;
 pub mod trace_store;
 pub mod txpool;
 
