@@ -50,7 +50,7 @@ pub(crate) struct LabelTable(Box<[&'static str]>);
 impl LabelTable {
     pub fn of<L: LabelValues>() -> Self {
         let mut strings = Vec::with_capacity(L::COUNT);
-        for value in (0..L::COUNT).filter_map(L::from_index) {
+        for value in L::every() {
             let mut values = Vec::with_capacity(1);
             value.push_values(&mut values);
             strings.push(values.first().copied().unwrap_or(""));

@@ -95,11 +95,6 @@ impl<K: ActorKinds> Clone for ActorSystem<K> {
     }
 }
 
-/// Every value of a label set, in index order.
-fn every<L: LabelValues>() -> impl Iterator<Item = L> {
-    (0..L::COUNT).filter_map(L::from_index)
-}
-
 impl<K: ActorKinds> ActorSystem<K> {
     /// Builds the instruments on `meter` and registers the gauges computed at collection.
     pub fn new(meter: &Meter) -> Self {
@@ -109,7 +104,7 @@ impl<K: ActorKinds> ActorSystem<K> {
             message_labels: LabelTable::of::<K::Message>(),
             actors: Mutex::new(Vec::new()),
             throughput: Mutex::new(
-                every::<K::Actor>()
+                K::Actor::every()
                     .map(|t| (t, CountHistory::new(HEALTH_WINDOW)))
                     .collect(),
             ),
@@ -227,7 +222,7 @@ fn register_gauges<K: ActorKinds>(inner: &Arc<Inner<K>>, meter: &Meter) {
     let i = Arc::clone(inner);
     def.observe_f64_gauge(meter, move |obs| {
         let actors = i.actors();
-        for t in every::<K::Actor>() {
+        for t in K::Actor::every() {
             let mine: Vec<_> = actors.iter().filter(|a| a.actor_type == t).collect();
             if !mine.is_empty() {
                 let depth: usize = mine.iter().map(|a| (a.depth)()).sum();
@@ -246,7 +241,7 @@ fn register_gauges<K: ActorKinds>(inner: &Arc<Inner<K>>, meter: &Meter) {
     let i = Arc::clone(inner);
     def.observe_f64_gauge(meter, move |obs| {
         let windows = i.windows(Instant::now());
-        for t in every::<K::Actor>() {
+        for t in K::Actor::every() {
             let mine: Vec<ActorWindow> = windows
                 .iter()
                 .filter(|(at, _)| *at == t)

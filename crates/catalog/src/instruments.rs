@@ -47,6 +47,10 @@ pub trait LabelValues: Copy + 'static {
     fn from_index(index: usize) -> Option<Self>;
     /// The label strings, in label order.
     fn push_values(self, out: &mut Vec<&'static str>);
+    /// Every value, in index order.
+    fn every() -> impl Iterator<Item = Self> {
+        (0..Self::COUNT).filter_map(Self::from_index)
+    }
 }
 
 impl LabelValues for () {
@@ -195,9 +199,7 @@ macro_rules! bound_vec {
                     _labels: PhantomData,
                 };
                 if def.starts_at_zero() {
-                    (0..L::COUNT)
-                        .filter_map(L::from_index)
-                        .for_each(|labels| vec.$record(labels, <$value>::default()));
+                    L::every().for_each(|labels| vec.$record(labels, <$value>::default()));
                 }
                 vec
             }

@@ -122,10 +122,7 @@ fn counter<L: LabelValues + Send + Sync>(
     def: &'static MetricDef,
     read: fn(&Snapshot, L) -> Option<u64>,
 ) {
-    let series: Vec<(L, Vec<KeyValue>)> = (0..L::COUNT)
-        .filter_map(L::from_index)
-        .map(|l| (l, attributes(def, l)))
-        .collect();
+    let series: Vec<(L, Vec<KeyValue>)> = L::every().map(|l| (l, attributes(def, l))).collect();
     let collector = collector.clone();
     def.observe_u64_counter(meter, move |obs| {
         let snapshot = collector.snapshot();
