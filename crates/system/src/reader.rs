@@ -17,8 +17,8 @@ pub struct ProcessStats {
     pub resident_bytes: u64,
     /// Virtual memory size.
     pub virtual_bytes: u64,
-    /// CPU used since the previous reading, 100 per fully used core (so up to
-    /// `100 × cpu_count`), as sysinfo reports it.
+    /// CPU used since the previous reading, 100 per fully used core, never past
+    /// `100 × cpu_count`.
     pub cpu_percent: f64,
     /// Unix time, in seconds, the process started.
     pub start_time_unix: u64,
@@ -109,6 +109,9 @@ pub struct LinuxReader {
     /// Start of the current CPU window: when, and the process's CPU time then (ms).
     cpu_window: Option<(Instant, u64)>,
     cpu_percent: f64,
+    /// Logical CPUs online when the reader opened, the ceiling of `cpu_percent`;
+    /// `None` if `/proc/stat` could not be read (the `memory` source reports that).
+    cpus: Option<u64>,
 }
 
 /// CPU time advances in clock ticks (usually 10 ms); over a shorter window one tick
@@ -126,6 +129,9 @@ impl LinuxReader {
             pid,
             cpu_window: None,
             cpu_percent: 0.0,
+            cpus: read("/proc/stat")
+                .and_then(|stat| parse_cpu_count(&stat))
+                .ok(),
         };
         // A failure here shows up again, counted, at the first collection.
         let _ = reader.process();
@@ -150,8 +156,8 @@ impl ResourceReader for LinuxReader {
             Some((start, start_ms)) => {
                 let wall = now.saturating_duration_since(start);
                 if wall >= MIN_CPU_WINDOW {
-                    let used = cpu_ms.saturating_sub(start_ms) as f64;
-                    self.cpu_percent = used / wall.as_secs_f64() / 10.0;
+                    let used = cpu_ms.saturating_sub(start_ms);
+                    self.cpu_percent = cpu_percent_over(used, wall, self.cpus);
                     self.cpu_window = Some((now, cpu_ms));
                 }
             }
@@ -194,6 +200,24 @@ impl ResourceReader for LinuxReader {
         // Includes the descriptor that lists the directory, as Prometheus' own process
         // collector does: one more than the node holds, but the count is stable.
         count_entries("/proc/self/fd")
+    }
+}
+
+/// CPU percent (100 per core) from the CPU time used over a wall-clock window.
+///
+/// The kernel charges CPU time in clock ticks, per thread, at its own moments, so
+/// a window that ends just after a charge holds a little more CPU time than the
+/// wall clock allowed: a process burning both cores of a 2-CPU host read 201.9 %.
+/// No process can use more than every CPU, so the figure is capped there.
+fn cpu_percent_over(used_ms: u64, wall: Duration, cpus: Option<u64>) -> f64 {
+    let seconds = wall.as_secs_f64();
+    if seconds <= 0.0 {
+        return 0.0;
+    }
+    let percent = used_ms as f64 / seconds / 10.0;
+    match cpus {
+        Some(cpus) if cpus > 0 => percent.min(100.0 * cpus as f64),
+        _ => percent,
     }
 }
 
@@ -331,6 +355,17 @@ Inter-|   Receive                                                |  Transmit
             std::error::Error::source(&unreadable).is_some(),
             "{unreadable}"
         );
+    }
+
+    #[test]
+    fn cpu_percent_is_cpu_time_over_wall_time_capped_at_every_cpu() {
+        let half_second = Duration::from_millis(500);
+        assert_eq!(cpu_percent_over(250, half_second, Some(2)), 50.0);
+        // Both cores busy, and the window closed just after the kernel charged two
+        // more ticks: 1,010 ms of CPU in 500 ms of wall time on 2 CPUs.
+        assert_eq!(cpu_percent_over(1_010, half_second, Some(2)), 200.0);
+        assert_eq!(cpu_percent_over(1_010, half_second, None), 202.0);
+        assert_eq!(cpu_percent_over(10, Duration::ZERO, Some(2)), 0.0);
     }
 
     #[test]
