@@ -17,10 +17,14 @@
 //!     /// Transactions the pool refused, by reason  <- the help text
 //!     #[metric(
 //!         name = "alys_txpool_rejections_total",    <- required
+//!         otel_name = "txpool.rejections",          <- optional: the OTLP name, where a
+//!                                                      convention fixes it; the build checks
+//!                                                      the Prometheus exporter writes `name`
 //!         why = DASHBOARD_NAME,                     <- required: a &'static str constant
 //!         unit = "s",                               <- optional, and every key in any order
 //!         labels(reason),                           <- label names; the field's type has the
-//!                                                      value types, in the same order
+//!                                                      value types, in the same order; a
+//!                                                      dotted key is a string: labels("http.route")
 //!         buckets = [0.1, 0.5],                     <- histograms only (an array)
 //!         limit = 100,                              <- cardinality limit
 //!         start = absent("why 0 would mislead"),    <- or `zero`; a gauge must say

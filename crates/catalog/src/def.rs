@@ -75,6 +75,10 @@ pub enum AtStart {
 pub struct MetricDef {
     /// The exported Prometheus name (the contract with dashboards and alerts).
     pub name: &'static str,
+    /// The OpenTelemetry instrument name when it is not `name` less its suffixes: a
+    /// semantic-conventions name (`http.server.request.duration`), which OTLP carries as is
+    /// and the Prometheus exporter writes as `name`. The derive checks that it does.
+    pub otel_name: Option<&'static str>,
     pub kind: MetricKind,
     /// UCUM unit: `s`, `By`, `%`, or empty. Never `1`: it would add `_ratio`.
     pub unit: &'static str,
@@ -191,8 +195,12 @@ impl MetricDef {
         unit_suffix(self.unit)
     }
 
-    /// The OTel instrument name: `name` less `_total` and the unit suffix.
+    /// The OTel instrument name: `otel_name` when declared, else `name` less `_total` and
+    /// the unit suffix.
     pub fn instrument_name(&self) -> &'static str {
+        if let Some(otel_name) = self.otel_name {
+            return otel_name;
+        }
         let base = match self.kind {
             MetricKind::Counter => self.name.strip_suffix("_total").unwrap_or(self.name),
             _ => self.name,
@@ -276,6 +284,7 @@ mod tests {
     const fn gauge(name: &'static str, unit: &'static str, start: Start) -> MetricDef {
         MetricDef {
             name,
+            otel_name: None,
             kind: MetricKind::Gauge,
             unit,
             help: "h",
@@ -300,6 +309,11 @@ mod tests {
         assert_eq!(c.start, Start::Zero, "counters start at zero by default");
         assert_eq!(c.instrument_name(), "alys_disk_io");
         assert!(ends_with_at("ab_total", 2, "ab"));
+        let semconv = MetricDef {
+            otel_name: Some("process.uptime"),
+            ..d
+        };
+        assert_eq!(semconv.instrument_name(), "process.uptime");
         assert!(!ends_with_at("a", 5, "a"));
     }
 

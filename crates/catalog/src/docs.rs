@@ -133,7 +133,7 @@ pub fn tables(families: &[Family]) -> String {
             let labels = d
                 .labels
                 .iter()
-                .map(|l| format!("`{l}`"))
+                .map(|l| prometheus_and_otlp(&l.replace('.', "_"), Some(l)))
                 .collect::<Vec<_>>()
                 .join(", ");
             let buckets = d
@@ -143,8 +143,8 @@ pub fn tables(families: &[Family]) -> String {
                 .collect::<Vec<_>>()
                 .join(", ");
             out.push_str(&format!(
-                "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
-                d.name,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                prometheus_and_otlp(d.name, d.otel_name),
                 kind(d),
                 unit(d),
                 labels,
@@ -156,6 +156,15 @@ pub fn tables(families: &[Family]) -> String {
         }
     }
     out
+}
+
+/// A Prometheus name, and beside it the OTLP name where that is not derived from it by the
+/// naming rule (a semantic-conventions name or attribute key).
+fn prometheus_and_otlp(prometheus: &str, otlp: Option<&str>) -> String {
+    match otlp {
+        Some(otlp) if otlp != prometheus => format!("`{prometheus}` (OTLP `{otlp}`)"),
+        _ => format!("`{prometheus}`"),
+    }
 }
 
 /// The node's catalogue for tools: one object per metric.

@@ -2,13 +2,14 @@
 
 use proc_macro2::Span;
 use quote::ToTokens;
+use syn::ext::IdentExt;
 use syn::meta::ParseNestedMeta;
 use syn::{Attribute, Expr, ExprArray, Ident, LitStr};
 
 use crate::field::{MetricAttrs, StartDecl};
 
 /// The keys `#[metric(...)]` takes, for the error that names an unknown one.
-const KEYS: &str = "name, why, unit, labels(...), buckets = [...], limit, start";
+const KEYS: &str = "name, otel_name, why, unit, labels(...), buckets = [...], limit, start";
 
 pub(crate) fn parse_metric(attr: &Attribute) -> syn::Result<MetricAttrs> {
     let mut attrs = MetricAttrs {
@@ -17,6 +18,7 @@ pub(crate) fn parse_metric(attr: &Attribute) -> syn::Result<MetricAttrs> {
         why: None,
         unit: None,
         labels: None,
+        otel_name: None,
         buckets: None,
         limit: None,
         start: None,
@@ -37,6 +39,7 @@ fn parse_key(attrs: &mut MetricAttrs, meta: &ParseNestedMeta) -> syn::Result<()>
         "name" => set(&mut attrs.name, meta, |m| m.value()?.parse::<LitStr>()),
         "why" => set(&mut attrs.why, meta, |m| m.value()?.parse::<Expr>()),
         "unit" => set(&mut attrs.unit, meta, |m| m.value()?.parse::<LitStr>()),
+        "otel_name" => set(&mut attrs.otel_name, meta, |m| m.value()?.parse::<LitStr>()),
         "limit" => set(&mut attrs.limit, meta, |m| m.value()?.parse::<Expr>()),
         "labels" => set(&mut attrs.labels, meta, |m| Ok((span, label_names(m)?))),
         "buckets" => set(&mut attrs.buckets, meta, |m| {
@@ -64,20 +67,53 @@ fn set<T>(
     Ok(())
 }
 
-/// `labels(a, b)`: the label names, each once.
-fn label_names(meta: &ParseNestedMeta) -> syn::Result<Vec<Ident>> {
-    let mut names: Vec<Ident> = Vec::new();
-    meta.parse_nested_meta(|label| {
-        let Some(name) = label.path.get_ident() else {
-            return Err(label.error("a label is named by an identifier: `labels(phase, reason)`"));
+/// `labels(a, b)`: the label names, each once. A name with dots, as the semantic
+/// conventions' attributes have, is written as a string: `labels("http.route")`.
+fn label_names(meta: &ParseNestedMeta) -> syn::Result<Vec<LitStr>> {
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let mut names: Vec<LitStr> = Vec::new();
+    while !content.is_empty() {
+        let name = if content.peek(LitStr) {
+            let name: LitStr = content.parse()?;
+            if !is_label_key(&name.value()) {
+                return Err(syn::Error::new_spanned(
+                    &name,
+                    "a label name is lower case: letters, digits, `_` and `.`, \
+                     starting with a letter",
+                ));
+            }
+            name
+        } else if content.peek(Ident::peek_any) {
+            let ident: Ident = content.call(Ident::parse_any)?;
+            let text = ident.to_string();
+            LitStr::new(text.trim_start_matches("r#"), ident.span())
+        } else {
+            return Err(content.error(
+                "a label is named by an identifier or a string: `labels(phase, \"http.route\")`",
+            ));
         };
-        if names.contains(name) {
-            return Err(label.error(format!("the label `{name}` is named twice")));
+        if names.iter().any(|n| n.value() == name.value()) {
+            return Err(syn::Error::new_spanned(
+                &name,
+                format!("the label `{}` is named twice", name.value()),
+            ));
         }
-        names.push(name.clone());
-        Ok(())
-    })?;
+        names.push(name);
+        if !content.is_empty() {
+            content.parse::<syn::Token![,]>()?;
+        }
+    }
     Ok(names)
+}
+
+/// What the exporters keep as an attribute key and Prometheus as a label name (dots become
+/// underscores there).
+fn is_label_key(key: &str) -> bool {
+    key.starts_with(|c: char| c.is_ascii_lowercase())
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
 }
 
 /// `start = zero` or `start = absent("why 0 would mislead")`.
@@ -128,6 +164,15 @@ mod tests {
             Some("alys_x_seconds")
         );
         assert_eq!(attrs.labels.map(|(_, l)| l.len()), Some(2));
+        let dotted =
+            parse(r#"#[metric(labels(a, "http.route"), otel_name = "x.y")]"#).expect("parses");
+        let labels: Vec<String> = dotted
+            .labels
+            .iter()
+            .flat_map(|(_, l)| l.iter().map(LitStr::value))
+            .collect();
+        assert_eq!(labels, ["a", "http.route"]);
+        assert_eq!(dotted.otel_name.map(|n| n.value()).as_deref(), Some("x.y"));
         assert_eq!(attrs.buckets.map(|(_, b)| b.elems.len()), Some(2));
         assert!(matches!(attrs.start, Some((_, StartDecl::Absent(_)))));
         assert!(attrs.limit.is_some() && attrs.why.is_some() && attrs.unit.is_some());
@@ -139,6 +184,8 @@ mod tests {
         assert!(error(r#"#[metric(name = "a", name = "b")]"#).contains("`name` is given twice"));
         assert!(error(r#"#[metric(nmae = "a")]"#).contains("unknown key `nmae`"));
         assert!(error(r#"#[metric(labels(a, a))]"#).contains("named twice"));
+        assert!(error(r#"#[metric(labels(a, "a"))]"#).contains("named twice"));
+        assert!(error(r#"#[metric(labels("Http.Route"))]"#).contains("lower case"));
         assert!(error(r#"#[metric(start = later)]"#).contains("`start` is `zero` or"));
         assert!(error(r#"#[metric(start = absent(""))]"#).contains("why 0 would mislead"));
     }

@@ -84,7 +84,10 @@ pub(crate) struct MetricAttrs {
     pub name: Option<LitStr>,
     pub why: Option<Expr>,
     pub unit: Option<LitStr>,
-    pub labels: Option<(Span, Vec<Ident>)>,
+    pub labels: Option<(Span, Vec<LitStr>)>,
+    /// The OpenTelemetry instrument name, where it is not the Prometheus name less its
+    /// suffixes (a semantic-conventions name such as `http.server.request.duration`).
+    pub otel_name: Option<LitStr>,
     pub buckets: Option<(Span, ExprArray)>,
     pub limit: Option<Expr>,
     pub start: Option<(Span, StartDecl)>,

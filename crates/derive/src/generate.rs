@@ -179,11 +179,15 @@ fn def_value(metric: &MetricField, private: &TokenStream) -> TokenStream {
             quote!(#private::trim(::core::concat!(#(#docs),*)))
         }
     };
-    let labels = metric.attrs.labels.iter().flat_map(|(_, names)| {
-        names
-            .iter()
-            .map(|n| LitStr::new(n.to_string().trim_start_matches("r#"), n.span()))
-    });
+    let labels = metric
+        .attrs
+        .labels
+        .iter()
+        .flat_map(|(_, names)| names.iter());
+    let otel_name = match &metric.attrs.otel_name {
+        Some(name) => quote!(::core::option::Option::Some(#name)),
+        None => quote!(::core::option::Option::None),
+    };
     let buckets = match &metric.attrs.buckets {
         Some((_, array)) => quote!(&#array),
         None => quote!(&[]),
@@ -196,6 +200,7 @@ fn def_value(metric: &MetricField, private: &TokenStream) -> TokenStream {
     quote_spanned! {span=>
         #at::MetricDef {
             name: #name,
+            otel_name: #otel_name,
             kind: <#ty as #private::Instrument>::KIND,
             unit: #unit,
             help: #help,

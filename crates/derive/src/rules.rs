@@ -12,6 +12,7 @@ pub(crate) fn check(field: &MetricField) -> syn::Result<()> {
     let results = [
         help(field),
         name_and_unit(field),
+        otel_name(field),
         why(field),
         buckets(field),
         start(field),
@@ -85,6 +86,47 @@ fn name_and_unit(field: &MetricField) -> syn::Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+/// An OpenTelemetry name is the Prometheus name as the Prometheus exporter writes it: dots
+/// become underscores, then the unit's suffix, then `_total` on a counter. A mismatch would
+/// put one metric under two names that no dashboard and no OTLP backend agree on.
+fn otel_name(field: &MetricField) -> syn::Result<()> {
+    let Some(otel) = &field.attrs.otel_name else {
+        return Ok(());
+    };
+    let text = otel.value();
+    let well_formed = text.starts_with(|c: char| c.is_ascii_lowercase())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+    if !well_formed {
+        return Err(error(
+            otel,
+            "an OpenTelemetry name is lower case: letters, digits, `_` and `.`",
+        ));
+    }
+    let suffix = field
+        .attrs
+        .unit
+        .as_ref()
+        .and_then(|u| unit_suffix(&u.value()))
+        .unwrap_or("");
+    let total = if field.name.value().ends_with("_total") {
+        "_total"
+    } else {
+        ""
+    };
+    let expected = format!("{}{suffix}{total}", text.replace('.', "_"));
+    if field.name.value() != expected {
+        return Err(error(
+            &field.name,
+            &format!(
+                "the Prometheus exporter writes otel_name \"{text}\" as {expected}: name it so"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The suffix Prometheus adds for a unit, as `MetricDef::unit_suffix` maps it.
@@ -248,6 +290,35 @@ mod tests {
         assert!(name.contains("declares `name`"), "{name}");
         let help = errors(r#"#[metric(name = "a_total", why = W)] x: Counter"#);
         assert!(help.contains("help text"), "{help}");
+    }
+
+    #[test]
+    fn an_otel_name_must_be_what_the_prometheus_exporter_writes() {
+        let good = case(
+            r#"#[metric(name = "http_server_request_duration_seconds", unit = "s",
+                otel_name = "http.server.request.duration", buckets = [1.0], why = W)]"#,
+            "Histogram",
+        );
+        assert_eq!(good, "");
+        let counter = case(
+            r#"#[metric(name = "rpc_calls_total", otel_name = "rpc.calls", why = W)]"#,
+            "Counter",
+        );
+        assert_eq!(counter, "");
+        let wrong = case(
+            r#"#[metric(name = "http_request_duration_seconds", unit = "s",
+                otel_name = "http.server.request.duration", buckets = [1.0], why = W)]"#,
+            "Histogram",
+        );
+        assert!(
+            wrong.contains("as http_server_request_duration_seconds"),
+            "{wrong}"
+        );
+        let upper = case(
+            r#"#[metric(name = "a_total", otel_name = "A", why = W)]"#,
+            "Counter",
+        );
+        assert!(upper.contains("lower case"), "{upper}");
     }
 
     #[test]
