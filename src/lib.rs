@@ -44,6 +44,8 @@ pub mod sources {
     //!   propagation and TLS;
     //! - [`system`]: the process and host resource collector;
     //! - [`tasks`]: any future or spawned task measured under the service's own task kinds;
+    //! - [`http`]: HTTP and gRPC servers and clients measured and traced by the semantic
+    //!   conventions, as tower layers;
     //! - [`traces`]: sampling decided before any span exists, the span macros, and the
     //!   decision travelling with every message;
     //! - [`backoff`]: the one retry policy the sources share;
@@ -53,6 +55,7 @@ pub mod sources {
     pub use alys_telemetry_catalog as catalog;
     pub use alys_telemetry_core::{backoff, throttle, traces};
     pub use alys_telemetry_governance as governance;
+    pub use alys_telemetry_http as http;
     pub use alys_telemetry_system as system;
     pub use alys_telemetry_tasks as tasks;
 }

@@ -22,7 +22,7 @@ mod decision;
 mod scope;
 
 pub use decision::{DecidedTraceIds, TracePolicy, is_disabled, policy, set_policy};
-pub use scope::TraceScope;
+pub use scope::{Scoped, TraceScope};
 
 /// What the span macros expand to.
 #[doc(hidden)]

@@ -1,0 +1,1 @@
+//! gRPC by the RPC semantic conventions (being written).
