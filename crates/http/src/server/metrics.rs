@@ -179,7 +179,7 @@ pub(crate) fn status_error(status: u16) -> Option<&'static str> {
     ];
     match status {
         500..=511 => CODES.get(usize::from(status - 500)).copied(),
-        500..=599 => Some("_OTHER"),
+        512..=599 => Some("_OTHER"),
         _ => None,
     }
 }
