@@ -612,3 +612,86 @@ async fn the_stream_runs_over_tls_with_a_token() {
     client.shutdown().await;
     server.shutdown().await;
 }
+
+/// The stream's full gRPC method, as `rpc.method` names it.
+const STREAM_METHOD: &str = "alys.governance.v1.GovernanceStream/Stream";
+
+/// Calls of the stream recorded by one end, with `labels`.
+fn stream_calls(metrics: &Metrics, end: &str, labels: &[(&str, &str)]) -> f64 {
+    let name = format!("rpc_{end}_call_duration_seconds_count");
+    let mut all = vec![("rpc_system_name", "grpc"), ("rpc_method", STREAM_METHOD)];
+    all.extend_from_slice(labels);
+    metrics.value(&name, &all).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn both_ends_measure_the_stream_as_a_grpc_call_that_lasts_as_long_as_it_is_open() {
+    let metrics = Metrics::new();
+    let server = start_server(server_config("127.0.0.1:0".parse().unwrap()), &metrics).await;
+    let client = connected_client(&server, &metrics, |_| {}).await;
+    client.request_signature(b"tx".to_vec()).await.unwrap();
+    // Open, with traffic on it: the call goes on, neither end has recorded it.
+    assert_eq!(stream_calls(&metrics, "server", &[]), 0.0);
+    assert_eq!(stream_calls(&metrics, "client", &[]), 0.0);
+
+    // The governance node ends the stream UNAVAILABLE in its trailers: one failed call at
+    // each end, the client's naming the server it called.
+    server.drop_streams();
+    let port = server.local_addr().port().to_string();
+    let unavailable = [
+        ("rpc_response_status_code", "UNAVAILABLE"),
+        ("error_type", "UNAVAILABLE"),
+    ];
+    let mut at_client = unavailable.to_vec();
+    at_client.extend([
+        ("server_address", "127.0.0.1"),
+        ("server_port", port.as_str()),
+    ]);
+    let m = &metrics;
+    wait_until_async(
+        "both ends to record the dropped stream",
+        Duration::from_secs(10),
+        || {
+            stream_calls(m, "server", &unavailable) == 1.0
+                && stream_calls(m, "client", &at_client) == 1.0
+        },
+    )
+    .await;
+
+    // The client reconnects, then stops: its open stream is cancelled, an error for the
+    // client that gave up on it.
+    let c = client.clone();
+    wait_until_async("the reconnection", Duration::from_secs(10), move || {
+        c.is_connected()
+    })
+    .await;
+    client.shutdown().await;
+    let cancelled = [
+        ("rpc_response_status_code", "CANCELLED"),
+        ("error_type", "CANCELLED"),
+    ];
+    wait_until_async(
+        "the stopped client's stream to end",
+        Duration::from_secs(10),
+        || stream_calls(m, "client", &cancelled) == 1.0 && stream_calls(m, "server", &[]) == 2.0,
+    )
+    .await;
+    // The server records the stream's end too: CANCELLED by the client's reset (or OK, had
+    // the client's half-close reached it first), no error of the server's either way.
+    let server_errors: f64 = metrics
+        .exposition()
+        .matching("rpc_server_call_duration_seconds_count", &[])
+        .filter(|s| s.labels.contains_key("error_type"))
+        .map(|s| s.value)
+        .sum();
+    assert_eq!(server_errors, 1.0, "{}", metrics.text());
+    // Histograms, under the conventions' names as the Prometheus exporter writes them.
+    let text = metrics.text();
+    for histogram in [
+        "rpc_server_call_duration_seconds",
+        "rpc_client_call_duration_seconds",
+    ] {
+        assert!(text.contains(&format!("{histogram}_bucket{{")), "{text}");
+    }
+    server.shutdown().await;
+}

@@ -28,6 +28,17 @@
 //!     .layer(HttpServerLayer::new(meter))
 //! # }
 //! ```
+//!
+//! gRPC is measured by the RPC conventions ([`rpc`]): `rpc.server.call.duration` and
+//! `rpc.client.call.duration` (`rpc_server_call_duration_seconds`,
+//! `rpc_client_call_duration_seconds`) by `rpc.system.name` (`grpc`), `rpc.method` (the
+//! fully qualified `package.Service/Method`: 1.42 folds the deprecated `rpc.service` into
+//! it), `rpc.response.status_code` (the status's name, `OK`, `UNAVAILABLE`) and, when the
+//! call failed, `error.type`. A call lasts until the trailers that carry its status end its
+//! response body, so a streaming call is measured for as long as it is open; a stream
+//! dropped before its status is `CANCELLED`. [`RpcServerLayer`](rpc::RpcServerLayer) goes
+//! on a tonic server (`Server::builder().layer(..)`), [`RpcClientLayer`](rpc::RpcClientLayer)
+//! around the channel a generated client takes.
 
 mod instruments;
 pub mod propagation;

@@ -26,6 +26,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use alys_telemetry::sources::governance::proto::GovernanceMessage;
 use alys_telemetry::sources::governance::proto::governance_stream_server::GovernanceStreamServer;
 use alys_telemetry::sources::governance::{TlsError, TlsFiles, Token};
+use alys_telemetry::sources::http::rpc::RpcServerLayer;
 pub use sessions::{JournalError, read_journal};
 use state::{Shared, StreamEntry, lock};
 
@@ -157,7 +158,7 @@ impl GovernanceServer {
         let builder = server_builder(&config, local_addr)?;
         let shared = Arc::new(Shared::new(&config, meter)?);
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = serve(builder, listener, shared.clone(), stopped);
+        let server = serve(builder, meter, listener, shared.clone(), stopped);
         let mut tickers = Vec::new();
         if let Some(period) = config.federation_interval {
             tickers.push(every(
@@ -202,9 +203,11 @@ fn server_builder(
     }
 }
 
-/// Serves the governance stream on `listener` until `stopped` resolves.
+/// Serves the governance stream on `listener` until `stopped` resolves, every call measured
+/// by the RPC conventions (`rpc.server.call.duration`; the stream's handler traces it).
 fn serve(
-    mut builder: tonic::transport::Server,
+    builder: tonic::transport::Server,
+    meter: &Meter,
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
     stopped: oneshot::Receiver<()>,
@@ -218,6 +221,7 @@ fn serve(
         conn
     });
     let serve = builder
+        .layer(RpcServerLayer::new(meter))
         .add_service(service)
         .serve_with_incoming_shutdown(incoming, async {
             let _ = stopped.await;

@@ -22,6 +22,7 @@ use alys_telemetry_catalog::governance::{
     GiveUpReason, GovernanceMessageType, GovernanceMetrics, GrpcCode,
 };
 use alys_telemetry_core::throttle::Throttle;
+use alys_telemetry_http::rpc::RpcClientLayer;
 use fastrand::Rng;
 
 /// How often deadlines and the connection's liveness are checked.
@@ -46,6 +47,8 @@ type Attempt = Pin<Box<dyn Future<Output = Result<Link, GrpcCode>> + Send>>;
 pub(super) struct Actor {
     pub(super) config: Arc<StreamConfig>,
     pub(super) m: GovernanceMetrics,
+    /// Every stream the actor opens goes through it (`rpc.client.call.duration`).
+    rpc: RpcClientLayer,
     pub(super) shared: Arc<Shared>,
     commands: mpsc::Receiver<Command>,
     stop: watch::Receiver<bool>,
@@ -103,6 +106,7 @@ impl Actor {
         // them so, and they are true before the first connection.
         let m = GovernanceMetrics::new(meter);
         Actor {
+            rpc: connection::rpc_layer(&config, meter),
             outbox: Outbox::new(config.buffer_capacity),
             config: Arc::new(config),
             m,
@@ -204,6 +208,7 @@ impl Actor {
         Box::pin(connection::open(
             self.config.clone(),
             self.shared.session.clone(),
+            self.rpc.clone(),
         ))
     }
 
