@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use alys_node::demo::{self, DemoOptions};
 use alys_node::governance_node::GovernanceServer;
 use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
-use alys_telemetry::sources::catalog;
 use alys_telemetry::{Telemetry, TelemetryGuard};
 use clap::Parser;
 
@@ -24,8 +23,8 @@ fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Catalog(args) => match args.format {
-            CatalogFormat::Markdown => write_stdout(&catalog::docs::markdown()),
-            CatalogFormat::Json => write_stdout(&format!("{:#}\n", catalog::docs::json())),
+            CatalogFormat::Markdown => write_stdout(&alys_node::catalogue::markdown()),
+            CatalogFormat::Json => write_stdout(&format!("{:#}\n", alys_node::catalogue::json())),
         },
         Command::Demo(args) => run_demo(&cli.telemetry, args),
         Command::GovernanceServer(args) => run_governance_server(&cli.telemetry, args),
