@@ -242,6 +242,8 @@ fn no_source_crate_depends_on_the_pipeline() {
         "alys-telemetry-actors",
         "alys-telemetry-governance",
         "alys-telemetry-system",
+        "alys-telemetry-tasks",
+        "alys-telemetry-http",
         "alys-telemetry-viewer",
     ] {
         assert!(
