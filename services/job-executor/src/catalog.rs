@@ -49,7 +49,9 @@ metric differs from the seed, it is in what was added, never in the name:
 - the seed's histograms are in milliseconds (`action_duration_ms`,
   `event_processing_duration_ms`, `checkpoint_save_duration_ms`, with the seed's default
   buckets): they keep their names and declare no unit, since the Prometheus exporter would
-  append `_milliseconds` to a name whose unit is `ms`;
+  append `_milliseconds` to a name whose unit is `ms`. `promtool check metrics` says these
+  three names contain an abbreviated unit; that is its only complaint, accepted because
+  dashboards query the names (a new service would measure seconds, `_seconds`);
 - a timed-out action is a failure too (`action_failure_total` counts it, and
   `action_timeout_total` says which failures were timeouts), so `action_success_total /
   actions_executed_total` is the success rate. A result from the cache runs no action:

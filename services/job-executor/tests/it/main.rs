@@ -4,6 +4,8 @@
 mod binary;
 mod checkpoints;
 mod executor;
+#[cfg(feature = "stack-tests")]
+mod stack;
 mod traces;
 
 use std::time::Duration;
