@@ -67,12 +67,16 @@ impl Driver {
             r if r.is_multiple_of(23) => {
                 json!({"event_type": "user.created", "entity_id": self.entity()}).to_string()
             }
-            r if r.is_multiple_of(17) => json!({"event_type": "order.placed", "entity_id": self.entity(),
+            r if r.is_multiple_of(17) => {
+                json!({"event_type": "order.placed", "entity_id": self.entity(),
                                         "payload": {"order_id": "o-1"}})
-            .to_string(),
-            r if r.is_multiple_of(11) => json!({"event_type": "audit.note", "entity_id": self.entity(),
+                .to_string()
+            }
+            r if r.is_multiple_of(11) => {
+                json!({"event_type": "audit.note", "entity_id": self.entity(),
                                         "payload": "free text"})
-            .to_string(),
+                .to_string()
+            }
             _ => self.event().to_string(),
         };
         self.post("/events", body).await;

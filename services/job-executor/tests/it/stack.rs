@@ -99,7 +99,11 @@ fn promtool_finds_no_problem_in_the_exposition() {
             })
         })
         .collect();
-    assert!(unexpected.is_empty(), "promtool: {}\n{complaints}", out.status);
+    assert!(
+        unexpected.is_empty(),
+        "promtool: {}\n{complaints}",
+        out.status
+    );
 }
 
 /// A trace id and span id of this test's own, not 0 and different on every run.
