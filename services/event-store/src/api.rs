@@ -1,7 +1,8 @@
 //! The HTTP API: ingest (`POST /events`, `POST /events/batch`), query (`GET /events`,
-//! `GET /entities/{id}`) and the stream (`GET /ws`), behind the library's HTTP server layer,
-//! which measures every request by method, route template and status and opens its server
-//! span. The handlers open the store's own spans under it.
+//! `GET /entities/{id}`), the stream (`GET /ws`), and the control API of [`control`]
+//! (`POST /replays`, `POST`/`GET /pipelines`, `DELETE /pipelines/{name}`), behind the
+//! library's HTTP server layer, which measures every request by method, route template and
+//! status and opens its server span. The handlers open the store's own spans under it.
 
 use std::sync::Arc;
 
@@ -13,11 +14,12 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use opentelemetry::metrics::Meter;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::control::{self, MAX_CONTROL_BODY};
 use crate::error::{ApiError, IngestError};
 use crate::event::NewEvent;
 use crate::labels::IngestErrorReason;
@@ -55,6 +57,17 @@ pub fn router(state: AppState, meter: &Meter) -> Router {
             post(ingest_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
         )
         .route("/entities/{id}", get(entity))
+        .route(
+            "/replays",
+            post(control::replay).layer(DefaultBodyLimit::max(MAX_CONTROL_BODY)),
+        )
+        .route(
+            "/pipelines",
+            post(control::register_pipeline)
+                .get(control::list_pipelines)
+                .layer(DefaultBodyLimit::max(MAX_CONTROL_BODY)),
+        )
+        .route("/pipelines/{name}", delete(control::remove_pipeline))
         .route("/ws", get(ws::upgrade))
         .fallback(no_route)
         .with_state(state)

@@ -21,10 +21,13 @@ the guide's, its `why` says how and why:
 - the Prometheus exporter appends `_total` to every counter, so a counter the guide names
   without it (`allsource_events_ingested_by_type`, `allsource_projection_events_processed`,
   `allsource_websocket_messages_sent`, `allsource_compaction_files_merged`,
-  `allsource_compaction_bytes_saved`) is exported with it;
+  `allsource_compaction_bytes_saved`, `allsource_replay_events_processed`,
+  `allsource_pipeline_events_processed`, `allsource_pipeline_events_filtered`) is exported
+  with it;
 - only counters end in `_total`: the counts that can fall are gauges without it
-  (`allsource_wal_segments`, `allsource_parquet_files`, `allsource_snapshots`), the counts
-  that only grow in an append-only store are counters and keep it
+  (`allsource_wal_segments`, `allsource_parquet_files`, `allsource_snapshots`, and
+  `allsource_pipelines_registered`, the guide's "active pipelines", which a `DELETE` lowers),
+  the counts that only grow in an append-only store are counters and keep it
   (`allsource_storage_events_total`, `allsource_storage_entities_total`);
 - `allsource_query_errors_total` is not in the guide: a malformed query is counted apart
   from ingestion errors.
@@ -38,8 +41,18 @@ library's server layer (last table), labelled by method, route template and stat
 | `allsource_http_request_duration_seconds` | `http_server_request_duration_seconds` |
 | `allsource_http_requests_in_flight` | `http_server_active_requests` |
 
-The guide's replay and pipeline metrics are not here: the simulation replays nothing and
-runs no stream pipelines.
+A replay (`POST /replays`) rebuilds a projection from the log: a request the store refuses
+(an unknown projection, a bad `from`) starts no replay; a replay that meets an event its
+projection cannot apply is a failed one. The replay metrics are labelled by `projection`, a
+closed set.
+
+Every stored event goes through every registered stream pipeline (`POST /pipelines`,
+`DELETE /pipelines/{name}`), which processes it (its filter passes it) or filters it out.
+The `pipeline` label is the name a client gives the pipeline, so it is bounded where it is
+made: a name is 1 to 32 characters of `[a-z0-9_-]`, and at most 16 pipelines are
+registered at once (a 17th is refused with 409). The keyed instruments it is recorded
+through keep at most 64 names apart over the process's life (pipelines replaced during a
+run) and count any record past that in `alys_telemetry_cardinality_overflow_total`.
 "#;
 
 /// The page, as the `catalog` subcommand prints it.
@@ -51,6 +64,24 @@ pub fn page() -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::pipeline::{MAX_PIPELINE_NAME, MAX_PIPELINES, PIPELINE_SERIES};
+
+    /// The header is prose: its numbers are checked against the limits they describe.
+    #[test]
+    fn the_header_states_the_pipeline_limits() {
+        for said in [
+            format!("1 to {MAX_PIPELINE_NAME} characters of `[a-z0-9_-]`"),
+            format!("at most {MAX_PIPELINES} pipelines"),
+            format!("a {}th is refused", MAX_PIPELINES + 1),
+            format!("keep at most {PIPELINE_SERIES} names"),
+        ] {
+            assert!(
+                super::HEADER.contains(&said),
+                "the header does not say {said:?}"
+            );
+        }
+    }
+
     #[test]
     fn the_committed_page_is_the_generated_one() {
         let committed = include_str!("../../../docs/services/event-store.md");

@@ -1,6 +1,6 @@
 //! The simulated client: it ingests events (most valid, some of each kind of bad input),
-//! queries in every way the API offers, and keeps a WebSocket subscriber, all over HTTP to the
-//! service itself, each request in a trace of its own carried by W3C `traceparent`, so that
+//! queries in every way the API offers, registers stream pipelines and replays projections,
+//! and keeps a WebSocket subscriber, all over HTTP to the service itself, each request in a trace of its own carried by W3C `traceparent`, so that
 //! every metric of the catalogue moves while it runs.
 
 use std::net::SocketAddr;
@@ -15,6 +15,14 @@ use tokio::sync::watch;
 
 /// The entities the driver writes to: few enough that each gets snapshots.
 const ENTITIES: u64 = 40;
+/// Events a replay of the driver's goes back: the recent log, since a replay holds the store
+/// while it runs and the whole log of a long run would hold it for seconds.
+const REPLAY_WINDOW: u64 = 500;
+/// The pipelines registered at start: one by event type, one by type and payload field.
+const PIPELINES: [&str; 2] = [
+    r#"{"name": "orders", "event_type": "order.placed"}"#,
+    r#"{"name": "eur-payments", "event_type": "payment.processed", "field": "currency", "equals": "EUR"}"#,
+];
 
 /// Drives the API at `addr`, one round per `interval`, until `stop` turns true.
 pub async fn run(addr: SocketAddr, interval: Duration, stop: watch::Receiver<bool>) {
@@ -33,6 +41,7 @@ pub async fn run(addr: SocketAddr, interval: Duration, stop: watch::Receiver<boo
         base: format!("http://{addr}"),
         client,
         rng: fastrand::Rng::new(),
+        last_sequence: 0,
     };
     let subscriber = tokio::spawn(subscribe(addr, stop.clone()));
     driver.rounds(interval, stop).await;
@@ -43,12 +52,17 @@ struct Driver {
     base: String,
     client: reqwest::Client,
     rng: fastrand::Rng,
+    /// The sequence of the latest event the driver stored: where its replays end.
+    last_sequence: u64,
 }
 
 impl Driver {
     async fn rounds(mut self, interval: Duration, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        for pipeline in PIPELINES {
+            self.post("/pipelines", pipeline.to_string()).await;
+        }
         let mut round: u64 = 0;
         loop {
             tokio::select! {
@@ -60,7 +74,8 @@ impl Driver {
         }
     }
 
-    /// One round: an event, and by turns a batch, a query, bad input, a broken subscriber.
+    /// One round: an event, and by turns a batch, a query, a replay, a pipeline added or
+    /// removed, bad input, a broken subscriber.
     async fn round(&mut self, round: u64) {
         let body = match round {
             r if r.is_multiple_of(29) => "{\"event_type\": \"user.created\", ".to_string(),
@@ -79,7 +94,10 @@ impl Driver {
             }
             _ => self.event().to_string(),
         };
-        self.post("/events", body).await;
+        let stored = self.post("/events", body).await;
+        if let Some(sequence) = stored.and_then(|body| body["sequence"].as_u64()) {
+            self.last_sequence = sequence;
+        }
         if round.is_multiple_of(10) {
             let batch: Vec<Value> = (0..5).map(|_| self.event()).collect();
             self.post("/events/batch", Value::Array(batch).to_string())
@@ -98,13 +116,46 @@ impl Driver {
             };
             self.get(&path).await;
         }
+        self.control(round).await;
         if round.is_multiple_of(53) {
             self.get("/events?limit=none").await;
             self.post("/events", "x".repeat(70 * 1024)).await;
+            let unknown = json!({"projection": "balances"}).to_string();
+            self.post("/replays", unknown).await;
         }
         if round.is_multiple_of(41) {
             drop_a_subscriber(&self.base).await;
         }
+    }
+
+    /// By turns, a replay, and a pipeline that comes and goes (so that the gauge of
+    /// registered pipelines falls as well as rises).
+    async fn control(&self, round: u64) {
+        if round.is_multiple_of(37) {
+            self.replay(round / 37).await;
+        }
+        if round.is_multiple_of(61) {
+            match (round / 61) % 2 {
+                1 => {
+                    let plans = r#"{"name": "plans", "field": "plan"}"#;
+                    self.post("/pipelines", plans.to_string()).await;
+                }
+                _ => self.delete("/pipelines/plans").await,
+            }
+        }
+    }
+
+    /// A replay of the recent log, by turns: the type counts (completes); the entity states
+    /// of `order.placed` events (completes: their payloads are objects); all entity states
+    /// (fails once the window holds an `audit.note`, whose payload is text).
+    async fn replay(&self, turn: u64) {
+        let from = self.last_sequence.saturating_sub(REPLAY_WINDOW).max(1);
+        let body = match turn % 3 {
+            0 => json!({"projection": "type_counts", "from": from}),
+            1 => json!({"projection": "entity_state", "from": from, "event_type": "order.placed"}),
+            _ => json!({"projection": "entity_state", "from": from}),
+        };
+        self.post("/replays", body.to_string()).await;
     }
 
     fn entity(&mut self) -> String {
@@ -139,7 +190,8 @@ impl Driver {
                "metadata": {"source": "driver"}})
     }
 
-    async fn post(&self, path: &str, body: String) {
+    /// POSTs `body`; the answer's JSON, when there is one.
+    async fn post(&self, path: &str, body: String) -> Option<Value> {
         let scope = root_span!(
             "driver.request",
             http.request.method = "POST",
@@ -150,6 +202,16 @@ impl Driver {
             .post(format!("{}{path}", self.base))
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body);
+        send(scope, request).await
+    }
+
+    async fn delete(&self, path: &str) {
+        let scope = root_span!(
+            "driver.request",
+            http.request.method = "DELETE",
+            url.path = path
+        );
+        let request = self.client.delete(format!("{}{path}", self.base));
         send(scope, request).await;
     }
 
@@ -163,8 +225,9 @@ impl Driver {
     }
 }
 
-/// Sends `request` in `scope`, with the scope's W3C context in its headers.
-async fn send(scope: TraceScope, request: reqwest::RequestBuilder) {
+/// Sends `request` in `scope`, with the scope's W3C context in its headers; the answer's
+/// JSON, when there is one.
+async fn send(scope: TraceScope, request: reqwest::RequestBuilder) -> Option<Value> {
     let mut headers = http::HeaderMap::new();
     scope.in_scope(|| propagation::inject_current(&mut headers));
     let sent = scope.instrument(request.headers(headers).send()).await;
@@ -172,10 +235,14 @@ async fn send(scope: TraceScope, request: reqwest::RequestBuilder) {
         Ok(response) => {
             let status = response.status();
             // Reading the body completes the exchange the server measures.
-            let _ = response.bytes().await;
+            let body = response.bytes().await.ok();
             tracing::debug!(%status, "driver request answered");
+            body.and_then(|body| serde_json::from_slice(&body).ok())
         }
-        Err(error) => tracing::warn!(%error, "driver request failed"),
+        Err(error) => {
+            tracing::warn!(%error, "driver request failed");
+            None
+        }
     }
 }
 

@@ -6,6 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::labels::IngestErrorReason;
+use crate::pipeline::PipelineError;
+use crate::replay::ReplayError;
 
 /// Why an event (or a batch) was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +90,39 @@ pub enum ApiError {
     /// Nothing is stored under the id asked for.
     #[error("{0}")]
     NotFound(String),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    /// A body could not be read (too large, cut off).
+    #[error("the body could not be read: {message}")]
+    Body { status: StatusCode, message: String },
+}
+
+impl ReplayError {
+    /// A request that is not JSON of the right shape is a 400; one naming a projection the
+    /// store does not have, or a replay the log makes fail, is well-formed but cannot be
+    /// done: 422.
+    fn status(&self) -> StatusCode {
+        match self {
+            ReplayError::Json(_) | ReplayError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ReplayError::UnknownProjection(_) | ReplayError::Failed { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+        }
+    }
+}
+
+impl PipelineError {
+    /// A name taken, or no room for one more pipeline, conflicts with what is registered:
+    /// 409, which a client resolves by deleting one.
+    fn status(&self) -> StatusCode {
+        match self {
+            PipelineError::Json(_) | PipelineError::Invalid(_) => StatusCode::BAD_REQUEST,
+            PipelineError::Exists(_) | PipelineError::Full => StatusCode::CONFLICT,
+            PipelineError::NotFound(_) => StatusCode::NOT_FOUND,
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -96,6 +131,9 @@ impl IntoResponse for ApiError {
             ApiError::Ingest(e) => e.status(),
             ApiError::Query(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Replay(e) => e.status(),
+            ApiError::Pipeline(e) => e.status(),
+            ApiError::Body { status, .. } => *status,
         };
         let body = serde_json::json!({ "error": self.to_string() });
         (status, Json(body)).into_response()

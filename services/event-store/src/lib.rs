@@ -5,16 +5,19 @@
 //! are compacted, queried over HTTP, and streamed to WebSocket subscribers.
 //!
 //! Every part records the metrics the AllSource metrics guide names ([`metrics`]), the API is
-//! measured and traced by the library's HTTP server layer, and ingest and query open spans
-//! under the request's server span.
+//! measured and traced by the library's HTTP server layer, and ingest, query and replay open
+//! spans under the request's server span.
 
 pub mod api;
 pub mod catalog;
+pub mod control;
 pub mod error;
 pub mod event;
 pub mod labels;
 pub mod metrics;
+pub mod pipeline;
 pub mod projection;
+pub mod replay;
 pub mod schema;
 pub mod server;
 pub mod storage;

@@ -8,7 +8,14 @@
 //! end in `_total`: a count that can fall (WAL segments, Parquet files, snapshots held) is a
 //! gauge and loses the guide's `_total`; a count that only grows (events and entities
 //! stored: the store is append-only) is a counter and keeps it.
+//!
+//! One label takes values from outside the closed sets: `pipeline`, the name a client gives a
+//! stream pipeline. It is recorded through the library's keyed instruments, which keep at
+//! most [`PIPELINE_SERIES`] names apart and count the rest as overflow, and the store bounds
+//! it before that: a name is 1 to 32 characters of `[a-z0-9_-]`, and at most 16 pipelines
+//! are registered at once ([`crate::pipeline`]).
 
+use alys_telemetry::sources::catalog::external::{KeyedCounter, KeyedHistogram};
 use alys_telemetry::sources::catalog::instruments::{
     Counter, CounterVec, Gauge, Histogram, HistogramVec,
 };
@@ -18,6 +25,7 @@ use opentelemetry::metrics::Meter;
 use crate::labels::{
     EventType, IngestErrorReason, Projection, QueryType, Subject, ValidationResult, WsErrorReason,
 };
+use crate::pipeline::PIPELINE_SERIES;
 
 const WHY_INGEST: &str = "the guide's event ingestion metrics: throughput, latency and errors";
 const WHY_QUERY: &str = "the guide's query performance metrics";
@@ -27,8 +35,12 @@ const WHY_SCHEMA: &str = "the guide's schema registry metrics";
 const WHY_SNAPSHOT: &str = "the guide's snapshot metrics";
 const WHY_COMPACTION: &str = "the guide's compaction metrics";
 const WHY_WS: &str = "the guide's WebSocket metrics";
+const WHY_REPLAY: &str = "the guide's event replay metrics, by projection";
+const WHY_PIPELINE: &str = "the guide's stream pipeline metrics, by pipeline: a client's name, \
+                            1 to 32 of [a-z0-9_-], at most 16 registered at once";
 
-// Every histogram measures in-memory work: its buckets run from 10 µs to a tenth of a second.
+// Every histogram measures in-memory work: its buckets run from 10 µs to a tenth of a second,
+// but for replays, which run over up to the whole log and reach 5 s.
 
 #[derive(MetricFamily)]
 #[family(title = "event store: ingestion")]
@@ -227,6 +239,80 @@ pub struct WebSocketMetrics {
     pub errors: CounterVec<WsErrorReason>,
 }
 
+#[derive(MetricFamily)]
+#[family(title = "event store: replays")]
+pub struct ReplayMetrics {
+    /// Replays started, by projection (a request refused before it starts is not one)
+    #[metric(name = "allsource_replays_started_total", labels(projection), why = WHY_REPLAY)]
+    pub started: CounterVec<Projection>,
+    /// Replays that rebuilt their projection over their whole scope, by projection
+    #[metric(name = "allsource_replays_completed_total", labels(projection), why = WHY_REPLAY)]
+    pub completed: CounterVec<Projection>,
+    /// Replays stopped by an event the projection could not apply, by projection
+    #[metric(name = "allsource_replays_failed_total", labels(projection), why = WHY_REPLAY)]
+    pub failed: CounterVec<Projection>,
+    /// Events replayed through a projection (up to the failure in a failed replay)
+    #[metric(
+        name = "allsource_replay_events_processed_total",
+        labels(projection),
+        why = "the guide's allsource_replay_events_processed, a counter: exported with the \
+               _total the Prometheus exporter appends"
+    )]
+    pub processed: CounterVec<Projection>,
+    /// Time of one replay, completed or failed, by projection
+    #[metric(
+        name = "allsource_replay_duration_seconds",
+        unit = "s",
+        labels(projection),
+        buckets = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
+        why = WHY_REPLAY
+    )]
+    pub duration: HistogramVec<Projection>,
+}
+
+#[derive(MetricFamily)]
+#[family(title = "event store: stream pipelines")]
+pub struct PipelineMetrics {
+    /// Stream pipelines registered now
+    #[metric(
+        name = "allsource_pipelines_registered",
+        start = zero,
+        why = "the guide's allsource_pipelines_registered_total (\"active pipelines\"): a gauge \
+               (DELETE /pipelines/{name} removes one), and only counters may end in _total"
+    )]
+    pub registered: Gauge,
+    /// Events a pipeline's filter passed, by pipeline
+    #[metric(
+        name = "allsource_pipeline_events_processed_total",
+        labels(pipeline),
+        limit = PIPELINE_SERIES,
+        why = "the guide's allsource_pipeline_events_processed, a counter: exported with the \
+               _total the Prometheus exporter appends; `pipeline` is a client's name, 1 to 32 \
+               of [a-z0-9_-], at most 16 registered at once"
+    )]
+    pub processed: KeyedCounter,
+    /// Events a pipeline's filter dropped, by pipeline
+    #[metric(
+        name = "allsource_pipeline_events_filtered_total",
+        labels(pipeline),
+        limit = PIPELINE_SERIES,
+        why = "the guide's allsource_pipeline_events_filtered, a counter: exported with the \
+               _total the Prometheus exporter appends; `pipeline` is a client's name, 1 to 32 \
+               of [a-z0-9_-], at most 16 registered at once"
+    )]
+    pub filtered: KeyedCounter,
+    /// Time to run one event through one pipeline, by pipeline
+    #[metric(
+        name = "allsource_pipeline_processing_duration_seconds",
+        unit = "s",
+        labels(pipeline),
+        limit = PIPELINE_SERIES,
+        buckets = [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.1],
+        why = WHY_PIPELINE
+    )]
+    pub duration: KeyedHistogram,
+}
+
 /// Every family of the store, built once at start-up on the pipeline's meter.
 pub struct Metrics {
     pub ingest: IngestMetrics,
@@ -236,11 +322,13 @@ pub struct Metrics {
     pub schema: SchemaMetrics,
     pub maintenance: MaintenanceMetrics,
     pub websocket: WebSocketMetrics,
+    pub replay: ReplayMetrics,
+    pub pipeline: PipelineMetrics,
 }
 
 impl Metrics {
     /// The store's families, in the catalogue's order.
-    pub const FAMILIES: [Family; 7] = [
+    pub const FAMILIES: [Family; 9] = [
         IngestMetrics::FAMILY,
         QueryMetrics::FAMILY,
         StorageMetrics::FAMILY,
@@ -248,6 +336,8 @@ impl Metrics {
         SchemaMetrics::FAMILY,
         MaintenanceMetrics::FAMILY,
         WebSocketMetrics::FAMILY,
+        ReplayMetrics::FAMILY,
+        PipelineMetrics::FAMILY,
     ];
 
     /// Every instrument, on `meter` (call once: each call registers them again).
@@ -260,6 +350,8 @@ impl Metrics {
             schema: SchemaMetrics::new(meter),
             maintenance: MaintenanceMetrics::new(meter),
             websocket: WebSocketMetrics::new(meter),
+            replay: ReplayMetrics::new(meter),
+            pipeline: PipelineMetrics::new(meter),
         }
     }
 }

@@ -112,6 +112,11 @@ impl Projections {
         self.snapshots
     }
 
+    /// Entities it knows.
+    pub fn entities(&self) -> usize {
+        self.entities.len()
+    }
+
     pub fn entity(&self, entity_id: &str) -> Option<&EntityView> {
         self.entities.get(entity_id)
     }

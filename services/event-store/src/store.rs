@@ -1,7 +1,8 @@
 //! The store: an append-only log of events in memory, indexed by entity and by type, with
 //! its projections, snapshots and simulated storage kept up to date on every event, and a
-//! broadcast of every stored event for the WebSocket stream. Every ingest and query is
-//! measured here, where the work is.
+//! broadcast of every stored event for the WebSocket stream, and the stream pipelines every
+//! stored event goes through. Every ingest, query and replay is measured here, where the
+//! work is.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,7 +16,9 @@ use crate::error::IngestError;
 use crate::event::{NewEvent, StoredEvent};
 use crate::labels::{EventType, Projection, QueryType, ValidationResult};
 use crate::metrics::Metrics;
+use crate::pipeline::{Pipeline, PipelineError, PipelineSpec, Pipelines};
 use crate::projection::{EntityView, Projections};
+use crate::replay::{self, ReplayError, ReplayRequest, ReplaySummary};
 use crate::schema::SchemaRegistry;
 use crate::storage::{Storage, StorageConfig};
 
@@ -66,6 +69,7 @@ struct State {
     by_type: HashMap<String, Vec<usize>>,
     projections: Projections,
     storage: Storage,
+    pipelines: Pipelines,
 }
 
 /// The event store (see the [module](self)).
@@ -89,6 +93,7 @@ impl Store {
             by_type: HashMap::new(),
             projections: Projections::default(),
             storage: Storage::new(config.storage),
+            pipelines: Pipelines::default(),
         };
         let store = Store {
             config,
@@ -186,6 +191,7 @@ impl Store {
             .or_default()
             .push(index);
         self.project(state, &stored, kind);
+        state.pipelines.run(&stored, &self.metrics.pipeline);
         // The serialised event is what the WAL would hold and what subscribers receive.
         let json = serde_json::to_string(&stored).unwrap_or_default();
         state.storage.append(json.len() as u64);
@@ -293,6 +299,34 @@ impl Store {
         self.lock().projections.type_count(kind)
     }
 
+    /// Rebuilds `request.projection` from the log (see [`replay`]). It holds the store while
+    /// it runs, so that the log it replays is the log at one moment.
+    pub fn replay(&self, request: &ReplayRequest) -> Result<ReplaySummary, ReplayError> {
+        let state = self.lock();
+        replay::run(&state.events, &state.by_type, request, &self.metrics.replay)
+    }
+
+    /// Registers a stream pipeline: every event stored from now on goes through it.
+    pub fn register_pipeline(&self, spec: PipelineSpec) -> Result<Pipeline, PipelineError> {
+        let mut state = self.lock();
+        let pipeline = state.pipelines.register(spec)?;
+        state.publish_gauges(&self.metrics);
+        Ok(pipeline)
+    }
+
+    /// Removes the pipeline `name`; returns it, with what it saw.
+    pub fn remove_pipeline(&self, name: &str) -> Result<Pipeline, PipelineError> {
+        let mut state = self.lock();
+        let pipeline = state.pipelines.remove(name)?;
+        state.publish_gauges(&self.metrics);
+        Ok(pipeline)
+    }
+
+    /// The registered pipelines, in the order they were registered.
+    pub fn pipelines(&self) -> Vec<Pipeline> {
+        self.lock().pipelines.list().to_vec()
+    }
+
     fn measure_query(&self, kind: QueryType, started: Instant, results: usize) {
         let m = &self.metrics.query;
         m.duration.record(kind, started.elapsed().as_secs_f64());
@@ -324,6 +358,7 @@ impl State {
             .maintenance
             .snapshots
             .set(self.projections.snapshots() as f64);
+        metrics.pipeline.registered.set(self.pipelines.len() as f64);
     }
 }
 

@@ -133,3 +133,112 @@ fn a_full_store_refuses_with_507() {
         1.0
     );
 }
+
+#[test]
+fn bad_pipelines_and_replays_get_a_4xx_that_says_why() {
+    let service = Service::quiet();
+    let long = "p".repeat(33);
+    for (body, status, says) in [
+        (
+            r#"{"name": "Big Orders", "field": "amount"}"#,
+            400,
+            "1 to 32 characters of [a-z0-9_-]",
+        ),
+        (
+            &*format!(r#"{{"name": "{long}", "field": "amount"}}"#),
+            400,
+            "longer than 32",
+        ),
+        (
+            r#"{"name": "none"}"#,
+            400,
+            "filters on `event_type`, `field`, or both",
+        ),
+        (
+            r#"{"name": "x", "equals": 1}"#,
+            400,
+            "`equals` compares a payload `field`",
+        ),
+        (
+            r#"{"name": "x", "field": "a", "colour": 1}"#,
+            400,
+            "unknown field `colour`",
+        ),
+        ("{not json", 400, "not a valid pipeline"),
+    ] {
+        refused(&service, "/pipelines", body, status, says);
+    }
+    // Sixteen are the most the store runs; a name is registered once.
+    for i in 0..16 {
+        let pipeline = json!({"name": format!("p{i}"), "event_type": "user.created"});
+        assert_eq!(service.post("/pipelines", &pipeline.to_string()).0, 201);
+    }
+    let again = r#"{"name": "p0", "field": "a"}"#;
+    refused(
+        &service,
+        "/pipelines",
+        again,
+        409,
+        "`p0` is already registered",
+    );
+    let one_more = r#"{"name": "p16", "field": "a"}"#;
+    refused(
+        &service,
+        "/pipelines",
+        one_more,
+        409,
+        "16 pipelines are registered",
+    );
+    let (status, answer) = service.delete("/pipelines/nope");
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no pipeline named `nope`"))
+    );
+
+    for (body, status, says) in [
+        (
+            r#"{"projection": "balances"}"#,
+            422,
+            "no projection `balances`: the store's projections are `entity_state`, `type_counts`",
+        ),
+        (
+            r#"{"projection": "type_counts", "from": 0}"#,
+            400,
+            "sequences start at 1",
+        ),
+        (
+            r#"{"projection": "type_counts", "event_type": ""}"#,
+            400,
+            "`event_type` is 1 to 128 bytes",
+        ),
+        (r#"{"projection": 5}"#, 400, "not a valid replay request"),
+        (
+            r#"{"projection": "type_counts", "to": 9}"#,
+            400,
+            "unknown field `to`",
+        ),
+    ] {
+        refused(&service, "/replays", body, status, says);
+    }
+
+    // One event through the sixteen: the refused names made no series.
+    assert_eq!(service.post("/events", &event("user.created", "u")).0, 201);
+    service.wait_for_sum("allsource_pipeline_events_processed_total", &[], 16.0);
+    let x = service.exposition();
+    let mut names: Vec<String> = x
+        .matching("allsource_pipeline_events_processed_total", &[])
+        .filter_map(|s| s.labels.get("pipeline").cloned())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = (0..16).map(|i| format!("p{i}")).collect();
+    expected.sort();
+    assert_eq!(names, expected);
+    assert_eq!(x.sum("allsource_pipelines_registered", &[]), Some(16.0));
+    assert_eq!(x.sum("allsource_replays_started_total", &[]), Some(0.0));
+    assert_eq!(
+        x.sum("allsource_replay_events_processed_total", &[]),
+        Some(0.0)
+    );
+}

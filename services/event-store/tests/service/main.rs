@@ -7,6 +7,8 @@ mod support;
 mod api;
 mod bad_input;
 mod driver;
+mod pipelines;
+mod replays;
 mod routes;
 mod websocket;
 

@@ -111,3 +111,56 @@ fn a_caller_s_trace_continues_into_the_server_and_ingest_spans() {
     assert_eq!(ingest.attr("entity.id"), Some("traced-1"));
     assert_eq!(ingest.attr("event.type"), Some("order.placed"));
 }
+
+#[test]
+fn a_replay_runs_in_a_span_under_the_request_s_server_span() {
+    let collector = OtlpCollector::start();
+    let service = Service::start(
+        &["--no-driver"],
+        &[
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                collector.grpc_endpoint().as_str(),
+            ),
+            ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ],
+    );
+    assert_eq!(
+        service.post("/events", &event("order.placed", "r-1")).0,
+        201
+    );
+    let (trace, parent) = own_ids();
+    let trace_id = format!("{trace:032x}");
+    let traceparent = format!("00-{trace_id}-{parent:016x}-01");
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("an HTTP client");
+    let response = client
+        .post(service.api("/replays"))
+        .header("content-type", "application/json")
+        .header("traceparent", &traceparent)
+        .body(r#"{"projection": "entity_state"}"#)
+        .send()
+        .expect("the event store answers");
+    assert_eq!(response.status().as_u16(), 200);
+
+    let of_trace = |name: &str| {
+        wait_until(name, Duration::from_secs(30), || {
+            collector
+                .spans()
+                .into_iter()
+                .find(|s| s.trace_id == trace_id && s.name == name)
+        })
+    };
+    let server = of_trace("POST /replays");
+    let replay = of_trace("event_store.replay");
+    assert_eq!(
+        replay.parent_id, server.span_id,
+        "the replay span is under the server span"
+    );
+    assert_eq!(replay.attr("replay.projection"), Some("entity_state"));
+    assert_eq!(replay.attr("replay.events"), Some("1"));
+    assert_eq!(replay.attr("replay.outcome"), Some("completed"));
+}

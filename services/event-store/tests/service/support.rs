@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use alys_test_support::exposition::{Exposition, parse_exposition};
-use alys_test_support::{Proc, free_port, http_get, http_post, wait_until};
+use alys_test_support::{Proc, free_port, http_get, http_post, http_request, wait_until};
 
 const BIN: &str = env!("CARGO_BIN_EXE_event-store");
 
@@ -83,6 +83,13 @@ impl Service {
     pub fn get(&self, path: &str) -> (u16, serde_json::Value) {
         let (status, text, _) =
             http_get(&self.api(path)).unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        (status, json(&text))
+    }
+
+    /// DELETEs on the API: (status, body as JSON).
+    pub fn delete(&self, path: &str) -> (u16, serde_json::Value) {
+        let (status, text) = http_request("DELETE", &self.api(path))
+            .unwrap_or_else(|e| panic!("DELETE {path}: {e}"));
         (status, json(&text))
     }
 
