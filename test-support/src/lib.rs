@@ -29,12 +29,14 @@ pub mod otlp_send;
 mod process;
 mod prometheus;
 pub mod promql;
+mod promtool;
 pub mod stack;
 pub mod tls;
 mod webhook;
 
 pub use collector::*;
 pub use exposition::{Exposition, Sample, sample_sum};
+pub use promtool::{Accepted, promtool_complaints};
 pub use webhook::Webhook;
 pub use {http::*, process::*, prometheus::*};
 

@@ -2,17 +2,24 @@
 //! the real OpenTelemetry Collector receiving the service's spans and metrics over OTLP,
 //! including a trace that crosses the HTTP boundary from a caller of the test's own.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use alys_test_support::{OtlpCollector, ReceivedSpan, stack_tool, wait_until};
+use alys_test_support::{Accepted, OtlpCollector, ReceivedSpan, promtool_complaints, wait_until};
 
 use crate::support::{Service, own_ids, post_traced};
 
 /// Gauges of the library's actor family whose names Alys alert rules already use; promtool's
 /// lint wants `_count` only on histograms and summaries. Nothing else may be complained of.
-const LIBRARY_CONTRACT: [&str; 2] = ["alys_actor_healthy_count", "alys_actor_total_count"];
+const LIBRARY_CONTRACT: [Accepted; 2] = [
+    (
+        "alys_actor_healthy_count",
+        "should not have \"_count\" suffix",
+    ),
+    (
+        "alys_actor_total_count",
+        "should not have \"_count\" suffix",
+    ),
+];
 
 #[test]
 fn promtool_finds_no_problem_in_the_exposition() {
@@ -37,40 +44,8 @@ fn promtool_finds_no_problem_in_the_exposition() {
             .then_some(())
         },
     );
-    let (clean, complaints) = promtool_check(&service.metrics());
-    let unexpected: Vec<&str> = complaints
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .filter(|l| {
-            !LIBRARY_CONTRACT.iter().any(|name| {
-                l.starts_with(&format!("{name} "))
-                    && l.contains("should not have \"_count\" suffix")
-            })
-        })
-        .collect();
-    assert!(unexpected.is_empty(), "promtool: {complaints}");
-    assert!(clean || !complaints.is_empty(), "promtool failed silently");
-}
-
-/// `promtool check metrics` on `exposition`: whether it passed, and what it said.
-fn promtool_check(exposition: &str) -> (bool, String) {
-    let mut promtool = Command::new(stack_tool("promtool"))
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run promtool");
-    promtool
-        .stdin
-        .take()
-        .expect("promtool's stdin")
-        .write_all(exposition.as_bytes())
-        .expect("write to promtool");
-    let out = promtool.wait_with_output().expect("promtool's answer");
-    let said =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), said)
+    let (unexpected, said) = promtool_complaints(&service.metrics(), &LIBRARY_CONTRACT);
+    assert!(unexpected.is_empty(), "promtool: {said}");
 }
 
 const FAST_EXPORT: &[(&str, &str)] = &[

@@ -1,11 +1,9 @@
 //! The stack tier: the exposition against `promtool check metrics`, and the spans at the real
 //! OpenTelemetry Collector, including a trace that crosses the HTTP boundary.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use alys_test_support::{OtlpCollector, ReceivedSpan, stack_tool, wait_until};
+use alys_test_support::{OtlpCollector, ReceivedSpan, promtool_complaints, wait_until};
 
 use crate::support::{Service, event};
 
@@ -18,27 +16,8 @@ fn promtool_finds_no_problem_in_the_exposition() {
     // Every histogram has observations (compaction comes last), so every family is linted.
     service.wait_for_sum("allsource_compaction_duration_seconds_count", &[], 1.0);
     let exposition = service.metrics();
-    let mut promtool = Command::new(stack_tool("promtool"))
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool starts");
-    promtool
-        .stdin
-        .take()
-        .expect("promtool's stdin")
-        .write_all(exposition.as_bytes())
-        .expect("the exposition reaches promtool");
-    let out = promtool.wait_with_output().expect("promtool ends");
-    let complaints =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && complaints.trim().is_empty(),
-        "promtool: {}\n{complaints}",
-        out.status
-    );
+    let (unexpected, said) = promtool_complaints(&exposition, &[]);
+    assert!(unexpected.is_empty(), "promtool: {said}");
 }
 
 /// A trace id and span id of this test's own, not 0 and different on every run.
