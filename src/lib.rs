@@ -69,7 +69,7 @@ pub mod exits {
     //! [`viewer`] keeps recent traces in the process and shows them, with health, on the pull
     //! endpoint's listener.
 
-    pub use alys_telemetry_pipeline::exits::{connections, otlp, pull};
+    pub use alys_telemetry_pipeline::exits::{connections, openmetrics, otlp, pull};
     pub use alys_telemetry_viewer as viewer;
 }
 

@@ -237,6 +237,63 @@ fn span_metric_exemplars_lead_to_traces_in_jaeger() {
     );
 }
 
+/// The node's own histograms, scraped as OpenMetrics from its pull endpoint, carry exemplars
+/// that Prometheus keeps; each names a trace that Jaeger holds and that the node's viewer
+/// shows.
+#[test]
+fn pull_endpoint_exemplars_lead_to_traces_in_jaeger_and_the_viewer() {
+    let stack = stack();
+    let _shared = stack.shared_access();
+    let prom = stack.prometheus_api("prometheus");
+    let jaeger = stack.jaeger_api();
+    let viewer = stack.url(NODE, 9001);
+    let query = format!(r#"alys_actor_message_latency_seconds_bucket{{job="{NODE}"}}"#);
+    let exemplars: Vec<Value> = stack.eventually(
+        "exemplars on the node's own histograms",
+        Duration::from_secs(120),
+        || {
+            let found: Vec<Value> = prom
+                .exemplars(&query, 600)
+                .ok()?
+                .iter()
+                .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
+                .collect();
+            (!found.is_empty()).then_some(found)
+        },
+    );
+    for exemplar in &exemplars {
+        let labels = &exemplar["labels"];
+        let ids = (labels["trace_id"].as_str(), labels["span_id"].as_str());
+        assert!(
+            matches!(ids, (Some(t), Some(s)) if t.len() == 32 && s.len() == 16),
+            "an exemplar without a trace and span id: {exemplar}"
+        );
+    }
+    // The newest first: the viewer keeps the most recent traces within its memory bound.
+    let mut trace_ids: Vec<(f64, String)> = exemplars
+        .iter()
+        .filter_map(|e| {
+            Some((
+                e["timestamp"].as_f64()?,
+                e["labels"]["trace_id"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    trace_ids.sort_by(|a, b| b.0.total_cmp(&a.0));
+    stack.eventually(
+        "Jaeger and the node's viewer holding an exemplar's trace",
+        Duration::from_secs(60),
+        || {
+            trace_ids.iter().find_map(|(_, id)| {
+                jaeger.trace(id)?;
+                let (status, body, _) =
+                    support::http_get(&format!("{viewer}/api/traces/{id}")).ok()?;
+                (status == 200 && body.contains(id.as_str())).then_some(())
+            })
+        },
+    );
+}
+
 /// Labels whose values differ between the two paths by design: `path` names the path, and
 /// `instance` is the scrape address on the pull path but the node's service.instance.id on
 /// the push path (the collector's exporter labels each node's series with it).

@@ -41,12 +41,23 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 
 /// GET: (status, body, content-type). `Err` only when no response arrived.
 pub fn http_get(url: &str) -> Result<(u16, String, Option<String>), String> {
-    off_runtime(|| get(url))
+    off_runtime(|| get(url, None))
 }
 
-fn get(url: &str) -> Result<(u16, String, Option<String>), String> {
-    let resp = http_client()
-        .get(url)
+/// GET with an `Accept` header: (status, body, content-type).
+pub fn http_get_accepting(
+    url: &str,
+    accept: &str,
+) -> Result<(u16, String, Option<String>), String> {
+    off_runtime(|| get(url, Some(accept)))
+}
+
+fn get(url: &str, accept: Option<&str>) -> Result<(u16, String, Option<String>), String> {
+    let mut request = http_client().get(url);
+    if let Some(accept) = accept {
+        request = request.header(reqwest::header::ACCEPT, accept);
+    }
+    let resp = request
         .send()
         .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
     let status = resp.status().as_u16();

@@ -75,6 +75,7 @@
 pub mod declare;
 mod def;
 pub mod docs;
+pub mod exemplars;
 pub mod external;
 pub mod instruments;
 pub mod labels;

@@ -4,5 +4,6 @@
 //! recent traces in the process and shows them, with health, on the pull endpoint's listener.
 
 pub mod connections;
+pub mod openmetrics;
 pub mod otlp;
 pub mod pull;

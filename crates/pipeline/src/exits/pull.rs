@@ -1,5 +1,5 @@
-//! The pull exit: `/metrics` (Prometheus text exposition), `/health` and `/ready`, and the
-//! viewer's pages and API when it runs.
+//! The pull exit: `/metrics` (Prometheus text exposition, or OpenMetrics with exemplars when
+//! asked for), `/health` and `/ready`, and the viewer's pages and API when it runs.
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -11,11 +11,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use prometheus::proto::MetricFamily;
 use prometheus::{Encoder, TextEncoder};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::connections::{self, ConnectionLimits, ConnectionStats};
+use super::openmetrics::{self, Format};
+use alys_telemetry_catalog::exemplars::{EXEMPLARS, SeriesKey};
 use alys_telemetry_core::health::{HealthRegistry, HealthStatus};
 use alys_telemetry_viewer::{self as viewer, Viewer};
 
@@ -43,23 +46,41 @@ pub fn router(state: PullState) -> Router {
     }
 }
 
-async fn metrics(State(state): State<PullState>) -> Response {
+async fn metrics(State(state): State<PullState>, headers: HeaderMap) -> Response {
     // Collection runs the SDK's and our callbacks; a panic there must not take the
     // endpoint down with it.
     let gathered = std::panic::catch_unwind(AssertUnwindSafe(|| state.registry.gather()));
-    let encoder = TextEncoder::new();
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    let format = openmetrics::negotiate(accept);
     let mut body = Vec::new();
     let encoded = match gathered {
-        Ok(families) => encoder
-            .encode(&families, &mut body)
-            .map_err(|e| format!("metrics encoding failed: {e}")),
+        Ok(families) => encode(format, &families, &mut body),
         Err(_) => Err("metrics collection failed".to_string()),
     };
     match encoded {
-        Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type())], body).into_response(),
+        Ok(()) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(message) => {
             tracing::error!(target: "alys_telemetry::export", "{message}");
             (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
+        }
+    }
+}
+
+/// The text format for whoever does not ask otherwise; OpenMetrics, with the histograms'
+/// exemplars, for a scraper that asks for it (Prometheus does).
+fn encode(format: Format, families: &[MetricFamily], body: &mut Vec<u8>) -> Result<(), String> {
+    match format {
+        Format::PrometheusText => TextEncoder::new()
+            .encode(families, body)
+            .map_err(|e| format!("metrics encoding failed: {e}")),
+        Format::OpenMetrics => {
+            let exemplar = |name: &str, labels: &[(&str, &str)], le: f64| {
+                EXEMPLARS.get(&SeriesKey::new(name, labels.iter().copied()), le)
+            };
+            openmetrics::encode(families, exemplar, body)
+                .map_err(|e| format!("OpenMetrics encoding failed: {e}"))
         }
     }
 }

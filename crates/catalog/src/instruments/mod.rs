@@ -30,10 +30,13 @@ use std::marker::PhantomData;
 use std::sync::OnceLock;
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{BoundCounter, BoundGauge, BoundHistogram, Meter};
+use opentelemetry::metrics::{BoundCounter, BoundGauge, Meter};
 
 use super::declare::Instrument;
 use super::{MetricDef, MetricKind};
+
+mod histograms;
+pub use histograms::{Histogram, HistogramVec};
 
 /// A value (or tuple of values) of a metric's labels, drawn from closed sets.
 pub trait LabelValues: Copy + 'static {
@@ -165,12 +168,8 @@ single!(
     /// A gauge without labels.
     Gauge: Gauge, BoundGauge, f64, f64_gauge, set => record
 );
-single!(
-    /// A histogram without labels.
-    Histogram: Histogram, BoundHistogram, f64, f64_histogram, record => record
-);
 
-fn cells<T>(count: usize) -> Box<[OnceLock<T>]> {
+pub(crate) fn cells<T>(count: usize) -> Box<[OnceLock<T>]> {
     (0..count).map(|_| OnceLock::new()).collect()
 }
 
@@ -236,10 +235,6 @@ macro_rules! bound_vec {
 bound_vec!(
     /// A counter labelled by closed sets.
     CounterVec, Counter, BoundCounter, u64, u64_counter, add => add
-);
-bound_vec!(
-    /// A histogram labelled by closed sets.
-    HistogramVec, Histogram, BoundHistogram, f64, f64_histogram, record => record
 );
 bound_vec!(
     /// A gauge labelled by closed sets.
