@@ -3,11 +3,17 @@
 //! at ratio 0.01 with the decision taken before any span exists (the policy `Telemetry::init`
 //! installs).
 //!
-//! One test binary, one global policy and subscriber: every test here shares them.
+//! The mailboxes' handling spans are made both ways a process can make them: on the SDK's
+//! tracer directly (what `Telemetry::init` installs) and through `tracing` (no tracer
+//! installed); the traces must be the same either way: names, attributes, parents, links and
+//! events.
+//!
+//! One test binary, one global policy and subscriber: every test here shares them, and takes
+//! [`exclusive`] while it runs.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use std::collections::HashMap as Fields;
@@ -16,7 +22,7 @@ use alys_telemetry::config::SamplerChoice;
 use alys_telemetry::sources::actors::{Actor, ActorMessage, ActorSystem, MailboxSender, TraceMode};
 use alys_telemetry::sources::catalog::labels::{ActorType, MessageType};
 use alys_telemetry::sources::governance::propagation;
-use alys_telemetry::sources::traces::{DecidedTraceIds, TracePolicy, set_policy};
+use alys_telemetry::sources::traces::{DecidedTraceIds, TracePolicy, set_policy, set_tracer};
 use alys_telemetry::{child_span, root_span};
 use opentelemetry::Context;
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId, TracerProvider as _};
@@ -68,10 +74,41 @@ fn tracing() -> &'static Tracing {
             .with_id_generator(DecidedTraceIds)
             .build();
         let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+            .with(
+                // As the pipeline configures it: no timings, threads or code locations.
+                tracing_opentelemetry::layer()
+                    .with_tracked_inactivity(false)
+                    .with_threads(false)
+                    .with_location(false)
+                    .with_tracer(provider.tracer("test")),
+            )
+            .with(alys_telemetry::pipeline::direct_span_events());
         tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
         Tracing { spans, provider }
     })
+}
+
+/// The tests here share the exporter and the installed tracer: one at a time.
+fn exclusive() -> MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How the handling spans are made.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Spans {
+    /// On the SDK's tracer, installed as `Telemetry::init` installs it.
+    Direct,
+    /// Through `tracing`: no tracer installed.
+    Tracing,
+}
+
+fn install(spans: Spans) {
+    let t = tracing();
+    match spans {
+        Spans::Direct => set_tracer(Some(t.provider.tracer("test"))),
+        Spans::Tracing => set_tracer(None),
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -148,7 +185,11 @@ fn pipeline(
         while let Some(envelope) = b.recv().await {
             let next = c_from_b.clone();
             let _ = envelope
-                .handle(|w| async move { next.send(w).await.map_err(|_| ()) })
+                .handle(|w| async move {
+                    // An event in the handler itself, outside any span it opens.
+                    tracing::info!(hop = 2u64, "forwarding");
+                    next.send(w).await.map_err(|_| ())
+                })
                 .await;
         }
     });
@@ -252,8 +293,106 @@ fn handled(meters: &alys_test_support::metrics::Registry, actor_type: &str) -> f
 const MESSAGES: usize = 20_000;
 
 #[test]
-fn at_ratio_001_every_trace_through_four_actors_is_whole_or_absent() {
+fn at_ratio_001_every_trace_through_four_actors_is_whole_or_absent_with_direct_spans() {
+    let _one = exclusive();
+    install(Spans::Direct);
+    let spans = every_trace_whole_or_absent();
+    assert!(
+        spans
+            .iter()
+            .all(|s| s.instrumentation_scope.name() == "test")
+    );
+}
+
+#[test]
+fn at_ratio_001_every_trace_through_four_actors_is_whole_or_absent_with_tracing_spans() {
+    let _one = exclusive();
+    install(Spans::Tracing);
+    every_trace_whole_or_absent();
+}
+
+/// One trace of each kind (sent outside a trace, opened by the source) as the outside sees
+/// it: every span's name, its parent's name, kind, status, attributes, links (by the linked
+/// span's name) and events (name and attributes).
+fn shapes(spans: &[SpanData]) -> Vec<Vec<String>> {
+    let mut seen = Vec::new();
+    for trace in by_trace(spans).values() {
+        let name_of = |id: SpanId| {
+            trace
+                .iter()
+                .find(|s| s.span_context.span_id() == id)
+                .map_or("-".to_string(), |s| s.name.to_string())
+        };
+        let mut shape: Vec<String> = trace
+            .iter()
+            .map(|s| {
+                // `n`, the message's number, differs from trace to trace.
+                let mut attributes: Vec<String> = s
+                    .attributes
+                    .iter()
+                    .filter(|kv| kv.key.as_str() != "n")
+                    .map(|kv| format!("{}={}", kv.key, kv.value))
+                    .collect();
+                attributes.sort();
+                let events: Vec<String> = s
+                    .events
+                    .iter()
+                    .map(|e| {
+                        let mut a: Vec<String> =
+                            e.attributes.iter().map(|kv| format!("{}={}", kv.key, kv.value)).collect();
+                        a.sort();
+                        format!("{}{a:?}", e.name)
+                    })
+                    .collect();
+                let links: Vec<String> =
+                    s.links.iter().map(|l| name_of(l.span_context.span_id())).collect();
+                format!(
+                    "{} under {} {:?} {:?} attributes {attributes:?} events {events:?} links {links:?}",
+                    s.name,
+                    name_of(s.parent_span_id),
+                    s.span_kind,
+                    s.status,
+                )
+            })
+            .collect();
+        shape.sort();
+        if !seen.contains(&shape) {
+            seen.push(shape);
+        }
+    }
+    seen.sort();
+    seen
+}
+
+#[test]
+fn direct_and_tracing_handling_spans_make_the_same_traces() {
+    let _one = exclusive();
+    install(Spans::Tracing);
+    let through_tracing = shapes(&every_trace_whole_or_absent());
+    install(Spans::Direct);
+    let direct = shapes(&every_trace_whole_or_absent());
+    assert_eq!(through_tracing.len(), 2, "{through_tracing:#?}");
+    assert_eq!(direct, through_tracing);
+    // The handler's event is on its handling span, with its fields.
+    let engine = direct[0]
+        .iter()
+        .find(|s| s.starts_with("engine.work"))
+        .expect("a handling span of b");
+    assert!(
+        engine.contains(r#"forwarding[\"hop=2\", \"level=INFO\", \"target=whole_traces\"]"#)
+            && engine.contains(r#""actor=b""#)
+            && engine.contains(r#""from_actor=chain""#)
+            && engine.contains(r#""to_actor=engine""#)
+            && engine.contains(r#""message_type=storage""#),
+        "{engine}"
+    );
+}
+
+/// Runs 20,000 messages through the pipeline and checks every sampled trace is whole; returns
+/// the spans exported.
+fn every_trace_whole_or_absent() -> Vec<SpanData> {
     let t = tracing();
+    t.spans.reset();
     let rt = runtime();
     let meters = alys_test_support::metrics::Registry::new();
     let system = ActorSystem::<Kinds>::new(&meters.meter());
@@ -288,6 +427,7 @@ fn at_ratio_001_every_trace_through_four_actors_is_whole_or_absent() {
     );
     let _ = t.provider.force_flush();
     let spans = t.spans.get_finished_spans().unwrap();
+    t.spans.reset();
     assert_eq!(sampled_past_stream.load(Ordering::Relaxed), sampled);
     // The ratio holds once per trace, not once per hop: about 1 % of 20,000.
     assert!(
@@ -311,4 +451,5 @@ fn at_ratio_001_every_trace_through_four_actors_is_whole_or_absent() {
     for (trace_id, spans) in &traces {
         assert_whole(*trace_id, spans);
     }
+    spans
 }

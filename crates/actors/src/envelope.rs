@@ -6,7 +6,8 @@ use std::future::Future;
 use std::sync::{Arc, LazyLock, RwLock};
 use std::time::Duration;
 
-use opentelemetry::trace::SpanContext;
+use opentelemetry::KeyValue;
+use opentelemetry::trace::{Link, SpanBuilder, SpanContext};
 use quanta::Instant;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -91,14 +92,18 @@ impl<'r, M: ActorMessage> Envelope<'r, M> {
                 let waited = now.saturating_duration_since(enqueued);
                 let m = &receiver.system.metrics;
                 let secs = waited.as_secs_f64();
-                m.inter_actor_latency.record(
-                    (
-                        stamped.from,
-                        receiver.actor_type,
-                        stamped.message.message_type(),
-                    ),
-                    secs,
+                let labels = (
+                    stamped.from,
+                    receiver.actor_type,
+                    stamped.message.message_type(),
                 );
+                // A sampled sender's span is the wait's exemplar.
+                let sender = match stamped.parent.is_sampled() {
+                    true => stamped.parent.span_context(),
+                    false => None,
+                };
+                let sender = sender.as_ref().unwrap_or(&SpanContext::NONE);
+                m.inter_actor_latency.record_in(labels, secs, sender);
                 (Some(now), waited)
             }
             None => (None, Duration::ZERO),
@@ -162,6 +167,8 @@ impl<'r, M: ActorMessage> Envelope<'r, M> {
         };
         let message_type = message.message_type();
         let scope = handling_scope(&receiver, from, parent, message.name(), message_type);
+        // The handling span, sampled, is the handling time's exemplar.
+        let exemplar = scope.sampled_span_context().unwrap_or(SpanContext::NONE);
         let result = scope.instrument(handler(message)).await;
         receiver.entry.count(result.is_ok());
         let outcome = match result.is_ok() {
@@ -169,8 +176,11 @@ impl<'r, M: ActorMessage> Envelope<'r, M> {
             false => MessageOutcome::Failed,
         };
         let m = &receiver.system.metrics;
-        m.message_latency
-            .record(receiver.actor_type, received.elapsed().as_secs_f64());
+        m.message_latency.record_in(
+            receiver.actor_type,
+            received.elapsed().as_secs_f64(),
+            &exemplar,
+        );
         m.messages
             .add((receiver.actor_type, message_type, outcome), 1);
         result
@@ -178,7 +188,8 @@ impl<'r, M: ActorMessage> Envelope<'r, M> {
 }
 
 /// The trace scope handling runs in. A span is made only when the message's trace is
-/// sampled, and only then are its name and fields built.
+/// sampled, and only then are its name and attributes built: on the SDK's tracer directly
+/// when the pipeline installed one (`traces::set_tracer`), else through `tracing`.
 fn handling_scope<K: ActorKinds>(
     shared: &ReceiverShared<K>,
     from: K::Actor,
@@ -186,40 +197,79 @@ fn handling_scope<K: ActorKinds>(
     name: &'static str,
     message_type: K::Message,
 ) -> TraceScope {
-    // The label strings are looked up only for a span that is made (a sampled message).
-    let system = &shared.system;
-    let make = || {
-        let labels = &system.actor_labels;
-        let to = labels.label(shared.actor_type);
-        let message_type = system.message_labels.label(message_type);
-        tracing::info_span!(
-            target: HANDLING_SPAN_TARGET,
-            parent: None,
-            "actor.handle",
-            otel.name = span_name(to, name),
-            actor = shared.entry.name.as_str(),
-            from_actor = labels.label(from),
-            to_actor = to,
-            message_type,
-        )
+    let span = HandlingSpan {
+        shared,
+        from,
+        name,
+        message_type,
     };
     match shared.mode {
         TraceMode::Child => match parent.into_context() {
-            Some(cx) => TraceScope::follow(cx, make),
-            None => TraceScope::root(make),
+            Some(cx) => TraceScope::follow_direct(cx, || span.builder(), || span.tracing_span()),
+            None => TraceScope::root_direct(|| span.builder(), || span.tracing_span()),
         },
         TraceMode::Link => {
             // A new trace, decided on its own; it links to the sender's span when that one
             // is recorded (a link to a span that is not exported leads nowhere).
             let link = parent.span_context().filter(SpanContext::is_sampled);
-            TraceScope::root(|| {
-                let span: Span = make();
-                if let Some(link) = link {
-                    span.add_link(link);
+            let build = || match link.clone() {
+                Some(link) => span.builder().with_links(vec![Link::with_context(link)]),
+                None => span.builder(),
+            };
+            TraceScope::root_direct(build, || {
+                let made: Span = span.tracing_span();
+                if let Some(link) = link.clone() {
+                    made.add_link(link);
                 }
-                span
+                made
             })
         }
+    }
+}
+
+/// What a handling span is made of; built only for a sampled message.
+struct HandlingSpan<'a, K: ActorKinds> {
+    shared: &'a ReceiverShared<K>,
+    from: K::Actor,
+    name: &'static str,
+    message_type: K::Message,
+}
+
+impl<K: ActorKinds> HandlingSpan<'_, K> {
+    /// The span on the SDK: the attributes the `tracing` span below gets, by the same names.
+    fn builder(&self) -> SpanBuilder {
+        let system = &self.shared.system;
+        let labels = &system.actor_labels;
+        let to = labels.label(self.shared.actor_type);
+        SpanBuilder::from_name(span_name(to, self.name)).with_attributes([
+            KeyValue::new("actor", self.shared.entry.name.clone()),
+            KeyValue::new("from_actor", labels.label(self.from)),
+            KeyValue::new("to_actor", to),
+            KeyValue::new(
+                "message_type",
+                system.message_labels.label(self.message_type),
+            ),
+            // tracing-opentelemetry records a span's target; so do we, as it would.
+            KeyValue::new("target", HANDLING_SPAN_TARGET),
+        ])
+    }
+
+    /// The span through `tracing`, when no tracer is installed.
+    fn tracing_span(&self) -> Span {
+        let system = &self.shared.system;
+        let labels = &system.actor_labels;
+        let to = labels.label(self.shared.actor_type);
+        let message_type = system.message_labels.label(self.message_type);
+        tracing::info_span!(
+            target: HANDLING_SPAN_TARGET,
+            parent: None,
+            "actor.handle",
+            otel.name = span_name(to, self.name),
+            actor = &*self.shared.entry.name,
+            from_actor = labels.label(self.from),
+            to_actor = to,
+            message_type,
+        )
     }
 }
 

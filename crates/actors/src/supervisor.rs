@@ -277,7 +277,7 @@ impl<K: ActorKinds> Run<K> {
 
     fn restarting(&self, failure: &ActorFailure) {
         tracing::warn!(
-            actor = self.entry.name.as_str(),
+            actor = &*self.entry.name,
             "actor failed, restarting: {failure}"
         );
         self.transition(LifecycleState::Restarting);
@@ -289,7 +289,7 @@ impl<K: ActorKinds> Run<K> {
 
     fn give_up(&self, failure: ActorFailure, restarts: usize) -> ChildExit {
         tracing::error!(
-            actor = self.entry.name.as_str(),
+            actor = &*self.entry.name,
             restarts,
             "actor failed too often, giving up: {failure}"
         );

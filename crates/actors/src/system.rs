@@ -19,7 +19,9 @@ pub const HEALTH_WINDOW: Duration = Duration::from_secs(60);
 
 /// One registered actor: what the hot path counts and what collection reads.
 pub(crate) struct ActorEntry<K: ActorKinds> {
-    pub name: String,
+    /// Shared, not owned: every sampled handling span carries it, and a span is cloned for
+    /// the viewer's store; an `Arc` is a count to raise where a `String` is an allocation.
+    pub name: Arc<str>,
     pub actor_type: K::Actor,
     pub processed: AtomicU64,
     pub failed: AtomicU64,
@@ -120,7 +122,7 @@ impl<K: ActorKinds> ActorSystem<K> {
         depth: Box<dyn Fn() -> usize + Send + Sync>,
     ) -> Arc<ActorEntry<K>> {
         let entry = Arc::new(ActorEntry {
-            name: name.to_string(),
+            name: Arc::from(name),
             actor_type,
             processed: AtomicU64::new(0),
             failed: AtomicU64::new(0),

@@ -16,6 +16,7 @@
 //! }
 //! ```
 
+mod direct_events;
 pub mod exits;
 mod guard;
 mod logs;
@@ -39,6 +40,7 @@ use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 use tokio::runtime::TryCurrentError;
 use tracing_subscriber::util::TryInitError;
 
+pub use direct_events::{DirectSpanEvents, direct_span_events};
 pub use guard::TelemetryGuard;
 pub use shutdown::{ShutdownReport, SignalShutdown};
 pub use subscriber::not_handling_spans;

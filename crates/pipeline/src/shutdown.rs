@@ -91,6 +91,11 @@ pub(crate) async fn shutdown_all(providers: Providers, bound: Duration) -> Shutd
         meter,
         logger,
     } = providers;
+    if tracer.is_some() {
+        // Spans made from now on are made through `tracing`, into whatever provider the
+        // process has next, not into this one after it has stopped.
+        alys_telemetry_core::traces::set_tracer(None);
+    }
     let traces = tracer.map(|p| {
         start(Signal::Traces, bound, move |t| {
             p.shutdown_with_timeout(t).map_err(|e| e.to_string())

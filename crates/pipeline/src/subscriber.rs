@@ -21,6 +21,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::{SubscriberInitExt, TryInitError};
 use tracing_subscriber::{Layer, fmt as tfmt};
 
+use crate::direct_span_events;
 use alys_telemetry_actors::HANDLING_SPAN_TARGET;
 use alys_telemetry_config::{ConfigError, LogFormat};
 
@@ -103,7 +104,8 @@ where
     let bridge = logs.map(|p| {
         OpenTelemetryTracingBridge::new(p).with_filter(filter_fn(|m| !feeds_itself(m.target())))
     });
-    Layer::and_then(tracer.map(otel_layer), bridge)
+    let spans = tracer.map(|tracer| Layer::and_then(otel_layer(tracer), direct_span_events()));
+    Layer::and_then(spans, bridge)
 }
 
 /// Spans into OpenTelemetry, configured for message rate: no busy/idle time tracking (two

@@ -8,8 +8,9 @@ use opentelemetry_sdk::trace::{
 
 use crate::exits::otlp::Counted;
 use alys_telemetry_config::{ExportBatch, SamplerChoice};
-use alys_telemetry_core::traces::{DecidedTraceIds, TracePolicy, set_policy};
+use alys_telemetry_core::traces::{DecidedTraceIds, TracePolicy, set_policy, set_tracer};
 use alys_telemetry_viewer::store::StoreProcessor;
+use opentelemetry::trace::TracerProvider as _;
 
 /// The tracer provider: the configured sampler, the ids its decisions were taken on, the
 /// batch exporter when pushing (its queue as configured, by default sized for message rate:
@@ -43,7 +44,11 @@ pub(super) fn provider(
     if let Some(store) = store {
         builder = builder.with_span_processor(store);
     }
-    builder.build()
+    let provider = builder.build();
+    // The mailboxes' handling spans are built on this tracer directly (the scope that the
+    // `tracing` layer's tracer has: one instrumentation scope for all our spans).
+    set_tracer(Some(provider.tracer(crate::SCOPE)));
+    provider
 }
 
 pub(super) fn sampler(choice: SamplerChoice) -> Sampler {

@@ -250,10 +250,16 @@ impl IdGenerator for DecidedTraceIds {
 
 /// Starts `span` (made with `parent: None`) now, on this thread, as the root of `trace_id`.
 pub(crate) fn start_root(span: &tracing::Span, trace_id: TraceId) {
-    NEXT_ROOT.with(|next| next.set(Some(trace_id)));
     // tracing-opentelemetry builds the span when its context is first asked for.
-    let _ = span.context();
+    with_root_trace_id(trace_id, || span.context());
+}
+
+/// Runs `start`, which starts one root span on this thread, so that the span gets `trace_id`.
+pub(crate) fn with_root_trace_id<T>(trace_id: TraceId, start: impl FnOnce() -> T) -> T {
+    NEXT_ROOT.with(|next| next.set(Some(trace_id)));
+    let started = start();
     NEXT_ROOT.with(|next| next.set(None));
+    started
 }
 
 #[cfg(test)]

@@ -19,9 +19,11 @@
 //! sampler decides ([`TracePolicy::Delegate`]).
 
 mod decision;
+mod direct;
 mod scope;
 
 pub use decision::{DecidedTraceIds, TracePolicy, is_disabled, policy, set_policy};
+pub use direct::set_tracer;
 pub use scope::{Scoped, TraceScope};
 
 /// What the span macros expand to.

@@ -7,7 +7,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use opentelemetry::Context;
 use opentelemetry::context::{FutureExt as _, WithContext};
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanContext, TraceContextExt};
 use pin_project_lite::pin_project;
 use tracing::instrument::Instrumented;
 use tracing::{Instrument, Span};
@@ -24,8 +24,17 @@ pub struct TraceScope(pub(crate) Scope);
 #[derive(Debug, Clone)]
 pub(crate) enum Scope {
     Span(Span),
+    /// A span built on the SDK directly ([`TraceScope::follow_direct`]), in its context.
+    Direct(Context),
     Context(Context),
     Off,
+}
+
+/// Whether a span whose parent is `parent` is sampled; `None` when `parent` holds no span.
+pub(crate) fn parent_sampled(parent: &Context) -> Option<bool> {
+    let span = parent.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| child_sampled(sc))
 }
 
 impl TraceScope {
@@ -49,12 +58,7 @@ impl TraceScope {
     /// trace is sampled, the parent's context and no span when it is not, a new trace decided
     /// first when `parent` has none.
     pub fn follow(parent: Context, make: impl FnOnce() -> Span) -> TraceScope {
-        let sampled = {
-            let span = parent.span();
-            let sc = span.span_context();
-            sc.is_valid().then(|| child_sampled(sc))
-        };
-        match sampled {
+        match parent_sampled(&parent) {
             Some(true) => {
                 let span = make();
                 let _ = span.set_parent(parent);
@@ -84,11 +88,32 @@ impl TraceScope {
     pub fn is_sampled(&self) -> bool {
         match &self.0 {
             Scope::Span(span) => span.context().span().span_context().is_sampled(),
+            Scope::Direct(cx) => cx.span().span_context().is_sampled(),
             _ => false,
         }
     }
 
-    /// The span, when the trace is sampled: to record fields or add events.
+    /// The span context of the scope's span when its trace is sampled: an exemplar's ids
+    /// for a measurement recorded after the scope has ended.
+    pub fn sampled_span_context(&self) -> Option<SpanContext> {
+        match &self.0 {
+            Scope::Span(span) => {
+                let cx = span.context();
+                let sc = cx.span().span_context().clone();
+                sc.is_sampled().then_some(sc)
+            }
+            Scope::Direct(cx) => {
+                let span = cx.span();
+                let sc = span.span_context();
+                sc.is_sampled().then(|| sc.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// The span, when the trace is sampled and the span was made through `tracing`: to
+    /// record fields or add events (a span built on the SDK is reached through
+    /// [`context`](Self::context)).
     pub fn span(&self) -> Option<&Span> {
         match &self.0 {
             Scope::Span(span) => Some(span),
@@ -101,7 +126,7 @@ impl TraceScope {
     pub fn context(&self) -> Context {
         match &self.0 {
             Scope::Span(span) => span.context(),
-            Scope::Context(cx) => cx.clone(),
+            Scope::Direct(cx) | Scope::Context(cx) => cx.clone(),
             Scope::Off => Context::new(),
         }
     }
@@ -110,7 +135,7 @@ impl TraceScope {
     pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
         match &self.0 {
             Scope::Span(span) => span.in_scope(f),
-            Scope::Context(cx) => {
+            Scope::Direct(cx) | Scope::Context(cx) => {
                 let _attached = cx.clone().attach();
                 f()
             }
@@ -128,6 +153,7 @@ impl TraceScope {
                 Scope::Span(span) => ScopedInner::Span {
                     future: future.instrument(span),
                 },
+                Scope::Direct(cx) => ScopedInner::Direct { future, cx },
                 Scope::Context(cx) => ScopedInner::Context {
                     future: future.with_context(cx),
                 },
@@ -149,6 +175,7 @@ pin_project! {
     #[project = ScopedProjection]
     enum ScopedInner<F> {
         Span { #[pin] future: Instrumented<F> },
+        Direct { #[pin] future: F, cx: Context },
         Context { #[pin] future: WithContext<F> },
         Off { #[pin] future: F },
     }
@@ -160,6 +187,18 @@ impl<F: Future> Future for Scoped<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         match self.project().inner.project() {
             ScopedProjection::Span { future } => future.poll(cx),
+            ScopedProjection::Direct { future, cx: otel } => {
+                let polled = {
+                    let _attached = otel.clone().attach();
+                    future.poll(cx)
+                };
+                if polled.is_ready() {
+                    // The span ends with the future, not when the last clone of its context
+                    // (one a handler kept) is dropped.
+                    otel.span().end();
+                }
+                polled
+            }
             ScopedProjection::Context { future } => future.poll(cx),
             ScopedProjection::Off { future } => future.poll(cx),
         }
