@@ -23,6 +23,7 @@ mod logs;
 mod metrics;
 pub mod resource;
 mod shutdown;
+mod span_batches;
 mod start;
 mod subscriber;
 mod traces;
@@ -43,6 +44,7 @@ use tracing_subscriber::util::TryInitError;
 pub use direct_events::{DirectSpanEvents, direct_span_events};
 pub use guard::TelemetryGuard;
 pub use shutdown::{ShutdownReport, SignalShutdown};
+pub use span_batches::EXPORTS_IN_FLIGHT;
 pub use subscriber::not_handling_spans;
 
 use crate::exits::otlp::ExporterError;

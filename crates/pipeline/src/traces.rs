@@ -1,26 +1,25 @@
 //! Traces: the tracer provider, its sampler, the trace ids of decisions taken before a span
-//! exists, and the batch processor sized for message rate.
+//! exists, and the batch processors sized for message rate (two exports in flight).
 
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
-};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 
 use crate::exits::otlp::Counted;
+use crate::span_batches::SpanBatches;
 use alys_telemetry_config::{ExportBatch, SamplerChoice};
 use alys_telemetry_core::traces::{DecidedTraceIds, TracePolicy, set_policy, set_tracer};
 use alys_telemetry_viewer::store::StoreProcessor;
 use opentelemetry::trace::TracerProvider as _;
 
 /// The tracer provider: the configured sampler, the ids its decisions were taken on, the
-/// batch exporter when pushing (its queue as configured, by default sized for message rate:
+/// batch exporters when pushing ([`EXPORTS_IN_FLIGHT`](crate::EXPORTS_IN_FLIGHT) of them; their queues together as configured, by default sized for message rate:
 /// [`ExportBatch::SPANS`]; never as the SDK reads OTEL_BSP_* by itself), and the viewer's
 /// trace store beside it. Installs the same sampler as the process's trace policy, so that a
 /// trace is decided before its first span is built.
 pub(super) fn provider(
     choice: SamplerChoice,
     resource: &Resource,
-    exporter: Option<Counted<opentelemetry_otlp::SpanExporter>>,
+    exporters: Option<Vec<Counted<opentelemetry_otlp::SpanExporter>>>,
     batch: ExportBatch,
     store: Option<StoreProcessor>,
 ) -> SdkTracerProvider {
@@ -29,17 +28,8 @@ pub(super) fn provider(
         .with_resource(resource.clone())
         .with_sampler(sampler(choice))
         .with_id_generator(DecidedTraceIds);
-    if let Some(exporter) = exporter {
-        let config = BatchConfigBuilder::default()
-            .with_max_queue_size(batch.max_queue_size)
-            .with_max_export_batch_size(batch.max_export_batch_size)
-            .with_scheduled_delay(batch.schedule_delay)
-            .build();
-        builder = builder.with_span_processor(
-            BatchSpanProcessor::builder(exporter)
-                .with_batch_config(config)
-                .build(),
-        );
+    if let Some(exporters) = exporters {
+        builder = builder.with_span_processor(SpanBatches::new(exporters, batch));
     }
     if let Some(store) = store {
         builder = builder.with_span_processor(store);

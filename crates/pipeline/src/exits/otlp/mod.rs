@@ -18,6 +18,7 @@ use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 mod counted;
 mod shared_reader;
 
+use crate::span_batches::EXPORTS_IN_FLIGHT;
 use alys_telemetry_catalog::pipeline::Signal;
 use alys_telemetry_config::{EndpointUrl, MetricsTemporality, OtlpProtocol, PushConfig};
 pub use counted::{Counted, ExportStats, SignalStats};
@@ -93,7 +94,8 @@ macro_rules! build_exporter {
 /// The three exporters, built before anything is installed so that a bad setting stops
 /// start-up with nothing left behind.
 pub(crate) struct Exporters {
-    pub spans: Counted<SpanExporter>,
+    /// One per export that may be in flight ([`EXPORTS_IN_FLIGHT`]): each its own channel.
+    pub spans: Vec<Counted<SpanExporter>>,
     pub metrics: Counted<MetricExporter>,
     pub logs: Counted<LogExporter>,
 }
@@ -104,7 +106,9 @@ impl Exporters {
         stats: &Arc<ExportStats>,
     ) -> Result<Self, ExporterError> {
         Ok(Exporters {
-            spans: span_exporter(push, stats)?,
+            spans: (0..EXPORTS_IN_FLIGHT)
+                .map(|_| span_exporter(push, stats))
+                .collect::<Result<_, _>>()?,
             metrics: metric_exporter(push, stats)?,
             logs: log_exporter(push, stats)?,
         })
