@@ -83,8 +83,8 @@ def system_table():
           f"~{summary['work_us']:.0f} µs of work each; {summary['rounds']} rounds of "
           f"{summary['seconds']} s; extra CPU against bare channels in the same round.")
     print()
-    print("| variant | cores | extra cores (median, min..max) | extra ns per message (median, min..max) | queue-full drops | goal | met |")
-    print("|---|---|---|---|---|---|---|")
+    print("| variant | cores | extra cores (median, min..max) | extra ns per message (median, min..max) | queue-full drops | peak RSS | trace store at most | goal | met |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in summary["rows"]:
         ec, ns = row["extra_cores"], row["ns_per_message"]
         goal = f"at most {row['goal_ns']:.0f} ns" if row["goal_ns"] is not None else "—"
@@ -92,7 +92,8 @@ def system_table():
         se = row.get("ns_standard_error")
         se = f", ±{se:.0f} s.e." if se is not None else ""
         print(f"| {row['what']} | {row['cores']:.3f} | {ec[0]:+.4f} ({ec[1]:+.4f}..{ec[2]:+.4f}) "
-              f"| {ns[0]:.0f} ({ns[1]:.0f}..{ns[2]:.0f}){se} | {row['queue_full']:.0f} | {goal} | {met} |")
+              f"| {ns[0]:.0f} ({ns[1]:.0f}..{ns[2]:.0f}){se} | {row['queue_full']:.0f} "
+              f"| {row['peak_rss_mb']:.1f} MB | {row.get('trace_store_peak_mb', 0.0):.1f} MB | {goal} | {met} |")
 
 
 def main():

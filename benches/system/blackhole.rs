@@ -94,7 +94,9 @@ pub fn start(runtime: &tokio::runtime::Runtime) -> (SocketAddr, Arc<Received>) {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("a loopback port for the OTLP blackhole");
     let addr = listener.local_addr().expect("its address");
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Nagle's algorithm off, as a collector's receiver has it: with it on, each response
+    // waits for the exporter's delayed ACK, and the exporter waits for the response.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     runtime.spawn(
         tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(sink.clone()))

@@ -91,11 +91,17 @@ pub fn run(name: &str) {
                     }
                 }
                 tokio::time::sleep(Duration::from_secs(warmup)).await;
+                // Only when asked (the memory run): each look gathers the whole registry.
+                let store = telemetry
+                    .as_ref()
+                    .filter(|_| std::env::var_os("SYSTEM_BENCH_WATCH_STORE").is_some())
+                    .map(|t| StorePeak::watch(t.registry().clone()));
                 let window = Window::measure(&sent, Duration::from_secs(seconds), || ()).await;
                 json!({
                     "cpu_s": window.cpu.as_secs_f64(),
                     "wall_s": window.wall.as_secs_f64(),
                     "messages": window.messages,
+                    "store_peak_bytes": store.map_or(0, StorePeak::finish),
                 })
             }
         };
@@ -218,6 +224,43 @@ async fn paired(
         "messages": messages,
         "paired_ns": extra,
     })
+}
+
+/// The viewer's trace store's largest size over the measured window, read from its gauge
+/// (`alys_telemetry_trace_store_memory_bytes`) every 250 ms: the memory run
+/// (`SYSTEM_BENCH_WATCH_STORE=1`) shows its bound holding at message rate. Each look gathers
+/// the whole registry (about a scrape's work), so the other runs do not look.
+struct StorePeak {
+    peak: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StorePeak {
+    fn watch(registry: prometheus::Registry) -> StorePeak {
+        let peak = Arc::new(AtomicU64::new(0));
+        let seen = peak.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tick.tick().await;
+                let bytes = registry
+                    .gather()
+                    .iter()
+                    .filter(|f| f.name() == "alys_telemetry_trace_store_memory_bytes")
+                    .flat_map(|f| f.get_metric())
+                    .map(|m| m.get_gauge().get_value() as u64)
+                    .max()
+                    .unwrap_or(0);
+                seen.fetch_max(bytes, Ordering::Relaxed);
+            }
+        });
+        StorePeak { peak, task }
+    }
+
+    fn finish(self) -> u64 {
+        self.task.abort();
+        self.peak.load(Ordering::Relaxed)
+    }
 }
 
 /// Spans the batch processor dropped on a full queue, as the pull endpoint reports them.

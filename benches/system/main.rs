@@ -32,10 +32,16 @@
 //! `cargo bench --bench system` prints the table and writes target/system-bench/summary.json,
 //! which `scripts/perf-table.py system` renders for docs/performance.md. Knobs (environment):
 //! `SYSTEM_BENCH_ROUNDS` (6), `SYSTEM_BENCH_SECONDS` (10), `SYSTEM_BENCH_WARMUP` (3),
-//! `SYSTEM_BENCH_VARIANTS` (a comma-separated subset).
+//! `SYSTEM_BENCH_VARIANTS` (a comma-separated subset), `SYSTEM_BENCH_WATCH_STORE=1` (report the
+//! viewer's trace store at its largest: the memory run).
 //! For diagnosis, `SYSTEM_BENCH_NOOP_METER=1` gives the mailboxes a no-op meter: their clock
 //! reads and context capture stay, the SDK's records go (the share of records in a variant's
 //! cost, docs/performance.md).
+
+/// The node's programs allocate with mimalloc (docs/performance.md, "The allocator"); the
+/// benchmark measures the library as they run it, every variant alike.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod blackhole;
 mod child;

@@ -90,6 +90,7 @@ impl Variant {
         match self {
             Variant::SdkDisabled | Variant::SdkDisabledPaired => Some(50.0),
             Variant::Ratio001 => Some(200.0),
+            Variant::Ratio1 => Some(2000.0),
             _ => None,
         }
     }
@@ -148,6 +149,8 @@ pub struct Run {
     pub messages: f64,
     pub queue_full: f64,
     pub rss_kb: f64,
+    /// The viewer's trace store at its largest in the window (0 without a store).
+    pub store_peak_bytes: f64,
     /// The paired variant's extra ns per message against bare channels in its own process,
     /// one a pair of slices (empty for the other variants).
     pub paired_ns: Vec<f64>,
@@ -165,6 +168,7 @@ impl Run {
             messages: f("messages"),
             queue_full: f("queue_full"),
             rss_kb: f("rss_kb"),
+            store_peak_bytes: v["store_peak_bytes"].as_f64().unwrap_or(0.0),
             paired_ns: v["paired_ns"]
                 .as_array()
                 .map(|a| a.iter().filter_map(Value::as_f64).collect())
@@ -182,11 +186,12 @@ impl Run {
 
     pub fn brief(&self) -> String {
         format!(
-            "{:.4} cores, {:.0} msg/s, {} dropped, {:.1} MB",
+            "{:.4} cores, {:.0} msg/s, {} dropped, {:.1} MB peak RSS, trace store at most {:.1} MB",
             self.cores(),
             self.rate(),
             self.queue_full,
-            self.rss_kb / 1024.0
+            self.rss_kb / 1024.0,
+            self.store_peak_bytes / (1 << 20) as f64
         )
     }
 }
@@ -280,6 +285,7 @@ pub fn summarize(runs: &[Run], rounds: u64, seconds: u64) -> Summary {
         let (rate, _, _) = spread(mine.iter().map(|r| r.rate()).collect());
         let dropped: f64 = mine.iter().map(|r| r.queue_full).sum();
         let (rss, _, _) = spread(mine.iter().map(|r| r.rss_kb / 1024.0).collect());
+        let store_peak = mine.iter().map(|r| r.store_peak_bytes).fold(0.0, f64::max);
         let goal = variant.goal_ns();
         rows.push(json!({
             "variant": variant.name(),
@@ -291,6 +297,7 @@ pub fn summarize(runs: &[Run], rounds: u64, seconds: u64) -> Summary {
             "handled_per_second": rate,
             "queue_full": dropped,
             "peak_rss_mb": rss,
+            "trace_store_peak_mb": store_peak / (1 << 20) as f64,
             "goal_ns": goal,
             "met": goal.map(|g| ns <= g),
         }));
@@ -308,7 +315,7 @@ impl Summary {
     /// The table docs/performance.md shows (scripts/perf-table.py prints the same).
     pub fn markdown(&self) -> String {
         let mut out = String::from(
-            "| variant | cores | extra cores vs bare (median, min..max) | extra ns per message (median, min..max) | goal | met |\n|---|---|---|---|---|---|\n",
+            "| variant | cores | extra cores vs bare (median, min..max) | extra ns per message (median, min..max) | goal | met | queue-full drops | peak RSS | trace store at most |\n|---|---|---|---|---|---|---|---|---|\n",
         );
         for row in self.0["rows"].as_array().into_iter().flatten() {
             let triple = |k: &str, scale: f64, digits: usize| {
@@ -326,7 +333,7 @@ impl Summary {
                 None => "—",
             };
             out.push_str(&format!(
-                "| {} | {:.3} | {} | {} | {goal} | {met} |\n",
+                "| {} | {:.3} | {} | {} | {goal} | {met} | {:.0} | {:.1} MB | {:.1} MB |\n",
                 row["what"].as_str().unwrap_or_default(),
                 row["cores"].as_f64().unwrap_or(f64::NAN),
                 triple("extra_cores", 1.0, 4),
@@ -335,6 +342,9 @@ impl Summary {
                         .as_f64()
                         .map(|se| format!(", ±{se:.0} standard error"))
                         .unwrap_or_default(),
+                row["queue_full"].as_f64().unwrap_or(f64::NAN),
+                row["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
+                row["trace_store_peak_mb"].as_f64().unwrap_or(0.0),
             ));
         }
         out

@@ -1,0 +1,96 @@
+//! `library_pipeline`: the library's own path, whatever it batches with: the pipeline
+//! `alys_telemetry::Telemetry::build` starts from the configuration the environment gives
+//! (as benches/system/child.rs loads it), its tracer provider, the same producers as
+//! `sdk_pipeline`.
+
+use std::net::SocketAddr;
+
+use alys_telemetry::{Telemetry, TelemetryConfig, TelemetryGuard};
+use opentelemetry::trace::TracerProvider as _;
+use serde_json::{Value, json};
+
+use crate::pipeline::{Producers, SdkCounts};
+use crate::variants::runtime;
+use crate::window::measure;
+
+/// Whether a variant runs the library's own pipeline (`library_pipeline`, `_skim`).
+pub fn is_library(variant: &str) -> bool {
+    variant.starts_with("library_pipeline")
+}
+
+/// The configuration the parent gives the child, beyond what it removes for every child
+/// (`parent::spawn_child`): the receiver, every span sampled (the producers' spans have a
+/// sampled remote parent), and nothing in the process but the span path: no viewer's
+/// store (a second span processor), no system collector, the pull endpoint on a port of its
+/// own (as benches/system/main.rs), metrics pushed only at shutdown. No log records exist:
+/// `build` installs no subscriber.
+pub fn environment(otlp: SocketAddr) -> Vec<(&'static str, String)> {
+    let fixed = [
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_TRACES_SAMPLER", "parentbased_always_on"),
+        ("OTEL_SERVICE_NAME", "span-export-bench"),
+        ("ALYS_TELEMETRY_PUSH_ENABLED", "true"),
+        ("ALYS_TELEMETRY_VIEWER_ENABLED", "false"),
+        ("ALYS_TELEMETRY_SYSTEM_ENABLED", "false"),
+        ("ALYS_TELEMETRY_LISTEN", "127.0.0.1:0"),
+        // A day, the longest allowed: no metric export inside the window.
+        ("OTEL_METRIC_EXPORT_INTERVAL", "86400000"),
+    ];
+    let mut env = vec![("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}"))];
+    env.extend(fixed.map(|(key, value)| (key, value.to_string())));
+    env
+}
+
+pub fn run() -> Value {
+    let runtime = runtime();
+    // Before `build`: the SDK's processors look the global meter provider up when built.
+    let counts = SdkCounts::install();
+    let config = TelemetryConfig::load(None).expect("the configuration the parent set");
+    let guard = {
+        let _inside = runtime.enter();
+        Telemetry::build(&config).expect("the library's pipeline")
+    };
+    let provider = guard
+        .tracer_provider()
+        .expect("a tracer provider: traces are pushed")
+        .clone();
+    let producers = Producers::start(|| provider.tracer("bench"));
+    let window = measure(producers.ended());
+    let ended = producers.stop();
+    // Everything still queued goes out (or fails) before the totals are read.
+    let flushed = provider.force_flush().is_ok();
+    let mut result = window.json();
+    result["ended_total"] = json!(ended);
+    let (queue_full, source) = match registry_queue_full(&guard) {
+        Some(total) => (Some(total), "registry"),
+        None => (counts.queue_full(), "global meter"),
+    };
+    result["queue_full"] = json!(queue_full);
+    result["queue_full_from"] = json!(source);
+    result["flushed"] = json!(flushed);
+    drop(provider);
+    let report = runtime.block_on(guard.shutdown());
+    result["shutdown_clean"] = json!(report.is_clean());
+    result
+}
+
+/// `otel_sdk_processor_span_processed_total{error_type="queue_full"}` on the pipeline's
+/// registry (what its pull endpoint serves; `queue_full` in benches/system/child.rs), if
+/// the family is there at all. Under `Telemetry::build` it is not (the SDK's processors
+/// count on the global meter provider only, which `build` leaves to the host:
+/// crates/pipeline/src/lib.rs): the count is then [`SdkCounts`]'s.
+fn registry_queue_full(guard: &TelemetryGuard) -> Option<u64> {
+    let families = guard.registry().gather();
+    let family = families
+        .iter()
+        .find(|f| f.name() == "otel_sdk_processor_span_processed_total")?;
+    let total: f64 = (family.get_metric().iter())
+        .filter(|m| {
+            m.get_label()
+                .iter()
+                .any(|l| l.name() == "error_type" && l.value() == "queue_full")
+        })
+        .map(|m| m.get_counter().get_value())
+        .sum();
+    Some(total as u64)
+}
