@@ -4,6 +4,11 @@
 //! its handling span is not a `tracing` span. This layer adds those to the current
 //! OpenTelemetry span instead, as tracing-opentelemetry would have: named by the message,
 //! with `level`, `target` and the event's fields as attributes.
+//!
+//! An actor task that runs inside an entered `tracing` span of its own (spawned with
+//! `.instrument(span)`) gives its handlers' events to that span instead: tracing-opentelemetry
+//! adds them there, and this layer leaves an event inside a `tracing` span alone. The node's
+//! and the services' actors are spawned without one.
 
 use std::borrow::Cow;
 use std::fmt;
