@@ -57,6 +57,9 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[path = "../common/cpu.rs"]
+mod cpu;
+use cpu::cpu_time;
 mod encode;
 mod library;
 mod parent;
@@ -109,18 +112,6 @@ fn knob(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Process CPU time (user + system) so far, all threads.
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage writes into the struct we hand it and nothing else.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 /// A thread under a name of its own, so that its CPU can be told apart (`cpu_by_thread`).

@@ -13,6 +13,7 @@ use alys_telemetry::{Telemetry, TelemetryConfig};
 use serde_json::json;
 use tokio::sync::watch;
 
+use crate::cpu::cpu_time;
 use crate::report::Variant;
 use crate::workload::{self, Gate, Kinds, Pace};
 
@@ -21,18 +22,6 @@ fn knob(name: &str) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("{name} is set by the benchmark"))
-}
-
-/// Process CPU time (user + system) so far.
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage writes into the struct we hand it and nothing else.
-    let usage = unsafe {
-        let mut usage = std::mem::zeroed::<libc::rusage>();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 fn peak_rss_kb() -> i64 {

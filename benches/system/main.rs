@@ -45,6 +45,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod blackhole;
 mod child;
+#[path = "../common/cpu.rs"]
+mod cpu;
 mod report;
 mod workload;
 

@@ -161,11 +161,10 @@ mod exemplars {
     use alys_telemetry::sources::catalog::instruments::HistogramVec;
     use alys_telemetry::sources::catalog::labels::ActorType;
     use alys_test_support::http_get_accepting;
+    use alys_test_support::span_context;
     use opentelemetry::Context;
     use opentelemetry::metrics::MeterProvider as _;
-    use opentelemetry::trace::{
-        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
-    };
+    use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
     use opentelemetry_sdk::metrics::SdkMeterProvider;
 
     /// A family of this test's own: the process's exemplars are kept by series, and no other
@@ -187,16 +186,6 @@ mod exemplars {
     /// What Prometheus 3 sends when it scrapes.
     const PROMETHEUS_3_ACCEPT: &str = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.6,application/openmetrics-text;version=1.0.0;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
 
-    fn span(trace: u128, span: u64, flags: TraceFlags) -> SpanContext {
-        SpanContext::new(
-            TraceId::from(trace),
-            SpanId::from(span),
-            flags,
-            false,
-            TraceState::default(),
-        )
-    }
-
     #[test]
     fn openmetrics_carries_the_sampled_records_exemplars_and_text_stays_as_it_was() {
         let e = Endpoint::start();
@@ -209,8 +198,8 @@ mod exemplars {
         let metrics = ExemplarTestMetrics::new(&provider.meter("test"));
         // Recorded in a sampled trace (the current context), in an unsampled one, and for a
         // span given explicitly.
-        let sampled = span(0xabc, 0x11, TraceFlags::SAMPLED);
-        let unsampled = span(0xdef, 0x22, TraceFlags::default());
+        let sampled = span_context(0xabc, 0x11, true);
+        let unsampled = span_context(0xdef, 0x22, false);
         {
             let _in = Context::new().with_remote_span_context(sampled).attach();
             metrics.step.record(ActorType::Chain, 0.05);
@@ -219,7 +208,7 @@ mod exemplars {
             let _in = Context::new().with_remote_span_context(unsampled).attach();
             metrics.step.record(ActorType::Chain, 0.5);
         }
-        let given = span(0x123, 0x33, TraceFlags::SAMPLED);
+        let given = span_context(0x123, 0x33, true);
         metrics.step.record_in(ActorType::Engine, 5.0, &given);
 
         let (code, body, content_type) =
