@@ -301,7 +301,15 @@ fn a_gateway_killed_mid_run_moves_its_share_and_counts_the_loss() {
             },
         )
         .sum::<usize>() as f64;
-    let counted = failed(1) + failed(2) - failed_before;
+    // An agent counts a failure when its exporter gives up, after its retries: poll for it.
+    let counted = stack.eventually(
+        &format!("the agents to count the gap's {lost_spans} lost spans as failures"),
+        Duration::from_secs(90),
+        || {
+            let counted = failed(1) + failed(2) - failed_before;
+            (counted >= lost_spans).then_some(counted)
+        },
+    );
     assert!(
         counted >= lost_spans,
         "{lost_spans} spans of the gap were lost, the agents counted {counted} failures"
