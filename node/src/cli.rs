@@ -62,6 +62,10 @@ pub(crate) struct TelemetryFlags {
     /// Bound on the flush at shutdown, in milliseconds.
     #[arg(long, global = true, value_name = "MS")]
     pub(crate) shutdown_timeout_ms: Option<String>,
+    /// Web configuration of the pull endpoint (TLS, authentication), in the Prometheus
+    /// exporter-toolkit format: the flag every Prometheus exporter takes.
+    #[arg(long = "web.config.file", global = true, value_name = "FILE")]
+    pub(crate) web_config_file: Option<String>,
 }
 
 impl TelemetryFlags {
@@ -77,6 +81,7 @@ impl TelemetryFlags {
             (settings::SAMPLER_ARG, &self.sampler_ratio),
             (settings::LOG_FORMAT, &self.log_format),
             (settings::SHUTDOWN_TIMEOUT, &self.shutdown_timeout_ms),
+            (settings::WEB_CONFIG_FILE, &self.web_config_file),
         ];
         for (setting, value) in texts {
             if let Some(v) = value {

@@ -114,6 +114,8 @@ pub struct PullConfig {
     pub idle_timeout: Duration,
     /// Open connections at most; a new one replaces the oldest without a request in progress.
     pub max_connections: usize,
+    /// The exporter-toolkit web configuration (TLS, authentication), if any.
+    pub web_config_file: Option<std::path::PathBuf>,
 }
 
 /// The OTLP push exit.
@@ -125,7 +127,10 @@ pub struct PushConfig {
     pub metrics_endpoint: EndpointUrl,
     pub logs_endpoint: EndpointUrl,
     pub headers: Headers,
+    /// Time one export attempt may take.
     pub timeout: Duration,
+    /// How long a failed export is retried before its batch is dropped (zero: never).
+    pub outage_budget: Duration,
     pub metric_export_interval: Duration,
     pub temporality: MetricsTemporality,
 }
@@ -197,6 +202,9 @@ impl TelemetryConfig {
                 header_read_timeout: r.millis(settings::PULL_HEADER_READ_TIMEOUT, 5_000)?,
                 idle_timeout: r.millis(settings::PULL_IDLE_TIMEOUT, 60_000)?,
                 max_connections: r.count(settings::PULL_MAX_CONNECTIONS, 64)? as usize,
+                web_config_file: r
+                    .text_opt(settings::WEB_CONFIG_FILE, values::parse_optional_path)?
+                    .flatten(),
             },
             push: push(&r, protocol)?,
             sampler,
@@ -249,6 +257,7 @@ fn push(r: &Resolver<'_>, protocol: OtlpProtocol) -> Result<PushConfig, ConfigEr
         logs_endpoint: signal_endpoint(settings::LOGS_ENDPOINT, "logs")?,
         headers: Headers(r.map(settings::HEADERS, values::parse_header)?),
         timeout: r.millis(settings::TIMEOUT, 10_000)?,
+        outage_budget: r.millis(settings::OUTAGE_BUDGET, 30_000)?,
         metric_export_interval: r.millis(settings::METRIC_EXPORT_INTERVAL, 60_000)?,
         temporality: r.text(
             settings::TEMPORALITY,

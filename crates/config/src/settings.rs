@@ -129,6 +129,13 @@ pub const PULL_MAX_CONNECTIONS: Setting = setting(
     "open connections to the pull endpoint; beyond it a new one replaces the oldest without a request in progress",
 )
 .within(1, 4096);
+pub const WEB_CONFIG_FILE: Setting = setting(
+    "pull.web_config_file",
+    "ALYS_TELEMETRY_WEB_CONFIG_FILE",
+    Some("--web.config.file"),
+    "",
+    "a web configuration file in the Prometheus exporter-toolkit format (TLS, client certificates, basic auth) for the pull endpoint, reloaded when it changes or on SIGHUP; empty: plain HTTP, no authentication",
+);
 pub const PUSH_ENABLED: Setting = setting(
     "push.enabled",
     "ALYS_TELEMETRY_PUSH_ENABLED",
@@ -190,6 +197,14 @@ pub const TIMEOUT: Setting = setting(
     "time one export may take, in milliseconds",
 )
 .within(1, 10 * MINUTE_MS);
+pub const OUTAGE_BUDGET: Setting = setting(
+    "push.outage_budget_ms",
+    "ALYS_TELEMETRY_PUSH_OUTAGE_BUDGET_MS",
+    None,
+    "30000",
+    "how long a failed export is retried (backoff with jitter, Retry-After honoured) before its batch is dropped and counted, in milliseconds; 0: one attempt",
+)
+.within(0, 10 * MINUTE_MS);
 pub const METRIC_EXPORT_INTERVAL: Setting = setting(
     "push.metric_export_interval_ms",
     "OTEL_METRIC_EXPORT_INTERVAL",
@@ -325,6 +340,7 @@ pub const ALL: &[Setting] = &[
     PULL_HEADER_READ_TIMEOUT,
     PULL_IDLE_TIMEOUT,
     PULL_MAX_CONNECTIONS,
+    WEB_CONFIG_FILE,
     PUSH_ENABLED,
     ENDPOINT,
     TRACES_ENDPOINT,
@@ -333,6 +349,7 @@ pub const ALL: &[Setting] = &[
     PROTOCOL,
     HEADERS,
     TIMEOUT,
+    OUTAGE_BUDGET,
     METRIC_EXPORT_INTERVAL,
     TEMPORALITY,
     SAMPLER,

@@ -101,6 +101,11 @@ pub(crate) fn parse_bool(v: &str) -> Result<bool, String> {
     }
 }
 
+/// A file path, or nothing when empty (the way to unset a path set in a lower layer).
+pub(crate) fn parse_optional_path(v: &str) -> Result<Option<std::path::PathBuf>, String> {
+    Ok((!v.is_empty()).then(|| std::path::PathBuf::from(v)))
+}
+
 pub(crate) fn parse_addr(v: &str) -> Result<SocketAddr, String> {
     v.parse()
         .map_err(|_| "expected an IP address and port, for example 127.0.0.1:9001".into())
