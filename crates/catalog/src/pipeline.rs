@@ -34,6 +34,14 @@ pub struct PipelineMetrics {
         why = SELF_WATCH
     )]
     last_export_success: Observed<GaugeVec<Signal>>,
+    /// Spans, metric streams or log records the OTLP exit dropped, per signal and reason:
+    /// every item the collector never received is counted here once
+    #[metric(
+        name = "alys_telemetry_export_dropped_items_total",
+        labels(signal, reason),
+        why = "an outage longer than the budget, or a full queue, loses data an operator must see"
+    )]
+    export_dropped_items: Observed<CounterVec<(Signal, ExportDropReason)>>,
     /// Open connections to the pull endpoint
     #[metric(
         name = "alys_telemetry_pull_connections",
@@ -47,6 +55,14 @@ pub struct PipelineMetrics {
         why = "slow or stalled clients show here before they could starve a scraper"
     )]
     pull_connections_closed: Observed<CounterVec<PullCloseReason>>,
+    /// Requests and connections the pull endpoint refused for their credentials or TLS
+    /// handshake, by reason
+    #[metric(
+        name = "alys_telemetry_pull_access_denied_total",
+        labels(reason),
+        why = "a scraper with a stale password, or someone probing the port, shows here"
+    )]
+    pull_access_denied: Observed<CounterVec<PullDenyReason>>,
     /// Records whose label value was new after the metric reached its cardinality limit
     // The catalogue's own metric names: bounded, but not an enum.
     #[metric(
@@ -70,6 +86,30 @@ pub enum PullCloseReason {
     Evicted,
     /// A new connection at the cap while every open one was serving a request.
     Refused,
+}
+
+/// Why the OTLP exit dropped items (`reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, LabelValue)]
+#[label(crate = crate)]
+pub enum ExportDropReason {
+    /// The bound on what waits for export was reached.
+    QueueFull,
+    /// The export kept failing for longer than the outage budget.
+    OutageBudget,
+    /// The collector refused the export with an error that a retry cannot mend.
+    Rejected,
+}
+
+/// Why the pull endpoint refused a client (`reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, LabelValue)]
+#[label(crate = crate)]
+pub enum PullDenyReason {
+    /// A request without credentials where the web configuration asks for them.
+    MissingCredentials,
+    /// A request whose user, password or token is wrong.
+    WrongCredentials,
+    /// A connection whose TLS handshake failed (no or untrusted client certificate, not TLS).
+    TlsHandshake,
 }
 
 /// The three OTLP signals (`signal` label).
