@@ -3,7 +3,8 @@
 //! a central one) started as compose would (test-support/src/stack), then checked from the
 //! outside: whole traces although their spans enter through different agents, tail sampling
 //! that keeps every error, slow and governance trace and a ratio of the rest, a gateway killed
-//! mid-run, remote write, and an alert evaluated at the edge.
+//! mid-run, an agent killed mid-run (its queue on disk), remote write, and an alert evaluated
+//! at the edge.
 
 mod support;
 
@@ -313,6 +314,120 @@ fn a_gateway_killed_mid_run_moves_its_share_and_counts_the_loss() {
     assert!(
         counted >= lost_spans,
         "{lost_spans} spans of the gap were lost, the agents counted {counted} failures"
+    );
+}
+
+/// `count` error traces (always kept by the gateways), root and child each.
+fn error_traces(count: usize) -> Vec<(TestSpan, TestSpan)> {
+    (0..count).map(|_| trace_of(Kind::Error)).collect()
+}
+
+/// Sends `traces` whole through agent `n`: both spans of a trace in the same request, so
+/// that they travel together through the agent's queue and reach the same gateway.
+fn send_whole_through(stack: &Stack, n: u8, traces: &[(TestSpan, TestSpan)]) -> Result<(), String> {
+    let spans: Vec<TestSpan> = traces
+        .iter()
+        .flat_map(|(root, child)| [root.clone(), child.clone()])
+        .collect();
+    send_spans(&agent(stack, n), &spans)
+}
+
+/// What an agent holds in its load balancer's sending queue for traces, in spans.
+fn queued_spans(stack: &Stack, n: u8) -> f64 {
+    collector_metric(
+        stack,
+        &format!("otel-agent-{n}"),
+        "otelcol_exporter_queue_size",
+        &[
+            ("exporter", "load_balancing/traces"),
+            ("data_type", "traces"),
+        ],
+    )
+}
+
+#[test]
+fn an_agent_killed_mid_run_sends_what_it_had_accepted_once_it_is_back() {
+    let stack = stack();
+    let mut faults = stack.faults();
+    let jaeger = stack.jaeger_api();
+    let backends = |n: u8| {
+        collector_metric(
+            stack,
+            &format!("otel-agent-{n}"),
+            "otelcol_loadbalancer_num_backends",
+            &[],
+        )
+    };
+    stack.eventually(
+        "both agents balancing over two gateways",
+        Duration::from_secs(60),
+        || (backends(1) == 2.0 && backends(2) == 2.0).then_some(()),
+    );
+
+    // No gateway from here on: whatever agent 1 accepts, it can only hold, in its queue.
+    faults.kill("otel-gateway-1");
+    faults.kill("otel-gateway-2");
+    let before = error_traces(40);
+    send_whole_through(stack, 1, &before)
+        .unwrap_or_else(|e| panic!("agent 1 accepts the spans sent before its restart: {e}"));
+    eprintln!(
+        "agent 1 holds {} spans before the kill",
+        queued_spans(stack, 1)
+    );
+
+    // Why this fails without the queue on disk: agent 1 answered the export above, so the
+    // sender (as a node's exporter) forgets those spans; no gateway was up to take a copy;
+    // and SIGKILL gives the agent no chance to flush anything. After the restart, the only
+    // place they can come from is agent 1's storage directory, the volume it starts with
+    // again.
+    faults.kill("otel-agent-1");
+    // While it is down, nothing is accepted: the sender keeps its spans and sends again, as
+    // a node's exporter does, until the restarted agent answers.
+    let during = error_traces(40);
+    assert!(
+        send_whole_through(stack, 1, &during).is_err(),
+        "agent 1 is down, yet an export to it succeeded"
+    );
+    faults.start("otel-agent-1");
+    stack.eventually(
+        "the restarted agent 1 to accept the spans sent during its restart",
+        Duration::from_secs(60),
+        || send_whole_through(stack, 1, &during).ok(),
+    );
+    eprintln!(
+        "agent 1 holds {} spans after its restart",
+        queued_spans(stack, 1)
+    );
+
+    // The gateways come back; the agents find them again by DNS and deliver what they hold.
+    for gateway in ["otel-gateway-1", "otel-gateway-2"] {
+        faults.start(gateway);
+        stack.wait_until_up(gateway);
+    }
+    // Reported as it shrinks: a timeout shows which were never delivered.
+    let mut missing_before = usize::MAX;
+    stack.eventually(
+        "every trace sent before and during agent 1's restart, whole in Jaeger",
+        Duration::from_secs(120),
+        || {
+            let missing: Vec<String> = before
+                .iter()
+                .map(|t| ("before", t))
+                .chain(during.iter().map(|t| ("during", t)))
+                .filter(|(_, (root, child))| whole_in_jaeger(&jaeger, root, child) != Some(true))
+                .map(|(when, (root, _))| format!("{when} {}", root.trace_hex()))
+                .collect();
+            if missing.len() != missing_before {
+                eprintln!(
+                    "{} of {} traces not whole in Jaeger yet: {:?}",
+                    missing.len(),
+                    before.len() + during.len(),
+                    &missing[..missing.len().min(4)]
+                );
+                missing_before = missing.len();
+            }
+            missing.is_empty().then_some(())
+        },
     );
 }
 

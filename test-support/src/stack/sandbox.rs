@@ -1,9 +1,9 @@
 //! A container without Docker: bubblewrap builds a fresh root for one service in its network
 //! namespace, with the host's /usr (for the dynamic loader, `wget` and `setpriv`), the
 //! service's program at the path its image keeps it, the compose file's mounts at their
-//! container paths, the generated /etc/hosts, the image's working directory, user and
-//! environment. Nothing else of the host is visible, so a wrong path in a shipped file fails
-//! here as it fails in a container.
+//! container paths, the generated /etc/hosts, the image's working directory, user (or the
+//! service's `user:`) and environment. Nothing else of the host is visible, so a wrong path in
+//! a shipped file fails here as it fails in a container.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -22,6 +22,8 @@ pub struct Sandbox {
     binds: Vec<(PathBuf, String, bool)>,
     env: BTreeMap<String, String>,
     hosts_file: PathBuf,
+    /// uid:gid the program runs as: the service's `user:`, else the image's USER.
+    user: (u32, u32),
 }
 
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -70,16 +72,22 @@ impl Sandbox {
                 env.insert(key.clone(), value.clone());
             }
         }
+        let user = service
+            .user
+            .as_deref()
+            .map(numeric_user)
+            .unwrap_or(image.user);
         Sandbox {
             namespace,
             image,
             binds,
             env,
             hosts_file: hosts_file.to_path_buf(),
+            user,
         }
     }
 
-    /// The command that runs `argv` in this sandbox as the image's user.
+    /// The command that runs `argv` in this sandbox as the service's user.
     pub fn command(&self, argv: &[String]) -> Command {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.namespace, "bwrap"]);
@@ -150,7 +158,7 @@ impl Sandbox {
         for (key, value) in &self.env {
             cmd.args(["--setenv", key, value]);
         }
-        let (uid, gid) = self.image.user;
+        let (uid, gid) = self.user;
         cmd.args(["--", "setpriv"]);
         cmd.arg(format!("--reuid={uid}"))
             .arg(format!("--regid={gid}"))
@@ -172,6 +180,20 @@ impl Sandbox {
                 .unwrap_or_else(|| self.image.default_command.clone()),
         );
         argv
+    }
+}
+
+/// A compose `user:` as uid and gid: `uid:gid`, or `uid` with group 0 (Docker's group for a
+/// uid that the image's /etc/passwd does not name).
+fn numeric_user(user: &str) -> (u32, u32) {
+    let number = |n: &str| {
+        n.parse::<u32>().unwrap_or_else(|_| {
+            panic!("user: {user:?}: the harness runs numeric users only (uid or uid:gid)")
+        })
+    };
+    match user.split_once(':') {
+        Some((uid, gid)) => (number(uid), number(gid)),
+        None => (number(user), 0),
     }
 }
 
