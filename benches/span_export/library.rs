@@ -5,11 +5,12 @@
 
 use std::net::SocketAddr;
 
-use alys_telemetry::{Telemetry, TelemetryConfig, TelemetryGuard};
+use alys_telemetry::{Telemetry, TelemetryConfig};
 use opentelemetry::trace::TracerProvider as _;
 use serde_json::{Value, json};
 
-use crate::pipeline::{Producers, SdkCounts};
+use crate::pipeline::Producers;
+use alys_telemetry::sources::catalog::pipeline::{ExportDropReason, Signal};
 use crate::variants::runtime;
 use crate::window::measure;
 
@@ -43,8 +44,6 @@ pub fn environment(otlp: SocketAddr) -> Vec<(&'static str, String)> {
 
 pub fn run() -> Value {
     let runtime = runtime();
-    // Before `build`: the SDK's processors look the global meter provider up when built.
-    let counts = SdkCounts::install();
     let config = TelemetryConfig::load(None).expect("the configuration the parent set");
     let guard = {
         let _inside = runtime.enter();
@@ -61,36 +60,13 @@ pub fn run() -> Value {
     let flushed = provider.force_flush().is_ok();
     let mut result = window.json();
     result["ended_total"] = json!(ended);
-    let (queue_full, source) = match registry_queue_full(&guard) {
-        Some(total) => (Some(total), "registry"),
-        None => (counts.queue_full(), "global meter"),
-    };
-    result["queue_full"] = json!(queue_full);
-    result["queue_full_from"] = json!(source);
+    // The pipeline's own count (`alys_telemetry_export_dropped_items_total`): it keeps the
+    // queue's bound in front of the SDK's processors, which therefore never drop one.
+    let traces = guard.export_stats().signal(Signal::Traces);
+    result["queue_full"] = json!(traces.dropped(ExportDropReason::QueueFull));
     result["flushed"] = json!(flushed);
     drop(provider);
     let report = runtime.block_on(guard.shutdown());
     result["shutdown_clean"] = json!(report.is_clean());
     result
-}
-
-/// `otel_sdk_processor_span_processed_total{error_type="queue_full"}` on the pipeline's
-/// registry (what its pull endpoint serves; `queue_full` in benches/system/child.rs), if
-/// the family is there at all. Under `Telemetry::build` it is not (the SDK's processors
-/// count on the global meter provider only, which `build` leaves to the host:
-/// crates/pipeline/src/lib.rs): the count is then [`SdkCounts`]'s.
-fn registry_queue_full(guard: &TelemetryGuard) -> Option<u64> {
-    let families = guard.registry().gather();
-    let family = families
-        .iter()
-        .find(|f| f.name() == "otel_sdk_processor_span_processed_total")?;
-    let total: f64 = (family.get_metric().iter())
-        .filter(|m| {
-            m.get_label()
-                .iter()
-                .any(|l| l.name() == "error_type" && l.value() == "queue_full")
-        })
-        .map(|m| m.get_counter().get_value())
-        .sum();
-    Some(total as u64)
 }

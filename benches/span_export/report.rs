@@ -177,16 +177,12 @@ fn notes(runs: &[Run]) -> String {
             out += &format!(
                 "- round {} {}: ended {ended_rate:.0} spans/s in the window; over the \
                  run {ended} ended, {} received, {} dropped (ended - received), \
-                 SDK queue_full {}{}\n",
+                 queue_full {}\n",
                 run.round,
                 run.variant,
                 run.received_total,
                 ended.saturating_sub(run.received_total),
                 c["queue_full"],
-                match c["queue_full_from"].as_str() {
-                    Some(from) => format!(" (from the {from})"),
-                    None => String::new(),
-                },
             );
         } else if c["failed_exports"].as_u64().unwrap_or(0) > 0 {
             out += &format!(

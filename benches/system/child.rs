@@ -252,21 +252,12 @@ impl StorePeak {
     }
 }
 
-/// Spans the batch processor dropped on a full queue, as the pull endpoint reports them.
+/// Spans dropped on a full queue, as the pipeline counts them
+/// (`alys_telemetry_export_dropped_items_total{signal="traces", reason="queue_full"}`).
 fn queue_full(telemetry: &alys_telemetry::TelemetryGuard) -> f64 {
-    telemetry
-        .registry()
-        .gather()
-        .iter()
-        .filter(|f| f.name() == "otel_sdk_processor_span_processed_total")
-        .flat_map(|f| f.get_metric())
-        .filter(|m| {
-            m.get_label()
-                .iter()
-                .any(|l| l.name() == "error_type" && l.value() == "queue_full")
-        })
-        .map(|m| m.get_counter().get_value())
-        .sum()
+    use alys_telemetry::sources::catalog::pipeline::{ExportDropReason, Signal};
+    let traces = telemetry.export_stats().signal(Signal::Traces);
+    traces.dropped(ExportDropReason::QueueFull) as f64
 }
 
 /// The `metrics` crate's Prometheus recorder, installed globally and served on a loopback

@@ -20,7 +20,14 @@ pub struct OtlpCollector {
     pub grpc_port: u16,
     pub http_port: u16,
     pub proc: Proc,
-    dir: TempDir,
+    pub(crate) dir: TempDir,
+    /// The health check's and the collector's own metrics' ports.
+    pub(crate) health_port: u16,
+    pub(crate) telemetry_port: u16,
+    /// The shipped configuration the receivers come from (`start_shipped`), if any.
+    pub(crate) shipped: Option<PathBuf>,
+    /// How many times this collector was started: each start writes files of its own.
+    pub(crate) incarnation: u32,
 }
 
 /// A received span.
@@ -317,7 +324,7 @@ impl OtlpCollector {
     pub fn start() -> OtlpCollector {
         let binary = stack_tool("otelcol-alys");
         let dir = TempDir::new("otelcol");
-        let (proc, (grpc_port, http_port, _health)) = start_server(
+        let (proc, [grpc_port, http_port, health_port, telemetry_port]) = start_server(
             "otelcol",
             || {
                 let [grpc, http, health, telemetry] = distinct_free_ports();
@@ -329,18 +336,19 @@ impl OtlpCollector {
                 .expect("write the collector's config");
                 let mut cmd = Command::new(&binary);
                 cmd.arg(format!("--config={}", config.display()));
-                (Proc::spawn(cmd, "otelcol"), (grpc, http, health))
+                (Proc::spawn(cmd, "otelcol"), [grpc, http, health, telemetry])
             },
-            |&(_, _, health)| {
-                http_get(&format!("http://127.0.0.1:{health}/"))
-                    .is_ok_and(|(code, _, _)| code == 200)
-            },
+            |&[_, _, health, _]| health_answers(health),
         );
         OtlpCollector {
             grpc_port,
             http_port,
             proc,
             dir,
+            health_port,
+            telemetry_port,
+            shipped: None,
+            incarnation: 0,
         }
     }
 
@@ -352,19 +360,37 @@ impl OtlpCollector {
         format!("http://127.0.0.1:{}", self.http_port)
     }
 
-    /// Everything received so far.
+    /// Everything received so far (by every start of this collector, in order).
     pub fn received(&self) -> Received {
         let mut received = Received::default();
-        for request in read_lines(&self.dir.join("traces.jsonl")) {
-            received.add_traces(request);
+        for path in self.files("traces") {
+            for request in read_lines(&path) {
+                received.add_traces(request);
+            }
         }
-        for request in read_lines(&self.dir.join("metrics.jsonl")) {
-            received.add_metrics(request);
+        for path in self.files("metrics") {
+            for request in read_lines(&path) {
+                received.add_metrics(request);
+            }
         }
-        for request in read_lines(&self.dir.join("logs.jsonl")) {
-            received.add_logs(request);
+        for path in self.files("logs") {
+            for request in read_lines(&path) {
+                received.add_logs(request);
+            }
         }
         received
+    }
+
+    /// The files `signal` was written to: `<signal>.jsonl`, or one per start
+    /// (`<signal>-<n>.jsonl`) for a collector that restarts.
+    pub(crate) fn files(&self, signal: &str) -> Vec<PathBuf> {
+        let single = self.dir.join(format!("{signal}.jsonl"));
+        if self.shipped.is_none() {
+            return vec![single];
+        }
+        (0..=self.incarnation)
+            .map(|n| self.dir.join(format!("{signal}-{n}.jsonl")))
+            .collect()
     }
 
     /// Every span received so far, in arrival order.
@@ -414,7 +440,11 @@ impl OtlpCollector {
     }
 }
 
-fn distinct_free_ports<const N: usize>() -> [u16; N] {
+pub(crate) fn health_answers(port: u16) -> bool {
+    http_get(&format!("http://127.0.0.1:{port}/")).is_ok_and(|(code, _, _)| code == 200)
+}
+
+pub(crate) fn distinct_free_ports<const N: usize>() -> [u16; N] {
     let mut ports = [0u16; N];
     for i in 0..N {
         ports[i] = loop {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::Value;
 
 mod collector;
+mod collector_restart;
 pub mod dashboards;
 pub mod exposition;
 mod http;

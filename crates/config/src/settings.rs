@@ -194,7 +194,7 @@ pub const TIMEOUT: Setting = setting(
     "OTEL_EXPORTER_OTLP_TIMEOUT",
     None,
     "10000",
-    "time one export may take, in milliseconds",
+    "time one export attempt may take (its retries are bounded by push.outage_budget_ms), in milliseconds",
 )
 .within(1, 10 * MINUTE_MS);
 pub const OUTAGE_BUDGET: Setting = setting(

@@ -122,7 +122,13 @@ impl TelemetryGuard {
         self.readiness.set_shutting_down();
         let left = self.shutdown_timeout.saturating_sub(began.elapsed());
         let providers = self.providers.take().unwrap_or_default();
+        let pushing = providers.pushes();
         let report = shutdown::shutdown_all(providers, left).await;
+        if pushing {
+            // What was queued, delivered and dropped over the process's life, now that
+            // `/metrics` is going away.
+            self.stats.log_totals();
+        }
         self.stop_server();
         report
     }

@@ -55,6 +55,13 @@ pub(crate) struct Providers {
     pub logger: Option<SdkLoggerProvider>,
 }
 
+impl Providers {
+    /// Whether the OTLP exit runs (the logger provider exists only for it).
+    pub(crate) fn pushes(&self) -> bool {
+        self.logger.is_some()
+    }
+}
+
 type Outcome = oneshot::Receiver<Result<(), String>>;
 
 fn start(

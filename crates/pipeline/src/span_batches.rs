@@ -6,7 +6,13 @@
 //! and exporter (a clone: the same channel), so their exports overlap. Each counts its own
 //! queue-full drops (`otel_sdk_processor_span_processed_total`, one `otel.component.name`
 //! each).
+//!
+//! Each share is bounded by a [`Backlog`] of ours in front of its processor: a span that finds
+//! it full is dropped and counted (`alys_telemetry_export_dropped_items_total`, reason
+//! `queue_full`), and the processor's own queue has the same size, so the SDK never drops one
+//! uncounted. A place is given back when the export that carried the span finishes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::Context;
@@ -16,6 +22,8 @@ use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor,
 };
 
+use crate::exits::otlp::{Backlog, Counted, ExportStats};
+use alys_telemetry_catalog::pipeline::{ExportDropReason, Signal};
 use alys_telemetry_config::ExportBatch;
 
 /// How many exports may be in flight at once.
@@ -24,13 +32,21 @@ pub const EXPORTS_IN_FLIGHT: usize = 2;
 /// The SDK's batch span processors, each given a share of the spans.
 #[derive(Debug)]
 pub(crate) struct SpanBatches {
-    shards: Vec<BatchSpanProcessor>,
+    shards: Vec<Shard>,
+}
+
+/// One processor and the bound in front of it.
+#[derive(Debug)]
+struct Shard {
+    processor: BatchSpanProcessor,
+    backlog: Arc<Backlog>,
+    stats: Arc<ExportStats>,
 }
 
 impl SpanBatches {
     /// One processor per exporter; `batch`'s queue bound is the bound of all the queues
     /// together (each holds its share), its batch size and delay are each processor's.
-    pub(crate) fn new<E>(exporters: Vec<E>, batch: ExportBatch) -> SpanBatches
+    pub(crate) fn new<E>(exporters: Vec<Counted<E>>, batch: ExportBatch) -> SpanBatches
     where
         E: SpanExporter + 'static,
     {
@@ -43,9 +59,16 @@ impl SpanBatches {
                     .with_max_export_batch_size(batch.max_export_batch_size.min(queue))
                     .with_scheduled_delay(batch.schedule_delay)
                     .build();
-                BatchSpanProcessor::builder(exporter)
+                let backlog = Arc::new(Backlog::new(queue));
+                let stats = Arc::clone(exporter.stats());
+                let processor = BatchSpanProcessor::builder(exporter.holding(backlog.clone()))
                     .with_batch_config(config)
-                    .build()
+                    .build();
+                Shard {
+                    processor,
+                    backlog,
+                    stats,
+                }
             })
             .collect();
         SpanBatches { shards }
@@ -59,7 +82,7 @@ impl SpanBatches {
             let running: Vec<_> = self
                 .shards
                 .iter()
-                .map(|shard| scope.spawn(|| f(shard)))
+                .map(|shard| scope.spawn(|| f(&shard.processor)))
                 .collect();
             running
                 .into_iter()
@@ -83,8 +106,18 @@ impl SpanProcessor for SpanBatches {
         // By the span's id, random already: no counter that every worker thread writes.
         let id = u64::from_be_bytes(span.span_context.span_id().to_bytes());
         let shard = (id % self.shards.len().max(1) as u64) as usize;
-        if let Some(processor) = self.shards.get(shard) {
-            processor.on_end(span);
+        let Some(shard) = self.shards.get(shard) else {
+            return;
+        };
+        // The processor exports sampled spans only; an unsampled one takes no place.
+        if !span.span_context.is_sampled() {
+            return;
+        }
+        if shard.backlog.admit() {
+            shard.stats.queued(Signal::Traces);
+            shard.processor.on_end(span);
+        } else {
+            shard.stats.dropped(Signal::Traces, ExportDropReason::QueueFull, 1);
         }
     }
 
@@ -98,7 +131,7 @@ impl SpanProcessor for SpanBatches {
 
     fn set_resource(&mut self, resource: &Resource) {
         for shard in &mut self.shards {
-            shard.set_resource(resource);
+            shard.processor.set_resource(resource);
         }
     }
 }
@@ -109,9 +142,18 @@ mod tests {
     use opentelemetry::trace::{Span as _, Tracer, TracerProvider as _};
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 
-    /// As many exporters as exports in flight, all into one memory.
-    fn exporters(exporter: &InMemorySpanExporter) -> Vec<InMemorySpanExporter> {
-        (0..EXPORTS_IN_FLIGHT).map(|_| exporter.clone()).collect()
+    /// As many exporters as exports in flight, all into one memory, counted in `stats`.
+    fn counted(
+        exporter: &InMemorySpanExporter,
+        stats: &Arc<ExportStats>,
+    ) -> Vec<Counted<InMemorySpanExporter>> {
+        (0..EXPORTS_IN_FLIGHT)
+            .map(|_| Counted::new(exporter.clone(), stats.clone(), Signal::Traces))
+            .collect()
+    }
+
+    fn exporters(exporter: &InMemorySpanExporter) -> Vec<Counted<InMemorySpanExporter>> {
+        counted(exporter, &ExportStats::new(Duration::from_secs(60)))
     }
 
     fn provider(exporter: &InMemorySpanExporter, batch: ExportBatch) -> SdkTracerProvider {
@@ -168,5 +210,39 @@ mod tests {
             exporter.get_finished_spans().map(|s| s.len()).ok(),
             Some(10)
         );
+    }
+
+    #[test]
+    fn a_span_past_the_bound_is_dropped_and_counted_and_every_other_is_exported() {
+        let exporter = InMemorySpanExporter::default();
+        let stats = ExportStats::new(Duration::from_secs(60));
+        // Nothing leaves before the flush: an hour's delay, batches as large as the queue.
+        let batch = ExportBatch {
+            max_queue_size: 64,
+            max_export_batch_size: 64,
+            schedule_delay: Duration::from_secs(3600),
+        };
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(SpanBatches::new(counted(&exporter, &stats), batch))
+            .build();
+        let tracer = provider.tracer("test");
+        for _ in 0..200 {
+            tracer.start("ended").end();
+        }
+        let traces = stats.signal(Signal::Traces);
+        let dropped = traces.dropped(ExportDropReason::QueueFull);
+        assert_eq!(traces.queued() + dropped, 200, "every span queued or counted");
+        assert_eq!(traces.queued(), 64, "each share holds its half of the bound");
+        provider.force_flush().expect("flushed");
+        assert_eq!(
+            exporter.get_finished_spans().map(|s| s.len() as u64).ok(),
+            Some(traces.queued())
+        );
+        // The places came back with the export: the next spans are queued again.
+        for _ in 0..10 {
+            tracer.start("after").end();
+        }
+        assert_eq!(traces.queued(), 74);
+        assert_eq!(traces.dropped(ExportDropReason::QueueFull), dropped);
     }
 }

@@ -205,8 +205,8 @@ fn spans_dropped_before_export_are_visible() {
         Duration::from_secs(20),
         || {
             demo.metric_sum(
-                "otel_sdk_processor_span_processed_total",
-                &[("error_type", "queue_full")],
+                "alys_telemetry_export_dropped_items_total",
+                &[("signal", "traces"), ("reason", "queue_full")],
             )
             .filter(|v| *v > 0.0)
         },

@@ -8,6 +8,7 @@
 mod support;
 
 mod catalog_live;
+mod collector_restart;
 mod pull_prometheus;
 mod push_otlp;
 mod stack_alerting_e2e;

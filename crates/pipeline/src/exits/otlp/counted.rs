@@ -1,12 +1,14 @@
 //! The pipeline watches itself: every OTLP exporter is wrapped so that each export call is
-//! counted (attempts, failures, items delivered, time of the last success), and a failure is
-//! logged at most once per interval with its reason. The SDK's own results cannot be trusted
-//! for this (its tracer shutdown returns Ok after a failed export), so we count at the wire.
+//! counted (attempts, failures, items delivered, time of the last success, items dropped and
+//! why), and a failure is logged at most once per interval with its reason. The SDK's own
+//! results cannot be trusted for this (its tracer shutdown returns Ok after a failed export),
+//! so we count at the wire. An export call returns after opentelemetry-otlp's retries, so
+//! a failure here is a batch lost: its items are counted as dropped.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
@@ -18,8 +20,18 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use alys_telemetry_catalog::MetricDef;
-use alys_telemetry_catalog::pipeline::{PipelineMetrics, Signal};
+use super::attempts::Attempts;
+use super::backlog::Backlog;
+use super::retry::spent_the_budget;
+use alys_telemetry_catalog::pipeline::{ExportDropReason, PipelineMetrics, Signal};
 use alys_telemetry_core::throttle::Throttle;
+
+/// The drop reasons, in the order of [`SignalStats`]' drop counters.
+const DROP_REASONS: [ExportDropReason; 3] = [
+    ExportDropReason::QueueFull,
+    ExportDropReason::OutageBudget,
+    ExportDropReason::Rejected,
+];
 
 /// Counters for one signal's exporter.
 #[derive(Debug, Default)]
@@ -28,6 +40,10 @@ pub struct SignalStats {
     failures: AtomicU64,
     items: AtomicU64,
     last_success_unix_ms: AtomicU64,
+    /// Items that took a place in the export queue.
+    queued: AtomicU64,
+    /// Items dropped, by [`DROP_REASONS`].
+    dropped: [AtomicU64; 3],
 }
 
 impl SignalStats {
@@ -40,12 +56,33 @@ impl SignalStats {
     pub fn items(&self) -> u64 {
         self.items.load(Ordering::Relaxed)
     }
+    /// Items that took a place in the export queue (spans and log records; metrics have
+    /// no queue).
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+    /// Items dropped for `reason`.
+    pub fn dropped(&self, reason: ExportDropReason) -> u64 {
+        self.dropped[drop_index(reason)].load(Ordering::Relaxed)
+    }
+    /// Items dropped for any reason.
+    pub fn dropped_total(&self) -> u64 {
+        DROP_REASONS.iter().map(|&r| self.dropped(r)).sum()
+    }
     /// Unix time of the last success, or `None` before the first.
     pub fn last_success(&self) -> Option<SystemTime> {
         match self.last_success_unix_ms.load(Ordering::Relaxed) {
             0 => None,
             ms => Some(UNIX_EPOCH + Duration::from_millis(ms)),
         }
+    }
+}
+
+fn drop_index(reason: ExportDropReason) -> usize {
+    match reason {
+        ExportDropReason::QueueFull => 0,
+        ExportDropReason::OutageBudget => 1,
+        ExportDropReason::Rejected => 2,
     }
 }
 
@@ -79,9 +116,52 @@ impl ExportStats {
         &self.signals[signal as usize]
     }
 
-    fn record(&self, signal: Signal, items: usize, result: &OTelSdkResult) {
+    /// An item took a place in `signal`'s export queue.
+    pub(crate) fn queued(&self, signal: Signal) {
+        self.signal(signal).queued.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `items` of `signal` were dropped for `reason`.
+    pub(crate) fn dropped(&self, signal: Signal, reason: ExportDropReason, items: u64) {
+        self.signal(signal).dropped[drop_index(reason)].fetch_add(items, Ordering::Relaxed);
+    }
+
+    /// One line per signal with what the exporters did over the process's life: said at a
+    /// stop, when `/metrics` is no longer there to ask.
+    pub(crate) fn log_totals(&self) {
+        for &signal in Signal::ALL {
+            let s = self.signal(signal);
+            tracing::info!(
+                target: "alys_telemetry::export",
+                signal = signal.as_str(),
+                queued = s.queued(),
+                exported = s.items(),
+                dropped_queue_full = s.dropped(ExportDropReason::QueueFull),
+                dropped_outage_budget = s.dropped(ExportDropReason::OutageBudget),
+                dropped_rejected = s.dropped(ExportDropReason::Rejected),
+                "OTLP export totals"
+            );
+        }
+    }
+
+    /// The transport starts an attempt; `retry`: the attempt before it, in the same export
+    /// call, failed (see `attempts`).
+    pub(crate) fn attempt_started(&self, signal: Signal, retry: bool) {
         let s = self.signal(signal);
         s.attempts.fetch_add(1, Ordering::Relaxed);
+        if retry {
+            s.failures.fetch_add(1, Ordering::Relaxed);
+            self.report(signal, &"retrying within the outage budget");
+        }
+    }
+
+    /// An export call returned after `attempts_made` attempts seen at the transport (none:
+    /// it failed before reaching it, or nothing watches its transport, and it counts as one).
+    fn record(&self, signal: Signal, items: usize, attempts_made: u64, result: &OTelSdkResult) {
+        let s = self.signal(signal);
+        if attempts_made == 0 {
+            s.attempts.fetch_add(1, Ordering::Relaxed);
+        }
         let now_ms = unix_ms(SystemTime::now());
         match result {
             Ok(()) => {
@@ -90,18 +170,23 @@ impl ExportStats {
             }
             Err(err) => {
                 s.failures.fetch_add(1, Ordering::Relaxed);
-                let report = &self.reports[signal as usize];
-                if !self.log_failures.load(Ordering::Relaxed) {
-                    report.occurred_silently();
-                } else if let Some(failures) = report.occurred() {
-                    tracing::warn!(
-                        target: "alys_telemetry::export",
-                        signal = signal.as_str(),
-                        failures_since_last_report = failures,
-                        "OTLP export failed: {err}"
-                    );
-                }
+                self.report(signal, err);
             }
+        }
+    }
+
+    /// Logs a failure of `signal`, at most once per interval, while failures are logged.
+    fn report(&self, signal: Signal, detail: &dyn fmt::Display) {
+        let report = &self.reports[signal as usize];
+        if !self.log_failures.load(Ordering::Relaxed) {
+            report.occurred_silently();
+        } else if let Some(failures) = report.occurred() {
+            tracing::warn!(
+                target: "alys_telemetry::export",
+                signal = signal.as_str(),
+                failures_since_last_report = failures,
+                "OTLP export failed: {detail}"
+            );
         }
     }
 
@@ -118,6 +203,21 @@ impl ExportStats {
         counter(&PipelineMetrics::EXPORT_ATTEMPTS, SignalStats::attempts);
         counter(&PipelineMetrics::EXPORT_FAILURES, SignalStats::failures);
         counter(&PipelineMetrics::EXPORTED_ITEMS, SignalStats::items);
+
+        let stats = Arc::clone(self);
+        PipelineMetrics::EXPORT_DROPPED_ITEMS.observe_u64_counter(meter, move |obs| {
+            for &signal in Signal::ALL {
+                for reason in DROP_REASONS {
+                    obs.observe(
+                        stats.signal(signal).dropped(reason),
+                        &[
+                            KeyValue::new("signal", signal.as_str()),
+                            KeyValue::new("reason", reason.as_str()),
+                        ],
+                    );
+                }
+            }
+        });
 
         let stats = Arc::clone(self);
         PipelineMetrics::LAST_EXPORT_SUCCESS.observe_f64_gauge(meter, move |obs| {
@@ -142,11 +242,18 @@ fn unix_ms(t: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
-/// An exporter that counts what passes through it.
+/// An exporter that counts what passes through it, and gives back the queue places of what
+/// it carried.
 pub struct Counted<E> {
     inner: E,
     stats: Arc<ExportStats>,
     signal: Signal,
+    /// The outage budget the inner exporter retries for: a failure after it spent the
+    /// budget, one before was refused.
+    budget: Duration,
+    backlog: Option<Arc<Backlog>>,
+    /// The attempts its transport reports, when it reports them.
+    attempts: Option<Arc<Attempts>>,
 }
 
 impl<E> Counted<E> {
@@ -155,6 +262,58 @@ impl<E> Counted<E> {
             inner,
             stats,
             signal,
+            budget: Duration::ZERO,
+            backlog: None,
+            attempts: None,
+        }
+    }
+
+    /// The same exporter, its attempts counted as its transport reports them.
+    pub(crate) fn with_attempts(self, attempts: Arc<Attempts>) -> Self {
+        Counted {
+            attempts: Some(attempts),
+            ..self
+        }
+    }
+
+    /// An export call begins.
+    fn begin(&self) -> Instant {
+        if let Some(attempts) = &self.attempts {
+            attempts.begin();
+        }
+        Instant::now()
+    }
+
+    /// The same exporter, its failures told apart by `budget` (see [`Counted::new`]).
+    pub(crate) fn with_budget(self, budget: Duration) -> Self {
+        Counted { budget, ..self }
+    }
+
+    /// The same exporter, giving back a place in `backlog` for each item it carried.
+    pub(crate) fn holding(self, backlog: Arc<Backlog>) -> Self {
+        Counted {
+            backlog: Some(backlog),
+            ..self
+        }
+    }
+
+    pub(crate) fn stats(&self) -> &Arc<ExportStats> {
+        &self.stats
+    }
+
+    /// Counts one export's result; `started` is when the export call began.
+    fn finished(&self, items: usize, started: Instant, result: &OTelSdkResult) {
+        let made = self.attempts.as_ref().map_or(0, |a| a.made());
+        self.stats.record(self.signal, items, made, result);
+        if result.is_err() {
+            let reason = match spent_the_budget(started.elapsed(), self.budget) {
+                true => ExportDropReason::OutageBudget,
+                false => ExportDropReason::Rejected,
+            };
+            self.stats.dropped(self.signal, reason, items as u64);
+        }
+        if let Some(backlog) = &self.backlog {
+            backlog.release(items);
         }
     }
 }
@@ -170,8 +329,9 @@ impl<E> fmt::Debug for Counted<E> {
 impl<E: SpanExporter> SpanExporter for Counted<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let items = batch.len();
+        let started = self.begin();
         let result = self.inner.export(batch).await;
-        self.stats.record(self.signal, items, &result);
+        self.finished(items, started, &result);
         result
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
@@ -188,8 +348,9 @@ impl<E: SpanExporter> SpanExporter for Counted<E> {
 impl<E: PushMetricExporter> PushMetricExporter for Counted<E> {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
         let items = metrics.scope_metrics().map(|s| s.metrics().count()).sum();
+        let started = self.begin();
         let result = self.inner.export(metrics).await;
-        self.stats.record(self.signal, items, &result);
+        self.finished(items, started, &result);
         result
     }
     fn force_flush(&self) -> OTelSdkResult {
@@ -206,8 +367,9 @@ impl<E: PushMetricExporter> PushMetricExporter for Counted<E> {
 impl<E: LogExporter> LogExporter for Counted<E> {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let items = batch.iter().count();
+        let started = self.begin();
         let result = self.inner.export(batch).await;
-        self.stats.record(self.signal, items, &result);
+        self.finished(items, started, &result);
         result
     }
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
@@ -234,15 +396,17 @@ mod tests {
     #[test]
     fn records_attempts_failures_items_and_last_success() {
         let stats = ExportStats::new(Duration::from_secs(60));
-        stats.record(Signal::Traces, 5, &Ok(()));
+        stats.record(Signal::Traces, 5, 0, &Ok(()));
         stats.record(
             Signal::Traces,
             3,
+            0,
             &Err(OTelSdkError::InternalFailure("refused".into())),
         );
         stats.record(
             Signal::Traces,
             3,
+            0,
             &Err(OTelSdkError::InternalFailure("refused".into())),
         );
         let t = stats.signal(Signal::Traces);

@@ -15,13 +15,20 @@ use opentelemetry_otlp::{
 use opentelemetry_sdk::metrics::Temporality;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 
+mod attempts;
+mod backlog;
 mod counted;
+mod retry;
 mod shared_reader;
 
 use crate::span_batches::EXPORTS_IN_FLIGHT;
 use alys_telemetry_catalog::pipeline::Signal;
 use alys_telemetry_config::{EndpointUrl, MetricsTemporality, OtlpProtocol, PushConfig};
+pub use backlog::Backlog;
 pub use counted::{Counted, ExportStats, SignalStats};
+pub use retry::{MAX_DELAY as RETRY_MAX_DELAY, MAX_JITTER as RETRY_MAX_JITTER};
+use attempts::{AttemptClient, AttemptInterceptor, Attempts};
+use retry::Retries;
 pub(crate) use shared_reader::PullAndPush;
 
 /// An exporter that could not be built; names the signal and the endpoint (its user
@@ -69,26 +76,39 @@ fn error(
 }
 
 /// Builds the three exporters: one macro-free function per signal would repeat the
-/// transport switch three times, so the switch lives here once.
+/// transport switch three times, so the switch lives here once. The exporter's `timeout` is
+/// the deadline of its retries ([`Retries`]); one attempt's bound is on the transport.
 macro_rules! build_exporter {
-    ($builder:expr, $push:expr, $endpoint:expr) => {
+    ($builder:expr, $push:expr, $endpoint:expr, $attempts:expr) => {{
+        let retries = Retries::for_push($push);
         match $push.protocol {
-            OtlpProtocol::Grpc => $builder
-                .with_tonic()
-                .with_protocol(Protocol::Grpc)
-                .with_endpoint($endpoint.as_str())
-                .with_timeout($push.timeout)
-                .with_metadata(metadata($push))
-                .build(),
-            OtlpProtocol::HttpProtobuf => $builder
-                .with_http()
-                .with_protocol(Protocol::HttpBinary)
-                .with_endpoint($endpoint.as_str())
-                .with_timeout($push.timeout)
-                .with_headers(headers($push))
-                .build(),
+            OtlpProtocol::Grpc => retry::grpc_channel($endpoint, $push).and_then(|channel| {
+                $builder
+                    .with_tonic()
+                    .with_protocol(Protocol::Grpc)
+                    .with_channel(channel)
+                    .with_timeout(retries.deadline)
+                    .with_retry_policy(retries.policy)
+                    .with_metadata(metadata($push))
+                    .with_interceptor(AttemptInterceptor($attempts.clone()))
+                    .build()
+            }),
+            OtlpProtocol::HttpProtobuf => retry::http_client($push).and_then(|client| {
+                $builder
+                    .with_http()
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_endpoint($endpoint.as_str())
+                    .with_http_client(AttemptClient {
+                        inner: client,
+                        attempts: $attempts.clone(),
+                    })
+                    .with_timeout(retries.deadline)
+                    .with_retry_policy(retries.policy)
+                    .with_headers(headers($push))
+                    .build()
+            }),
         }
-    };
+    }};
 }
 
 /// The three exporters, built before anything is installed so that a bad setting stops
@@ -120,9 +140,10 @@ fn span_exporter(
     stats: &Arc<ExportStats>,
 ) -> Result<Counted<SpanExporter>, ExporterError> {
     let e = &push.traces_endpoint;
-    let exporter =
-        build_exporter!(SpanExporter::builder(), push, e).map_err(error(Signal::Traces, e))?;
-    Ok(Counted::new(exporter, stats.clone(), Signal::Traces))
+    let attempts = Attempts::new(stats.clone(), Signal::Traces);
+    let exporter = build_exporter!(SpanExporter::builder(), push, e, attempts)
+        .map_err(error(Signal::Traces, e))?;
+    Ok(counted(exporter, push, stats, Signal::Traces, attempts))
 }
 
 fn metric_exporter(
@@ -136,8 +157,10 @@ fn metric_exporter(
         MetricsTemporality::LowMemory => Temporality::LowMemory,
     };
     let builder = MetricExporter::builder().with_temporality(temporality);
-    let exporter = build_exporter!(builder, push, e).map_err(error(Signal::Metrics, e))?;
-    Ok(Counted::new(exporter, stats.clone(), Signal::Metrics))
+    let attempts = Attempts::new(stats.clone(), Signal::Metrics);
+    let exporter =
+        build_exporter!(builder, push, e, attempts).map_err(error(Signal::Metrics, e))?;
+    Ok(counted(exporter, push, stats, Signal::Metrics, attempts))
 }
 
 fn log_exporter(
@@ -145,7 +168,25 @@ fn log_exporter(
     stats: &Arc<ExportStats>,
 ) -> Result<Counted<LogExporter>, ExporterError> {
     let e = &push.logs_endpoint;
-    let exporter =
-        build_exporter!(LogExporter::builder(), push, e).map_err(error(Signal::Logs, e))?;
-    Ok(Counted::new(exporter, stats.clone(), Signal::Logs))
+    let attempts = Attempts::new(stats.clone(), Signal::Logs);
+    let exporter = build_exporter!(LogExporter::builder(), push, e, attempts)
+        .map_err(error(Signal::Logs, e))?;
+    Ok(counted(exporter, push, stats, Signal::Logs, attempts))
 }
+
+/// `exporter`, counted: its failures told apart by the outage budget, its attempts as its
+/// transport reports them.
+fn counted<E>(
+    exporter: E,
+    push: &PushConfig,
+    stats: &Arc<ExportStats>,
+    signal: Signal,
+    attempts: Arc<Attempts>,
+) -> Counted<E> {
+    Counted::new(exporter, stats.clone(), signal)
+        .with_budget(push.outage_budget)
+        .with_attempts(attempts)
+}
+
+#[cfg(test)]
+mod tests;
