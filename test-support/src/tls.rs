@@ -1,5 +1,6 @@
-//! Test certificates, made in process with rcgen: a CA, and a certificate for `localhost`
-//! it signed. No openssl CLI, no files to keep in the repository.
+//! Test certificates, made in process with rcgen: a CA, a certificate for `localhost` it
+//! signed, and on request a client certificate it signed (for mutual TLS). No openssl CLI, no
+//! files to keep in the repository.
 
 use std::path::Path;
 
@@ -11,6 +12,32 @@ use rcgen::{
 /// Writes `ca.pem` (the CA's certificate), `server.pem` and `server.key` (a certificate for
 /// `localhost` the CA signed, and its key) into `dir`.
 pub fn make_certificates(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    write_ca_and_server(dir)?;
+    Ok(())
+}
+
+/// As [`make_certificates`], plus `client.pem` and `client.key`: a client certificate
+/// (common name `alys-client`) the same CA signed, for mutual TLS.
+pub fn make_certificates_with_client(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let (ca, ca_key) = write_ca_and_server(dir)?;
+    let client_key = KeyPair::generate()?;
+    let mut client = CertificateParams::new(Vec::<String>::new())?;
+    client
+        .distinguished_name
+        .push(DnType::CommonName, "alys-client");
+    client.is_ca = IsCa::ExplicitNoCa;
+    client.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    client.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = client.signed_by(&client_key, &Issuer::from_params(&ca, &ca_key))?;
+    std::fs::write(dir.join("client.pem"), client_cert.pem())?;
+    std::fs::write(dir.join("client.key"), client_key.serialize_pem())?;
+    Ok(())
+}
+
+/// The CA and the server certificate, written; the CA returned to sign more.
+fn write_ca_and_server(
+    dir: &Path,
+) -> Result<(CertificateParams, KeyPair), Box<dyn std::error::Error>> {
     let ca_key = KeyPair::generate()?;
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.distinguished_name.push(DnType::CommonName, "test-ca");
@@ -31,7 +58,7 @@ pub fn make_certificates(dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(dir.join("ca.pem"), ca_cert.pem())?;
     std::fs::write(dir.join("server.pem"), server_cert.pem())?;
     std::fs::write(dir.join("server.key"), server_key.serialize_pem())?;
-    Ok(())
+    Ok((ca, ca_key))
 }
 
 #[cfg(test)]
@@ -50,5 +77,23 @@ mod tests {
             let text = std::fs::read_to_string(dir.join(file)).unwrap();
             assert!(text.starts_with(begins), "{file}: {text}");
         }
+        assert!(!dir.join("client.pem").exists());
+    }
+
+    #[test]
+    fn with_a_client_writes_a_client_certificate_of_the_same_ca() {
+        let dir = crate::TempDir::new("certificates-client");
+        make_certificates_with_client(&dir.path).unwrap();
+        for file in [
+            "ca.pem",
+            "server.pem",
+            "server.key",
+            "client.pem",
+            "client.key",
+        ] {
+            assert!(dir.join(file).exists(), "{file}");
+        }
+        let client = std::fs::read_to_string(dir.join("client.pem")).unwrap();
+        assert!(client.starts_with("-----BEGIN CERTIFICATE-----"));
     }
 }

@@ -7,6 +7,7 @@ mod actors;
 mod architecture;
 mod http_endpoints;
 mod pull_connections;
+mod secured_port;
 mod server;
 mod system_collector;
 mod tasks;

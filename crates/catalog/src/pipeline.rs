@@ -39,7 +39,7 @@ pub struct PipelineMetrics {
     #[metric(
         name = "alys_telemetry_export_dropped_items_total",
         labels(signal, reason),
-        why = "an outage longer than the budget, or a full queue, loses data an operator must see"
+        why = "the TelemetrySpansDropped and TelemetryLogsDropped alerts fire on it"
     )]
     export_dropped_items: Observed<CounterVec<(Signal, ExportDropReason)>>,
     /// Open connections to the pull endpoint
@@ -63,6 +63,13 @@ pub struct PipelineMetrics {
         why = "a scraper with a stale password, or someone probing the port, shows here"
     )]
     pull_access_denied: Observed<CounterVec<PullDenyReason>>,
+    /// Reloads of the pull endpoint's web configuration file, by result
+    #[metric(
+        name = "alys_telemetry_pull_web_config_reloads_total",
+        labels(result),
+        why = "a rotated certificate or password that failed to load keeps the old one: the operator must see it"
+    )]
+    pull_web_config_reloads: Observed<CounterVec<ReloadResult>>,
     /// Records whose label value was new after the metric reached its cardinality limit
     // The catalogue's own metric names: bounded, but not an enum.
     #[metric(
@@ -110,6 +117,16 @@ pub enum PullDenyReason {
     WrongCredentials,
     /// A connection whose TLS handshake failed (no or untrusted client certificate, not TLS).
     TlsHandshake,
+}
+
+/// How a reload of a configuration file ended (`result`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, LabelValue)]
+#[label(crate = crate)]
+pub enum ReloadResult {
+    /// The new configuration is served.
+    Applied,
+    /// It could not be used; the last good one is kept.
+    Failed,
 }
 
 /// The three OTLP signals (`signal` label).

@@ -48,6 +48,7 @@ pub use span_batches::EXPORTS_IN_FLIGHT;
 pub use subscriber::not_handling_spans;
 
 use crate::exits::otlp::ExporterError;
+use crate::exits::pull::WebConfigError;
 use alys_telemetry_config::{ConfigError, TelemetryConfig};
 
 /// At most one export-failure log line per signal in this time; the metrics count them all.
@@ -70,6 +71,14 @@ pub enum InitError {
         addr: SocketAddr,
         #[source]
         source: std::io::Error,
+    },
+    /// The pull endpoint's web configuration file (TLS, credentials) cannot be used; the
+    /// message names the setting, the file, the key and the problem, never a secret.
+    #[error("invalid {setting}: {source}")]
+    WebConfig {
+        setting: String,
+        #[source]
+        source: WebConfigError,
     },
     /// An OTLP exporter could not be built.
     #[error(transparent)]
@@ -94,7 +103,10 @@ impl InitError {
     /// Process exit code: 2 for a configuration the user must change, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         match self {
-            InitError::Config(_) | InitError::Listen { .. } | InitError::Exporter(_) => 2,
+            InitError::Config(_)
+            | InitError::Listen { .. }
+            | InitError::WebConfig { .. }
+            | InitError::Exporter(_) => 2,
             _ => 1,
         }
     }

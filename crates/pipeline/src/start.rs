@@ -11,7 +11,7 @@ use super::{FAILURE_LOG_INTERVAL, Globals, InitError, SCOPE, TelemetryGuard};
 use super::{logs, metrics, resource, shutdown, traces};
 use crate::exits::connections::ConnectionLimits;
 use crate::exits::otlp::{ExportStats, Exporters};
-use crate::exits::pull::{self, PullState, Readiness};
+use crate::exits::pull::{self, PullState, Readiness, WebConfig, WebConfigError};
 use alys_telemetry_config::{TelemetryConfig, settings};
 use alys_telemetry_core::health::HealthRegistry;
 use alys_telemetry_system::{SystemCollector, SystemCollectorConfig};
@@ -24,7 +24,9 @@ pub(super) fn start(
     config: &TelemetryConfig,
     globals: Globals,
 ) -> Result<TelemetryGuard, InitError> {
-    // Bind first: a taken address must stop start-up before anything else exists.
+    // The web configuration, then the bind: a bad file or a taken address must stop
+    // start-up before anything else exists.
+    let web = load_web_config(config)?;
     let listener = match config.pull.enabled {
         true => Some(bind(config.pull.listen)?),
         false => None,
@@ -55,7 +57,7 @@ pub(super) fn start(
             viewer,
         };
         let limits = ConnectionLimits::from(&config.pull);
-        pull::spawn(listener, state, limits, &meter, stopped)
+        pull::spawn(listener, state, limits, &meter, stopped, web)
     });
     Ok(TelemetryGuard {
         providers: Some(providers),
@@ -178,6 +180,35 @@ fn start_system_collector(
             let _ = stop.wait_for(|stop| *stop).await;
         })
         .ok()
+}
+
+/// The pull endpoint's web configuration file (`pull.web_config_file`), loaded when the
+/// endpoint runs. A file that cannot be used stops start-up: exit code 2, a message naming
+/// the setting, the file and the problem (never a secret).
+fn load_web_config(config: &TelemetryConfig) -> Result<Option<WebConfig>, InitError> {
+    let Some(path) = config.pull.web_config_file.as_deref() else {
+        return Ok(None);
+    };
+    if !config.pull.enabled {
+        return Ok(None);
+    }
+    WebConfig::load(path)
+        .map(Some)
+        .map_err(web_config_error)
+}
+
+/// The setting's error, named the way users write it.
+fn web_config_error(e: WebConfigError) -> InitError {
+    let setting = settings::WEB_CONFIG_FILE;
+    InitError::WebConfig {
+        setting: format!(
+            "{} ({}, {})",
+            setting.env,
+            setting.key,
+            setting.flag.unwrap_or_default()
+        ),
+        source: e,
+    }
 }
 
 /// Binds the pull endpoint's address; an error names the setting the way users write it.

@@ -15,3 +15,4 @@ mod governance_faults;
 mod log_format;
 mod peer_series;
 mod pull_starvation;
+mod web_config;

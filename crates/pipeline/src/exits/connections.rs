@@ -13,31 +13,38 @@
 //!   request at once. Only when every connection is serving a request is the new one closed.
 //!   The cap also bounds the descriptors the endpoint holds, whatever the open-files limit.
 //!
+//! - **TLS** (when the web configuration asks for it, [`serve_tls`]): each connection's
+//!   handshake runs in its own task, on the header-read clock, so a client whose handshake
+//!   fails or stalls delays no other; a failed one is counted
+//!   (`alys_telemetry_pull_access_denied_total{reason="tls_handshake"}`), a stalled one is
+//!   closed as a header timeout.
+//!
 //! Every close is counted by reason (`alys_telemetry_pull_connections_closed_total`), and the
 //! open connections are a gauge (`alys_telemetry_pull_connections`).
 
+mod activity;
+mod connection;
+
 use std::collections::HashMap;
 use std::future::Future;
-use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 
-use alys_telemetry_catalog::pipeline::{PipelineMetrics, PullCloseReason};
+use activity::Activity;
+use alys_telemetry_catalog::pipeline::{
+    PipelineMetrics, PullCloseReason, PullDenyReason, ReloadResult,
+};
 use alys_telemetry_config::PullConfig;
 use alys_telemetry_core::throttle::Throttle;
+use connection::{Handshake, connection};
 
 /// How long the endpoint's connections may take, and how many there may be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,11 +74,15 @@ impl From<&PullConfig> for ConnectionLimits {
     }
 }
 
-/// What became of the endpoint's connections: open now, and closed by reason.
+/// What became of the endpoint's connections: open now, closed by reason, and refused
+/// access (failed TLS handshakes here; missing or wrong credentials, counted by the pull
+/// endpoint's gate).
 #[derive(Debug, Default)]
 pub struct ConnectionStats {
     open: AtomicUsize,
     closed: [AtomicU64; PullCloseReason::ALL.len()],
+    denied: [AtomicU64; PullDenyReason::ALL.len()],
+    reloads: [AtomicU64; ReloadResult::ALL.len()],
 }
 
 impl ConnectionStats {
@@ -91,7 +102,27 @@ impl ConnectionStats {
         self.closed[reason as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Publishes the gauge and the counter, read at each collection.
+    /// Connections and requests refused for `reason`.
+    pub fn denied(&self, reason: PullDenyReason) -> u64 {
+        self.denied[reason as usize].load(Ordering::Relaxed)
+    }
+
+    /// Counts one refusal.
+    pub(crate) fn deny(&self, reason: PullDenyReason) {
+        self.denied[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reloads of the web configuration that ended with `result`.
+    pub fn reloads(&self, result: ReloadResult) -> u64 {
+        self.reloads[result as usize].load(Ordering::Relaxed)
+    }
+
+    /// Counts one reload of the web configuration.
+    pub(crate) fn reloaded(&self, result: ReloadResult) {
+        self.reloads[result as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Publishes the gauge and the counters, read at each collection.
     pub fn register(self: &Arc<Self>, meter: &Meter) {
         let stats = Arc::clone(self);
         PipelineMetrics::PULL_CONNECTIONS.observe_f64_gauge(meter, move |obs| {
@@ -106,180 +137,24 @@ impl ConnectionStats {
                 );
             }
         });
-    }
-}
-
-/// One connection's clock: when bytes last moved, since when a request head is awaited, and
-/// whether a request is being served. Milliseconds since the connection's accept.
-struct Activity {
-    accepted: Instant,
-    last_progress: AtomicU64,
-    /// [`NO_HEAD`] while no request head is awaited (serving, or idle after a response).
-    head_since: AtomicU64,
-    serving: AtomicUsize,
-}
-
-const NO_HEAD: u64 = u64::MAX;
-
-impl Activity {
-    fn new() -> Self {
-        Activity {
-            accepted: Instant::now(),
-            last_progress: AtomicU64::new(0),
-            // A new connection owes its first head from the accept.
-            head_since: AtomicU64::new(0),
-            serving: AtomicUsize::new(0),
-        }
-    }
-
-    fn now(&self) -> u64 {
-        self.accepted.elapsed().as_millis() as u64
-    }
-
-    fn read(&self) {
-        let now = self.now();
-        self.last_progress.store(now, Ordering::Relaxed);
-        // The first byte of a request on a kept-alive connection starts its head's clock.
-        if self.serving.load(Ordering::Relaxed) == 0 {
-            let _ = self.head_since.compare_exchange(
-                NO_HEAD,
-                now,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
-        }
-    }
-
-    fn wrote(&self) {
-        self.last_progress.store(self.now(), Ordering::Relaxed);
-    }
-
-    fn is_serving(&self) -> bool {
-        self.serving.load(Ordering::Relaxed) > 0
-    }
-
-    /// Why the connection must close now, if it must; else when to look again.
-    fn check(&self, limits: &ConnectionLimits) -> Result<Instant, PullCloseReason> {
-        let now = self.now();
-        let header_ms = limits.header_read_timeout.as_millis() as u64;
-        let idle_ms = limits.idle_timeout.as_millis() as u64;
-        let mut next = self.last_progress.load(Ordering::Relaxed) + idle_ms;
-        if now >= next {
-            return Err(PullCloseReason::IdleTimeout);
-        }
-        let head = self.head_since.load(Ordering::Relaxed);
-        if head != NO_HEAD && !self.is_serving() {
-            let due = head.saturating_add(header_ms);
-            if now >= due {
-                return Err(PullCloseReason::HeaderTimeout);
+        let stats = Arc::clone(self);
+        PipelineMetrics::PULL_ACCESS_DENIED.observe_u64_counter(meter, move |obs| {
+            for &reason in PullDenyReason::ALL {
+                obs.observe(
+                    stats.denied(reason),
+                    &[KeyValue::new("reason", reason.as_str())],
+                );
             }
-            next = next.min(due);
-        }
-        Ok(self.accepted + Duration::from_millis(next))
-    }
-}
-
-/// Marks a request in progress for as long as it lives.
-struct Serving(Arc<Activity>);
-
-impl Serving {
-    fn begin(activity: &Arc<Activity>) -> Serving {
-        activity.serving.fetch_add(1, Ordering::Relaxed);
-        activity.head_since.store(NO_HEAD, Ordering::Relaxed);
-        Serving(Arc::clone(activity))
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        self.0.serving.fetch_sub(1, Ordering::Relaxed);
-        self.0.last_progress.store(self.0.now(), Ordering::Relaxed);
-    }
-}
-
-/// The router as a hyper service that marks each request in progress.
-#[derive(Clone)]
-struct Tracked {
-    inner: TowerToHyperService<Router>,
-    activity: Arc<Activity>,
-}
-
-type Answer = Pin<
-    Box<dyn Future<Output = Result<axum::response::Response, std::convert::Infallible>> + Send>,
->;
-
-impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Tracked {
-    type Response = axum::response::Response;
-    type Error = std::convert::Infallible;
-    type Future = Answer;
-
-    fn call(&self, request: http::Request<hyper::body::Incoming>) -> Answer {
-        let serving = Serving::begin(&self.activity);
-        let answer = self.inner.call(request);
-        Box::pin(async move {
-            let response = answer.await;
-            drop(serving);
-            response
-        })
-    }
-}
-
-/// The socket, noting every byte that moves.
-struct Watched {
-    socket: TcpStream,
-    activity: Arc<Activity>,
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.socket).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.read();
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.socket).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.wrote();
-        }
-        polled
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.socket).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.wrote();
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.socket.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.socket).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.socket).poll_shutdown(cx)
+        });
+        let stats = Arc::clone(self);
+        PipelineMetrics::PULL_WEB_CONFIG_RELOADS.observe_u64_counter(meter, move |obs| {
+            for &result in ReloadResult::ALL {
+                obs.observe(
+                    stats.reloads(result),
+                    &[KeyValue::new("result", result.as_str())],
+                );
+            }
+        });
     }
 }
 
@@ -344,8 +219,15 @@ impl Drop for Registered {
 /// Accept errors (out of descriptors, say) are logged at most this often.
 const ACCEPT_ERROR_LOG: Duration = Duration::from_secs(30);
 
-/// Serves `router` on `listener` within `limits` until `stop` resolves. Connections still
-/// open then are closed when the returned future is dropped or finishes.
+/// Failed TLS handshakes are logged at most this often (all are counted).
+const HANDSHAKE_ERROR_LOG: Duration = Duration::from_secs(30);
+
+/// Where each new connection's TLS comes from: the acceptor current at its accept, so that a
+/// reloaded certificate serves the connections that follow it.
+pub type TlsSource = Arc<dyn Fn() -> TlsAcceptor + Send + Sync>;
+
+/// Serves `router` on `listener` within `limits` until `stop` resolves, in plain HTTP.
+/// Connections still open then are closed when the returned future is dropped or finishes.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -353,7 +235,27 @@ pub async fn serve(
     stats: Arc<ConnectionStats>,
     stop: impl Future<Output = ()>,
 ) {
-    let registry = Arc::new(Mutex::new(Registry::default()));
+    serve_tls(listener, router, limits, stats, None, stop).await;
+}
+
+/// As [`serve`], each connection first completing a TLS handshake with the acceptor `tls`
+/// gives at its accept (plain HTTP when `tls` is `None`).
+pub async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    stats: Arc<ConnectionStats>,
+    tls: Option<TlsSource>,
+    stop: impl Future<Output = ()>,
+) {
+    let admission = Admission {
+        registry: Arc::new(Mutex::new(Registry::default())),
+        router,
+        limits,
+        stats,
+        tls,
+        handshake_errors: Arc::new(Throttle::new(HANDSHAKE_ERROR_LOG)),
+    };
     let accept_errors = Throttle::new(ACCEPT_ERROR_LOG);
     let mut tasks = JoinSet::new();
     tokio::pin!(stop);
@@ -364,111 +266,68 @@ pub async fn serve(
             Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
             accepted = listener.accept() => accepted,
         };
-        let socket = match accepted {
-            Ok((socket, _)) => socket,
+        match accepted {
+            Ok((socket, _)) => admission.admit(socket, &mut tasks),
             Err(e) => {
                 if let Some(times) = accept_errors.occurred() {
                     tracing::warn!(times, "pull endpoint cannot accept: {e}");
                 }
                 // Out of descriptors: give the process a moment to free some.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
             }
-        };
-        let mut open = lock(&registry);
-        if !open.make_room(limits.max_connections, &stats) {
-            stats.close(PullCloseReason::Refused);
-            continue;
+        }
+    }
+}
+
+/// What the accept loop gives each connection it starts.
+struct Admission {
+    registry: Arc<Mutex<Registry>>,
+    router: Router,
+    limits: ConnectionLimits,
+    stats: Arc<ConnectionStats>,
+    tls: Option<TlsSource>,
+    handshake_errors: Arc<Throttle>,
+}
+
+impl Admission {
+    /// Serves `socket` in a task of `tasks`, unless the cap leaves no room for it.
+    fn admit(&self, socket: TcpStream, tasks: &mut JoinSet<()>) {
+        let mut open = lock(&self.registry);
+        if !open.make_room(self.limits.max_connections, &self.stats) {
+            self.stats.close(PullCloseReason::Refused);
+            return;
         }
         let _ = socket.set_nodelay(true);
         let id = open.next;
         open.next += 1;
         let activity = Arc::new(Activity::new());
-        stats.open.fetch_add(1, Ordering::Relaxed);
+        self.stats.open.fetch_add(1, Ordering::Relaxed);
         let registered = Registered {
-            registry: Arc::clone(&registry),
-            stats: Arc::clone(&stats),
+            registry: Arc::clone(&self.registry),
+            stats: Arc::clone(&self.stats),
             id,
         };
-        let connection = connection(socket, router.clone(), Arc::clone(&activity), limits);
-        let stats_for_task = Arc::clone(&stats);
+        // The acceptor of this moment: a reload serves the connections that follow it.
+        let handshake = self.tls.as_ref().map(|current| Handshake {
+            acceptor: current(),
+            stats: Arc::clone(&self.stats),
+            log: Arc::clone(&self.handshake_errors),
+        });
+        let connection = connection(
+            socket,
+            self.router.clone(),
+            Arc::clone(&activity),
+            self.limits,
+            handshake,
+        );
+        let stats = Arc::clone(&self.stats);
         // Spawned under the registry's lock: the task cannot deregister before it is there.
         let abort = tasks.spawn(async move {
             let _registered = registered;
             if let Some(reason) = connection.await {
-                stats_for_task.close(reason);
+                stats.close(reason);
             }
         });
         open.open.insert(id, Open { activity, abort });
-    }
-}
-
-/// Serves one connection until it ends, or until it must close (and why).
-async fn connection(
-    socket: TcpStream,
-    router: Router,
-    activity: Arc<Activity>,
-    limits: ConnectionLimits,
-) -> Option<PullCloseReason> {
-    let io = TokioIo::new(Watched {
-        socket,
-        activity: Arc::clone(&activity),
-    });
-    let service = Tracked {
-        inner: TowerToHyperService::new(router),
-        activity: Arc::clone(&activity),
-    };
-    // Our clock, not hyper's: hyper's header timeout would also close kept-alive connections
-    // between requests, which the idle timeout is for.
-    let served = http1::Builder::new()
-        .keep_alive(true)
-        .header_read_timeout(None)
-        .serve_connection(io, service);
-    tokio::pin!(served);
-    loop {
-        let look_again = match activity.check(&limits) {
-            Ok(at) => at,
-            Err(reason) => return Some(reason),
-        };
-        tokio::select! {
-            _ = &mut served => return None,
-            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(look_again)) => {}
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_connection_owes_its_head_from_the_accept_and_idles_out_after_its_response() {
-        let limits = ConnectionLimits {
-            header_read_timeout: Duration::from_millis(100),
-            idle_timeout: Duration::from_millis(1_000),
-            max_connections: 1,
-        };
-        assert!(Activity::new().check(&limits).is_ok());
-        // Accepted 150 ms ago, and no complete head yet.
-        let late = Activity {
-            accepted: Instant::now() - Duration::from_millis(150),
-            ..Activity::new()
-        };
-        assert_eq!(late.check(&limits), Err(PullCloseReason::HeaderTimeout));
-        // While a request is served the head clock does not run; the idle one does.
-        let serving = Arc::new(Activity {
-            accepted: Instant::now() - Duration::from_millis(150),
-            ..Activity::new()
-        });
-        let s = Serving::begin(&serving);
-        assert!(serving.check(&limits).is_ok());
-        drop(s);
-        assert!(serving.check(&limits).is_ok(), "idle, no head owed yet");
-        let idle = Activity {
-            accepted: Instant::now() - Duration::from_millis(1_100),
-            head_since: AtomicU64::new(NO_HEAD),
-            ..Activity::new()
-        };
-        assert_eq!(idle.check(&limits), Err(PullCloseReason::IdleTimeout));
     }
 }

@@ -1,5 +1,20 @@
 //! The pull exit: `/metrics` (Prometheus text exposition, or OpenMetrics with exemplars when
 //! asked for), `/health` and `/ready`, and the viewer's pages and API when it runs.
+//!
+//! A web configuration file in the exporter-toolkit format (setting `pull.web_config_file`)
+//! secures it: TLS with optional client certificates, basic auth or a bearer token for
+//! `/metrics`, the viewer's own credentials, extra headers; reloaded when it changes and on
+//! SIGHUP. [`web_config`] documents the format; `/health` and `/ready` stay open to probes.
+
+mod auth;
+mod gate;
+mod reload;
+mod security;
+mod tls;
+pub mod web_config;
+
+pub use security::WebConfig;
+pub use web_config::WebConfigError;
 
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -16,7 +31,7 @@ use prometheus::{Encoder, TextEncoder};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::connections::{self, ConnectionLimits, ConnectionStats};
+use super::connections::{self, ConnectionLimits, ConnectionStats, TlsSource};
 use super::openmetrics::{self, Format};
 use alys_telemetry_catalog::exemplars::{EXEMPLARS, SeriesKey};
 use alys_telemetry_core::health::{HealthRegistry, HealthStatus};
@@ -129,21 +144,45 @@ pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener>
 }
 
 /// Serves `state` on `listener` in a task of its own until `stop` turns true, within
-/// `limits`; the connections' metrics are registered on `meter`.
+/// `limits`, secured by `web` when given (and reloading it); the connections' metrics are
+/// registered on `meter`.
 pub(crate) fn spawn(
     listener: tokio::net::TcpListener,
     state: PullState,
     limits: ConnectionLimits,
     meter: &opentelemetry::metrics::Meter,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
+    web: Option<WebConfig>,
 ) -> JoinHandle<()> {
     let stats = ConnectionStats::new();
     stats.register(meter);
+    let until_stopped = |mut stop: watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    let Some(web) = web else {
+        return tokio::spawn(async move {
+            let stop = until_stopped(stop);
+            connections::serve(listener, router(state), limits, stats, stop).await;
+        });
+    };
+    let (current, reloader) = reload::start(web, Arc::clone(&stats));
+    let tls = current.tls.clone().map(|acceptor| {
+        let source: TlsSource = Arc::new(move || acceptor.borrow().clone());
+        source
+    });
+    let gate = gate::Gate::new(current, Arc::clone(&stats));
+    let router = router(state).layer(axum::middleware::from_fn_with_state(gate, gate::check));
+    // One task: the guard's abort of it stops the reloader too.
     tokio::spawn(async move {
-        let stop = async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        };
-        connections::serve(listener, router(state), limits, stats, stop).await;
+        let serve = connections::serve_tls(
+            listener,
+            router,
+            limits,
+            stats,
+            tls,
+            until_stopped(stop.clone()),
+        );
+        tokio::join!(serve, reloader.run(until_stopped(stop)));
     })
 }
 
