@@ -13,10 +13,10 @@ const SELF_WATCH: &str = "an operator sees the node's telemetry fail without the
 #[derive(MetricFamily)]
 #[family(title = "telemetry pipeline", crate = crate)]
 pub struct PipelineMetrics {
-    /// OTLP export calls, per signal
+    /// OTLP export attempts, retries included, per signal
     #[metric(name = "alys_telemetry_export_attempts_total", labels(signal), why = SELF_WATCH)]
     export_attempts: Observed<CounterVec<Signal>>,
-    /// OTLP export calls that failed, per signal
+    /// OTLP export attempts that failed (a retried one is counted as its retry begins), per signal
     #[metric(
         name = "alys_telemetry_export_failures_total",
         labels(signal),
