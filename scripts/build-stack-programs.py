@@ -38,6 +38,7 @@ VERSION_LDFLAGS = {
     "prometheus": ["github.com/prometheus/common/version.Version={release}"],
     "alertmanager": ["github.com/prometheus/common/version.Version={release}"],
     "kubeconform": ["main.version=v{release}"],
+    "kube-score": ["main.version=v{release}"],
 }
 
 

@@ -18,6 +18,23 @@ use support::stack::api::{PrometheusApi, Trace, value};
 use support::stack::{self, Stack, WEBHOOK_HOST};
 
 const NODE: &str = "alys-node";
+/// The compose stack's demo credentials (deploy/compose/secrets/node-web-config.yml): the
+/// scrape user's password is the secret Prometheus reads; the viewer's is in that file's
+/// comment and the README.
+const SCRAPE_USER: &str = "prometheus";
+const VIEWER_USER: &str = "operator";
+const VIEWER_PASSWORD: &str = "alys-demo-viewer-password";
+
+fn scrape_password() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/compose/secrets/prometheus-scrape-password"
+    );
+    std::fs::read_to_string(path)
+        .expect("the compose stack's scrape password")
+        .trim_end()
+        .to_string()
+}
 const GOVERNANCE_SERVICE: &str = "alys-governance";
 
 fn stack() -> &'static Stack {
@@ -286,8 +303,12 @@ fn pull_endpoint_exemplars_lead_to_traces_in_jaeger_and_the_viewer() {
         || {
             trace_ids.iter().find_map(|(_, id)| {
                 jaeger.trace(id)?;
-                let (status, body, _) =
-                    support::http_get(&format!("{viewer}/api/traces/{id}")).ok()?;
+                let (status, body, _) = support::http_get_as(
+                    &format!("{viewer}/api/traces/{id}"),
+                    VIEWER_USER,
+                    VIEWER_PASSWORD,
+                )
+                .ok()?;
                 (status == 200 && body.contains(id.as_str())).then_some(())
             })
         },
@@ -336,8 +357,12 @@ fn both_paths_carry_every_catalogue_metric_under_the_same_name_and_labels() {
     let _shared = stack.shared_access();
     let prom = stack.prometheus_api("prometheus");
     // What the node itself serves on /metrics: the catalogue metrics it has recorded.
-    let (_, exposition, _) = support::http_get(&format!("{}/metrics", stack.url(NODE, 9001)))
-        .expect("the node serves /metrics");
+    let (_, exposition, _) = support::http_get_as(
+        &format!("{}/metrics", stack.url(NODE, 9001)),
+        SCRAPE_USER,
+        &scrape_password(),
+    )
+    .expect("the node serves /metrics");
     let histograms: BTreeSet<&str> = exposition
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))

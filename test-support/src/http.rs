@@ -52,10 +52,30 @@ pub fn http_get_accepting(
     off_runtime(|| get(url, Some(accept)))
 }
 
+/// GET with basic auth (a secured pull endpoint): (status, body, content-type).
+pub fn http_get_as(
+    url: &str,
+    user: &str,
+    password: &str,
+) -> Result<(u16, String, Option<String>), String> {
+    off_runtime(|| get_with(url, None, Some((user, password))))
+}
+
 fn get(url: &str, accept: Option<&str>) -> Result<(u16, String, Option<String>), String> {
+    get_with(url, accept, None)
+}
+
+fn get_with(
+    url: &str,
+    accept: Option<&str>,
+    credentials: Option<(&str, &str)>,
+) -> Result<(u16, String, Option<String>), String> {
     let mut request = http_client().get(url);
     if let Some(accept) = accept {
         request = request.header(reqwest::header::ACCEPT, accept);
+    }
+    if let Some((user, password)) = credentials {
+        request = request.basic_auth(user, Some(password));
     }
     let resp = request
         .send()

@@ -273,3 +273,242 @@ fn the_collector_config_keeps_the_stack_s_conventions() {
         "traces to Jaeger are batched in the exporter"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The nodes' secured pull endpoint (README "Securing the node's port")
+// ---------------------------------------------------------------------------
+
+/// Both compose files: the stack, and the gateway topology.
+const COMPOSE_FILES: [&str; 2] = ["docker-compose.yml", "deploy/compose/docker-compose.yml"];
+
+/// Where compose mounts each secret the nodes and Prometheus use.
+const WEB_CONFIG: &str = "/run/secrets/node-web-config";
+const SCRAPE_PASSWORD: &str = "/run/secrets/prometheus-scrape-password";
+/// The viewer's demo user and password (the web config's comment names the password).
+const VIEWER_USER: &str = "operator";
+const VIEWER_PASSWORD: &str = "alys-demo-viewer-password";
+
+/// The host file compose mounts at `target` in `service` (a volume or a secret), as the
+/// stack harness resolves it.
+fn mounted_file(project: &support::stack::Project, service: &str, target: &str) -> PathBuf {
+    let spec = &project.services[service];
+    let mount = spec
+        .volumes
+        .iter()
+        .find(|m| m.target == target)
+        .unwrap_or_else(|| panic!("{service} mounts nothing at {target}"));
+    PathBuf::from(mount.source.clone().expect("a bind mount has a source"))
+}
+
+/// The value of `--flag=value` in a service's command.
+fn flag(spec: &support::stack::Service, name: &str) -> Option<String> {
+    spec.command
+        .iter()
+        .flatten()
+        .find_map(|a| a.strip_prefix(&format!("{name}=")).map(str::to_string))
+}
+
+/// The scrape jobs of the Prometheus config `path`, by name.
+fn scrape_jobs(path: &Path) -> std::collections::BTreeMap<String, serde_norway::Value> {
+    let config: serde_norway::Value =
+        serde_norway::from_str(&std::fs::read_to_string(path).expect("read the config"))
+            .expect("a Prometheus config is YAML");
+    config["scrape_configs"]
+        .as_sequence()
+        .expect("scrape_configs")
+        .iter()
+        .map(|job| {
+            (
+                job["job_name"].as_str().unwrap_or("").to_string(),
+                job.clone(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_node_takes_its_web_config_and_prometheus_its_password_from_compose_secrets() {
+    for file in COMPOSE_FILES {
+        let project = support::stack::resolve(&repo().join(file), &[]);
+        let mut nodes = 0;
+        let mut web_configs = BTreeSet::new();
+        for (name, spec) in &project.services {
+            if spec.image != "alys-telemetry:local" {
+                continue;
+            }
+            nodes += 1;
+            // The flag, or the variable of the same setting.
+            let named = flag(spec, "--web.config.file").or_else(|| {
+                spec.environment
+                    .get("ALYS_TELEMETRY_WEB_CONFIG_FILE")
+                    .cloned()
+                    .flatten()
+            });
+            assert_eq!(
+                named.as_deref(),
+                Some(WEB_CONFIG),
+                "{file}: {name} runs without the web config"
+            );
+            web_configs.insert(mounted_file(&project, name, WEB_CONFIG));
+        }
+        assert!(nodes >= 2, "{file}: the nodes and the governance node");
+        assert_eq!(
+            web_configs.len(),
+            1,
+            "{file}: one web config for every node"
+        );
+        let web_config = web_configs.pop_first().expect("one");
+        let text = std::fs::read_to_string(&web_config).expect("read the web config");
+        assert!(
+            text.contains("DEMO ONLY"),
+            "{}: committed credentials are labelled demo-only",
+            web_config.display()
+        );
+        let config: serde_norway::Value = serde_norway::from_str(&text).expect("YAML");
+        let users = &config["basic_auth_users"];
+        // Every Prometheus of the file that scrapes the nodes authenticates as a user of the
+        // web config, with the password of a compose secret.
+        let mut scrapes = 0;
+        for (name, spec) in &project.services {
+            if !spec.image.starts_with("prom/prometheus:") {
+                continue;
+            }
+            let config = mounted_file(&project, name, "/etc/prometheus/prometheus.yml");
+            for (job, scrape) in scrape_jobs(&config) {
+                if !matches!(job.as_str(), "alys-node" | "alys-governance") {
+                    continue;
+                }
+                let auth = &scrape["basic_auth"];
+                let user = auth["username"].as_str().unwrap_or("");
+                assert!(
+                    users[user].as_str().is_some_and(|h| h.starts_with("$2")),
+                    "{}: job {job} scrapes as {user:?}, which the web config has no bcrypt hash for",
+                    config.display()
+                );
+                assert_eq!(
+                    auth["password_file"].as_str(),
+                    Some(SCRAPE_PASSWORD),
+                    "{}: job {job}",
+                    config.display()
+                );
+                let password = mounted_file(&project, name, SCRAPE_PASSWORD);
+                assert!(password.is_file(), "{}", password.display());
+                scrapes += 1;
+            }
+        }
+        assert_eq!(
+            scrapes, 2,
+            "{file}: the nodes' and the governance node's jobs"
+        );
+        // The viewer has users of its own: the scrape password does not open the traces.
+        let viewers = config["viewer"]["basic_auth_users"]
+            .as_mapping()
+            .expect("the web config's viewer section has basic_auth_users");
+        assert!(
+            viewers.keys().all(|u| users.get(u).is_none()),
+            "{viewers:?}"
+        );
+        assert!(
+            text.contains(VIEWER_PASSWORD),
+            "the demo viewer password is named"
+        );
+    }
+}
+
+/// A client that sends basic auth (the shared one of test-support sends none).
+fn get_as(url: &str, user: Option<(&str, &str)>) -> u16 {
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .expect("an HTTP client");
+    let mut request = client.get(url);
+    if let Some((user, password)) = user {
+        request = request.basic_auth(user, Some(password));
+    }
+    request
+        .send()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .status()
+        .as_u16()
+}
+
+/// The compose stack's node and Prometheus, run for real: the node with the web config that
+/// compose mounts, Prometheus with the scrape job of alerts/prometheus.yml and the password
+/// that compose mounts. The job is up; the same job without its credentials is refused; the
+/// probes need none; the scrape password does not open the viewer.
+#[test]
+fn prometheus_scrapes_the_compose_node_with_the_demo_credentials_and_only_with_them() {
+    use std::time::Duration;
+
+    let project = support::stack::resolve(&repo().join("docker-compose.yml"), &[]);
+    let web_config = mounted_file(&project, "alys-node", WEB_CONFIG);
+    let password_file = mounted_file(&project, "prometheus", SCRAPE_PASSWORD);
+    let password = std::fs::read_to_string(&password_file).expect("read the password");
+    let password = password.trim();
+    let mut node = support::node::Demo::start(
+        &[
+            "--no-push",
+            "--web.config.file",
+            web_config.to_str().expect("a UTF-8 path"),
+        ],
+        &[],
+    );
+    let job = scrape_jobs(&repo().join("alerts/prometheus.yml"))["alys-node"].clone();
+    let user = job["basic_auth"]["username"]
+        .as_str()
+        .expect("the job authenticates")
+        .to_string();
+
+    for path in ["/health", "/ready"] {
+        assert_eq!(get_as(&node.url(path), None), 200, "{path} is for probes");
+    }
+    let metrics = node.url("/metrics");
+    assert_eq!(get_as(&metrics, None), 401, "/metrics without credentials");
+    assert_eq!(get_as(&metrics, Some((&user, "wrong"))), 401);
+    assert_eq!(get_as(&metrics, Some((&user, password))), 200);
+    let viewer = node.url("/");
+    assert_eq!(
+        get_as(&viewer, Some((&user, password))),
+        401,
+        "the scrape credentials do not open the viewer"
+    );
+    assert_eq!(
+        get_as(&viewer, Some((VIEWER_USER, VIEWER_PASSWORD))),
+        200,
+        "the viewer's demo user"
+    );
+
+    // The shipped job, pointed at this node and at the password's host file, beside the same
+    // job without credentials.
+    let mut with_auth = job.clone();
+    with_auth["scrape_interval"] = "1s".into();
+    with_auth["static_configs"][0]["targets"] = vec![node.target()].into();
+    with_auth["basic_auth"]["password_file"] = password_file.display().to_string().into();
+    let mut without = with_auth.clone();
+    without["job_name"] = "no-credentials".into();
+    without
+        .as_mapping_mut()
+        .expect("a job is a mapping")
+        .remove("basic_auth");
+    let config = serde_norway::to_string(&serde_json::json!({
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [
+            serde_json::to_value(&with_auth).expect("JSON"),
+            serde_json::to_value(&without).expect("JSON"),
+        ],
+    }))
+    .expect("YAML");
+    let prometheus = support::Prometheus::start_yaml(&config);
+    prometheus.wait_for_data(
+        r#"up{job="alys-node", path="pull"} == 1"#,
+        Duration::from_secs(30),
+    );
+    prometheus.wait_for_data(r#"up{job="no-credentials"} == 0"#, Duration::from_secs(30));
+    let health = prometheus.target_health();
+    assert!(
+        health.contains("401"),
+        "refused for its credentials: {health}"
+    );
+    node.stop("TERM", Duration::from_secs(10));
+}

@@ -1,6 +1,8 @@
 //! docker-compose.yml as the real Compose binary resolves it (`config --format json`): the
 //! harness never reads the YAML itself, so interpolation, anchors, profiles and relative
-//! paths mean exactly what they mean under `docker compose up`.
+//! paths mean exactly what they mean under `docker compose up`. A service's file-based
+//! `secrets:` become what Compose makes of them: the file, bound read-only at its target
+//! (/run/secrets/<name> by default).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,27 @@ pub struct Project {
     pub services: BTreeMap<String, Service>,
     #[serde(default)]
     pub volumes: BTreeMap<String, serde_json::Value>,
+    /// The top-level `secrets:`, by name.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// A top-level secret. Compose without Swarm takes a secret's content from a file (or from
+/// an environment variable, which the harness does not support).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Secret {
+    /// The host file, made absolute by Compose.
+    #[serde(default)]
+    pub file: Option<String>,
+}
+
+/// A service's use of a top-level secret.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecretUse {
+    pub source: String,
+    /// Where the service sees it; Compose's default is /run/secrets/<source>.
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -29,8 +52,11 @@ pub struct Service {
     pub command: Option<Vec<String>>,
     #[serde(default)]
     pub environment: BTreeMap<String, Option<String>>,
+    /// The compose file's mounts; after [`resolve`], also one read-only bind per secret.
     #[serde(default)]
     pub volumes: Vec<Mount>,
+    #[serde(default)]
+    pub secrets: Vec<SecretUse>,
     #[serde(default)]
     pub depends_on: BTreeMap<String, Dependency>,
     #[serde(default)]
@@ -189,12 +215,45 @@ pub fn resolve(compose_file: &Path, env: &[(&str, &str)]) -> Project {
         "docker compose config failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let mut project: Project = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!("docker compose config printed JSON this harness cannot read: {e}")
-    })
+    });
+    project.mount_secrets();
+    project
 }
 
 impl Project {
+    /// Each service's secrets as Compose (without Swarm) provides them: the secret's file
+    /// bound read-only at the target, owned and moded as on the host.
+    fn mount_secrets(&mut self) {
+        for (name, service) in &mut self.services {
+            for used in &service.secrets {
+                let file = self
+                    .secrets
+                    .get(&used.source)
+                    .and_then(|s| s.file.clone())
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{name} uses secret {}, which is not a top-level secret with a \
+                             `file:` (the harness supports file secrets only)",
+                            used.source
+                        )
+                    });
+                let target = match used.target.as_deref() {
+                    Some(t) if t.starts_with('/') => t.to_string(),
+                    Some(t) => format!("/run/secrets/{t}"),
+                    None => format!("/run/secrets/{}", used.source),
+                };
+                service.volumes.push(Mount {
+                    kind: "bind".into(),
+                    source: Some(file),
+                    target,
+                    read_only: true,
+                });
+            }
+        }
+    }
+
     /// Services in an order that starts every dependency before its dependants.
     pub fn start_order(&self, selected: &[String]) -> Vec<String> {
         fn visit(p: &Project, name: &str, seen: &mut Vec<String>, stack: &mut Vec<String>) {
@@ -226,8 +285,47 @@ impl Project {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{Project, parse_duration};
     use std::time::Duration;
+
+    #[test]
+    fn file_secrets_become_read_only_binds_at_their_targets() {
+        let mut project: Project = serde_json::from_value(serde_json::json!({
+            "services": {
+                "node": {
+                    "image": "alys-telemetry:local",
+                    "secrets": [
+                        {"source": "web", "target": "/run/secrets/web"},
+                        {"source": "web", "target": "elsewhere"},
+                        {"source": "web"}
+                    ]
+                }
+            },
+            "secrets": {"web": {"name": "p_web", "file": "/repo/web.yml"}}
+        }))
+        .expect("a project");
+        project.mount_secrets();
+        let mounts: Vec<(String, String, bool)> = project.services["node"]
+            .volumes
+            .iter()
+            .map(|m| (m.kind.clone(), m.target.clone(), m.read_only))
+            .collect();
+        let bind = |t: &str| ("bind".to_string(), t.to_string(), true);
+        assert_eq!(
+            mounts,
+            [
+                bind("/run/secrets/web"),
+                bind("/run/secrets/elsewhere"),
+                bind("/run/secrets/web")
+            ]
+        );
+        assert!(
+            project.services["node"]
+                .volumes
+                .iter()
+                .all(|m| m.source.as_deref() == Some("/repo/web.yml"))
+        );
+    }
 
     #[test]
     fn compose_durations() {
