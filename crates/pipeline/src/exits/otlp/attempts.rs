@@ -13,7 +13,7 @@ use bytes::Bytes;
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
 use tonic::service::Interceptor;
 
-use super::counted::ExportStats;
+use super::stats::ExportStats;
 use alys_telemetry_catalog::pipeline::Signal;
 
 /// The attempts of one exporter's current export call (the SDK calls it for one batch at a

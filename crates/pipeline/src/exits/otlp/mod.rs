@@ -20,12 +20,14 @@ mod backlog;
 mod counted;
 mod retry;
 mod shared_reader;
+mod stats;
 
 use crate::span_batches::EXPORTS_IN_FLIGHT;
 use alys_telemetry_catalog::pipeline::Signal;
 use alys_telemetry_config::{EndpointUrl, MetricsTemporality, OtlpProtocol, PushConfig};
 pub use backlog::Backlog;
-pub use counted::{Counted, ExportStats, SignalStats};
+pub use counted::Counted;
+pub use stats::{ExportStats, SignalStats};
 pub use retry::{MAX_DELAY as RETRY_MAX_DELAY, MAX_JITTER as RETRY_MAX_JITTER};
 use attempts::{AttemptClient, AttemptInterceptor, Attempts};
 use retry::Retries;
