@@ -10,9 +10,9 @@ use opentelemetry::trace::TracerProvider as _;
 use serde_json::{Value, json};
 
 use crate::pipeline::Producers;
-use alys_telemetry::sources::catalog::pipeline::{ExportDropReason, Signal};
 use crate::variants::runtime;
 use crate::window::measure;
+use alys_telemetry::sources::catalog::pipeline::{ExportDropReason, Signal};
 
 /// Whether a variant runs the library's own pipeline (`library_pipeline`, `_skim`).
 pub fn is_library(variant: &str) -> bool {

@@ -66,7 +66,8 @@ impl LogProcessor for BoundedLogBatches {
             self.stats.queued(Signal::Logs);
             self.processor.emit(record, scope);
         } else {
-            self.stats.dropped(Signal::Logs, ExportDropReason::QueueFull, 1);
+            self.stats
+                .dropped(Signal::Logs, ExportDropReason::QueueFull, 1);
         }
     }
 

@@ -117,7 +117,9 @@ impl SpanProcessor for SpanBatches {
             shard.stats.queued(Signal::Traces);
             shard.processor.on_end(span);
         } else {
-            shard.stats.dropped(Signal::Traces, ExportDropReason::QueueFull, 1);
+            shard
+                .stats
+                .dropped(Signal::Traces, ExportDropReason::QueueFull, 1);
         }
     }
 
@@ -231,8 +233,16 @@ mod tests {
         }
         let traces = stats.signal(Signal::Traces);
         let dropped = traces.dropped(ExportDropReason::QueueFull);
-        assert_eq!(traces.queued() + dropped, 200, "every span queued or counted");
-        assert_eq!(traces.queued(), 64, "each share holds its half of the bound");
+        assert_eq!(
+            traces.queued() + dropped,
+            200,
+            "every span queued or counted"
+        );
+        assert_eq!(
+            traces.queued(),
+            64,
+            "each share holds its half of the bound"
+        );
         provider.force_flush().expect("flushed");
         assert_eq!(
             exporter.get_finished_spans().map(|s| s.len() as u64).ok(),

@@ -192,9 +192,7 @@ fn load_web_config(config: &TelemetryConfig) -> Result<Option<WebConfig>, InitEr
     if !config.pull.enabled {
         return Ok(None);
     }
-    WebConfig::load(path)
-        .map(Some)
-        .map_err(web_config_error)
+    WebConfig::load(path).map(Some).map_err(web_config_error)
 }
 
 /// The setting's error, named the way users write it.

@@ -25,13 +25,13 @@ mod stats;
 use crate::span_batches::EXPORTS_IN_FLIGHT;
 use alys_telemetry_catalog::pipeline::Signal;
 use alys_telemetry_config::{EndpointUrl, MetricsTemporality, OtlpProtocol, PushConfig};
+use attempts::{AttemptClient, AttemptInterceptor, Attempts};
 pub use backlog::Backlog;
 pub use counted::Counted;
-pub use stats::{ExportStats, SignalStats};
-pub use retry::{MAX_DELAY as RETRY_MAX_DELAY, MAX_JITTER as RETRY_MAX_JITTER};
-use attempts::{AttemptClient, AttemptInterceptor, Attempts};
 use retry::Retries;
+pub use retry::{MAX_DELAY as RETRY_MAX_DELAY, MAX_JITTER as RETRY_MAX_JITTER};
 pub(crate) use shared_reader::PullAndPush;
+pub use stats::{ExportStats, SignalStats};
 
 /// An exporter that could not be built; names the signal and the endpoint (its user
 /// information redacted), never headers.

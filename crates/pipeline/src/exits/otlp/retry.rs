@@ -83,8 +83,7 @@ pub(crate) fn grpc_channel(
         // As opentelemetry-otlp itself answers without a TLS feature: we enable none for
         // the exporters (the collector beside a node is reached in plain text).
         return Err(ExporterBuildError::InvalidConfiguration(
-            "an https:// endpoint needs TLS, which this build's OTLP exporter does not have"
-                .into(),
+            "an https:// endpoint needs TLS, which this build's OTLP exporter does not have".into(),
         ));
     }
     Ok(endpoint.timeout(push.timeout).connect_lazy())
@@ -92,15 +91,25 @@ pub(crate) fn grpc_channel(
 
 /// The blocking HTTP client, each request bounded by `push.timeout`. Built on a thread of
 /// its own: reqwest's blocking client must not be built (or dropped) inside a runtime.
-pub(crate) fn http_client(push: &PushConfig) -> Result<reqwest::blocking::Client, ExporterBuildError> {
+pub(crate) fn http_client(
+    push: &PushConfig,
+) -> Result<reqwest::blocking::Client, ExporterBuildError> {
     let timeout = push.timeout;
     std::thread::Builder::new()
         .name("otlp-http-client".into())
-        .spawn(move || reqwest::blocking::Client::builder().timeout(timeout).build())
+        .spawn(move || {
+            reqwest::blocking::Client::builder()
+                .timeout(timeout)
+                .build()
+        })
         .map_err(|e| ExporterBuildError::InternalFailure(format!("cannot spawn a thread: {e}")))?
         .join()
-        .map_err(|_| ExporterBuildError::InternalFailure("building the HTTP client panicked".into()))?
-        .map_err(|e| ExporterBuildError::InternalFailure(format!("cannot build the HTTP client: {e}")))
+        .map_err(|_| {
+            ExporterBuildError::InternalFailure("building the HTTP client panicked".into())
+        })?
+        .map_err(|e| {
+            ExporterBuildError::InternalFailure(format!("cannot build the HTTP client: {e}"))
+        })
 }
 
 #[cfg(test)]

@@ -147,7 +147,13 @@ impl ExportStats {
 
     /// An export call returned after `attempts_made` attempts seen at the transport (none:
     /// it failed before reaching it, or nothing watches its transport, and it counts as one).
-    pub(super) fn record(&self, signal: Signal, items: usize, attempts_made: u64, result: &OTelSdkResult) {
+    pub(super) fn record(
+        &self,
+        signal: Signal,
+        items: usize,
+        attempts_made: u64,
+        result: &OTelSdkResult,
+    ) {
         let s = self.signal(signal);
         if attempts_made == 0 {
             s.attempts.fetch_add(1, Ordering::Relaxed);

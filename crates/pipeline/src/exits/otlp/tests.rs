@@ -194,12 +194,21 @@ async fn grpc_unavailable_is_retried_until_the_receiver_is_back_and_nothing_is_l
     let stats = stats();
     let result = export(&push("grpc", format!("http://{addr}"), 30_000), &stats, 7).await;
     assert!(result.is_ok(), "{result:?}");
-    assert_eq!(script.attempts().len(), 6, "five failures, then the delivery");
+    assert_eq!(
+        script.attempts().len(),
+        6,
+        "five failures, then the delivery"
+    );
     assert_eq!(script.spans(), 7);
     let traces = stats.signal(Signal::Traces);
     // Each attempt is counted, and each failed one, though the call itself succeeded.
     assert_eq!(
-        (traces.items(), traces.attempts(), traces.failures(), traces.dropped_total()),
+        (
+            traces.items(),
+            traces.attempts(),
+            traces.failures(),
+            traces.dropped_total()
+        ),
         (7, 6, 5, 0)
     );
     // Backoff: each wait at least the one before it (100 ms, doubling; jitter adds).
@@ -217,7 +226,11 @@ async fn grpc_resource_exhausted_waits_what_retry_info_asks() {
     assert!(result.is_ok(), "{result:?}");
     let waits = gaps(&script.attempts());
     assert_eq!(waits.len(), 1);
-    assert!(waits[0] >= ask, "retried after {:?}, RetryInfo asked {ask:?}", waits[0]);
+    assert!(
+        waits[0] >= ask,
+        "retried after {:?}, RetryInfo asked {ask:?}",
+        waits[0]
+    );
     assert_eq!(script.spans(), 3);
 }
 
@@ -243,7 +256,11 @@ async fn a_refusal_no_retry_can_mend_is_dropped_at_once_and_counted_as_rejected(
     let stats = stats();
     let result = export(&push("grpc", format!("http://{addr}"), 30_000), &stats, 5).await;
     assert!(result.is_err());
-    assert_eq!(script.attempts().len(), 1, "INVALID_ARGUMENT is not retried");
+    assert_eq!(
+        script.attempts().len(),
+        1,
+        "INVALID_ARGUMENT is not retried"
+    );
     let traces = stats.signal(Signal::Traces);
     assert_eq!(traces.dropped(ExportDropReason::Rejected), 5);
     assert_eq!(traces.dropped(ExportDropReason::OutageBudget), 0);
@@ -271,10 +288,15 @@ async fn an_outage_past_the_budget_drops_the_batch_and_counts_it() {
     let took = began.elapsed();
     assert!(result.is_err());
     assert!(
-        took >= budget - RETRY_MAX_JITTER && took <= budget + RETRY_MAX_DELAY + Duration::from_secs(1),
+        took >= budget - RETRY_MAX_JITTER
+            && took <= budget + RETRY_MAX_DELAY + Duration::from_secs(1),
         "gave up after {took:?}, the budget is {budget:?}"
     );
-    assert!(script.attempts().len() >= 3, "{:?}", script.attempts().len());
+    assert!(
+        script.attempts().len() >= 3,
+        "{:?}",
+        script.attempts().len()
+    );
     let traces = stats.signal(Signal::Traces);
     assert_eq!(traces.dropped(ExportDropReason::OutageBudget), 4);
     assert_eq!(traces.dropped(ExportDropReason::Rejected), 0);
@@ -293,12 +315,21 @@ async fn http_429_502_503_504_are_retried_and_retry_after_is_honoured() {
     );
     let addr = http_receiver(&script).await;
     let stats = stats();
-    let result = export(&push("http/protobuf", format!("http://{addr}"), 30_000), &stats, 2).await;
+    let result = export(
+        &push("http/protobuf", format!("http://{addr}"), 30_000),
+        &stats,
+        2,
+    )
+    .await;
     assert!(result.is_ok(), "{result:?}");
     let attempts = script.attempts();
     assert_eq!(attempts.len(), 5);
     let waits = gaps(&attempts);
-    assert!(waits[3] >= Duration::from_secs(1), "Retry-After: 1 waited {:?}", waits[3]);
+    assert!(
+        waits[3] >= Duration::from_secs(1),
+        "Retry-After: 1 waited {:?}",
+        waits[3]
+    );
     assert_eq!(stats.signal(Signal::Traces).dropped_total(), 0);
 }
 
@@ -307,10 +338,20 @@ async fn http_400_is_not_retried() {
     let script = Script::new(&[], Answer::Http(400, None));
     let addr = http_receiver(&script).await;
     let stats = stats();
-    let result = export(&push("http/protobuf", format!("http://{addr}"), 30_000), &stats, 2).await;
+    let result = export(
+        &push("http/protobuf", format!("http://{addr}"), 30_000),
+        &stats,
+        2,
+    )
+    .await;
     assert!(result.is_err());
     assert_eq!(script.attempts().len(), 1);
-    assert_eq!(stats.signal(Signal::Traces).dropped(ExportDropReason::Rejected), 2);
+    assert_eq!(
+        stats
+            .signal(Signal::Traces)
+            .dropped(ExportDropReason::Rejected),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,7 +386,10 @@ async fn a_stop_during_a_retry_is_bounded_by_its_timeout() {
         .await
         .expect("shutdown thread");
     let took = began.elapsed();
-    assert!(stopped.is_err(), "the stop reports what it could not deliver");
+    assert!(
+        stopped.is_err(),
+        "the stop reports what it could not deliver"
+    );
     assert!(
         took < bound + Duration::from_millis(500),
         "the stop took {took:?} with a bound of {bound:?} and a 60 s budget"

@@ -13,9 +13,9 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::security::{self, Security, WebConfig};
+use super::web_config::{At, WebConfigError};
 use crate::exits::connections::ConnectionStats;
 use alys_telemetry_catalog::pipeline::ReloadResult;
-use super::web_config::{At, WebConfigError};
 
 /// How often the files are read for changes: a few kilobytes a second.
 const POLL: Duration = Duration::from_secs(1);
