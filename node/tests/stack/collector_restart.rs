@@ -21,6 +21,7 @@ struct Totals {
     dropped_queue_full: u64,
     dropped_outage_budget: u64,
     dropped_rejected: u64,
+    unsent_at_stop: u64,
 }
 
 impl Totals {
@@ -47,6 +48,7 @@ fn totals(stdout: &str, signal: &str) -> Totals {
         dropped_queue_full: field("dropped_queue_full"),
         dropped_outage_budget: field("dropped_outage_budget"),
         dropped_rejected: field("dropped_rejected"),
+        unsent_at_stop: field("unsent_at_stop"),
     }
 }
 
@@ -158,6 +160,10 @@ fn assert_nothing_lost(outage: Duration) {
     assert_eq!(
         spans.exported, spans.queued,
         "every span queued was exported: {spans:?}"
+    );
+    assert_eq!(
+        spans.unsent_at_stop, 0,
+        "the stop delivered what waited: {spans:?}"
     );
     assert_eq!(
         run.spans_received, spans.queued,

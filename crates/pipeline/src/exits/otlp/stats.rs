@@ -121,6 +121,13 @@ impl ExportStats {
     pub(crate) fn log_totals(&self) {
         for &signal in Signal::ALL {
             let s = self.signal(signal);
+            // Queued, and neither delivered nor dropped after its export: what the stop's bound
+            // cut off (metrics have no queue: always 0).
+            let unsent = s.queued().saturating_sub(
+                s.items()
+                    + s.dropped(ExportDropReason::OutageBudget)
+                    + s.dropped(ExportDropReason::Rejected),
+            );
             tracing::info!(
                 target: "alys_telemetry::export",
                 signal = signal.as_str(),
@@ -129,6 +136,7 @@ impl ExportStats {
                 dropped_queue_full = s.dropped(ExportDropReason::QueueFull),
                 dropped_outage_budget = s.dropped(ExportDropReason::OutageBudget),
                 dropped_rejected = s.dropped(ExportDropReason::Rejected),
+                unsent_at_stop = unsent,
                 "OTLP export totals"
             );
         }
