@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use alys_node::demo::{Fault, Governance};
 use alys_node::governance_node::{ServerConfig, ServerError};
+use alys_node::terminal::access::{NodeAccess, NodeTls};
 use alys_telemetry::config::{Layer, Origin, settings};
 use alys_telemetry::sources::governance::client::{StartError, StreamConfig};
 use alys_telemetry::sources::governance::{TlsError, TlsFiles, Token};
@@ -112,24 +113,30 @@ pub(crate) enum Command {
     GovernanceServer(GovernanceServerArgs),
     /// A running node at a glance in the terminal: health, actors, chain, governance, exports.
     Top {
-        /// host:port of the node's pull endpoint; default: this configuration's pull.listen.
+        /// host:port (http://) or https://host:port of the node's pull endpoint; default: this
+        /// configuration's pull.listen.
         address: Option<String>,
+        #[command(flatten)]
+        access: NodeAccess,
     },
     /// Browse traces in the terminal (waterfalls with the critical path), or export them.
     Traces(TracesArgs),
     /// Exit 0 when an endpoint answers 200 (container health checks; images carry no curl).
     Probe {
-        /// host:port of a pull endpoint.
+        /// host:port (http://) or https://host:port of a pull endpoint.
         address: String,
-        /// The path to ask.
+        /// The path to ask (/health and /ready never ask for credentials).
         #[arg(default_value = "/ready")]
         path: String,
+        #[command(flatten)]
+        tls: NodeTls,
     },
 }
 
 #[derive(Args)]
 pub(crate) struct TracesArgs {
-    /// host:port of the node's pull endpoint; default: this configuration's pull.listen.
+    /// host:port (http://) or https://host:port of the node's pull endpoint; default: this
+    /// configuration's pull.listen.
     pub(crate) address: Option<String>,
     /// Read a Jaeger query service (its /api/v3 OTLP JSON API) instead of a node.
     #[arg(long, value_name = "URL", conflicts_with = "address")]
@@ -164,6 +171,9 @@ pub(crate) struct TracesArgs {
     /// Print the traces (or --trace) as OTLP JSON on stdout instead of opening the viewer.
     #[arg(long)]
     pub(crate) json: bool,
+    /// TLS and credentials for a secured node (or --jaeger URL).
+    #[command(flatten)]
+    pub(crate) access: NodeAccess,
 }
 
 /// A duration that names its unit (`250ms`, `1.5s`), as the viewer's filters take it.

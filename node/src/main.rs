@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use alys_node::demo::{self, DemoOptions};
 use alys_node::governance_node::GovernanceServer;
+use alys_node::terminal::access::NodeTls;
+use alys_node::terminal::client::{Timeouts, VIEW_TIMEOUTS};
 use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
 use alys_telemetry::{Telemetry, TelemetryGuard};
 use clap::Parser;
@@ -34,15 +36,22 @@ fn main() -> ExitCode {
         },
         Command::Demo(args) => run_demo(&cli.telemetry, args),
         Command::GovernanceServer(args) => run_governance_server(&cli.telemetry, args),
-        Command::Top { address } => match node_address(&cli.telemetry, address) {
-            Ok(base) => match alys_node::terminal::top::run(&base) {
+        Command::Top { address, access } => {
+            let base = match node_address(&cli.telemetry, address, access.tls.any()) {
+                Ok(base) => base,
+                Err(code) => return code,
+            };
+            let http = match access.http(&base, VIEW_TIMEOUTS) {
+                Ok(http) => http,
+                Err(e) => return fail(&format!("top: {e}"), 2),
+            };
+            match alys_node::terminal::top::run(&base, http) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&format!("top: {e}"), 1),
-            },
-            Err(code) => code,
-        },
+            }
+        }
         Command::Traces(args) => run_traces(&cli.telemetry, args),
-        Command::Probe { address, path } => match probe(&address, &path) {
+        Command::Probe { address, path, tls } => match probe(&address, &path, &tls) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&format!("probe {address}{path}: {e}"), 1),
         },
@@ -178,8 +187,13 @@ fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> 
 }
 
 /// The node the terminal views read: `address`, or the configuration's pull address (an
-/// unspecified address such as 0.0.0.0 is reached on loopback).
-fn node_address(flags: &TelemetryFlags, address: Option<String>) -> Result<String, ExitCode> {
+/// unspecified address such as 0.0.0.0 is reached on loopback), `https://` when `tls` (a TLS
+/// flag is given).
+fn node_address(
+    flags: &TelemetryFlags,
+    address: Option<String>,
+    tls: bool,
+) -> Result<String, ExitCode> {
     use alys_node::terminal::client::base_url;
     if let Some(address) = address {
         return Ok(base_url(&address));
@@ -189,7 +203,8 @@ fn node_address(flags: &TelemetryFlags, address: Option<String>) -> Result<Strin
     if listen.ip().is_unspecified() {
         listen.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
-    Ok(base_url(&listen.to_string()))
+    let scheme = if tls { "https://" } else { "" };
+    Ok(base_url(&format!("{scheme}{listen}")))
 }
 
 fn run_traces(flags: &TelemetryFlags, args: TracesArgs) -> ExitCode {
@@ -200,10 +215,17 @@ fn run_traces(flags: &TelemetryFlags, args: TracesArgs) -> ExitCode {
             base: base_url(url),
             lookback: args.lookback,
         },
-        None => match node_address(flags, args.address.clone()) {
+        None => match node_address(flags, args.address.clone(), args.access.tls.any()) {
             Ok(base) => Source::Node(base),
             Err(code) => return code,
         },
+    };
+    let base = match &source {
+        Source::Node(base) | Source::Jaeger { base, .. } => base,
+    };
+    let http = match args.access.http(base, VIEW_TIMEOUTS) {
+        Ok(http) => http,
+        Err(e) => return fail(&format!("traces: {e}"), 2),
     };
     let filter = Filter {
         view: args.view.clone(),
@@ -215,12 +237,12 @@ fn run_traces(flags: &TelemetryFlags, args: TracesArgs) -> ExitCode {
         limit: usize::from(args.limit),
     };
     let result = if args.json {
-        match traces::export_json(&source, &filter, args.trace.as_deref()) {
+        match traces::export_json(&source, &filter, args.trace.as_deref(), &http) {
             Ok(json) => return write_stdout(&json),
             Err(e) => Err(e),
         }
     } else {
-        traces::run(source, filter, args.trace.clone())
+        traces::run(source, filter, args.trace.clone(), http)
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -228,11 +250,31 @@ fn run_traces(flags: &TelemetryFlags, args: TracesArgs) -> ExitCode {
     }
 }
 
-/// A minimal HTTP/1.0 GET, enough to ask our own endpoint whether it is ready.
-fn probe(address: &str, path: &str) -> Result<(), String> {
+/// Whether `path` of the endpoint at `address` answers 200: over TLS (the client of `top`
+/// and `traces`, without credentials: /health and /ready ask for none) for an `https://`
+/// address; otherwise a minimal HTTP/1.0 GET, enough to ask our own endpoint.
+fn probe(address: &str, path: &str, tls: &NodeTls) -> Result<(), String> {
     use std::io::{Read, Write};
     use std::net::ToSocketAddrs;
     let limit = Duration::from_secs(2);
+    let address = address.trim().trim_end_matches('/');
+    if address.starts_with("https://") || tls.any() {
+        let timeouts = Timeouts {
+            connect: limit,
+            total: limit,
+        };
+        let http = tls.http(address, timeouts)?;
+        let path = if path.starts_with('/') {
+            path.to_string()
+        } else {
+            format!("/{path}")
+        };
+        return http
+            .get(&format!("{address}{path}"))
+            .map(|_| ())
+            .map_err(String::from);
+    }
+    let address = address.strip_prefix("http://").unwrap_or(address);
     let addr = address
         .to_socket_addrs()
         .map_err(|e| e.to_string())?
@@ -241,12 +283,30 @@ fn probe(address: &str, path: &str) -> Result<(), String> {
     let mut conn = std::net::TcpStream::connect_timeout(&addr, limit).map_err(|e| e.to_string())?;
     conn.set_read_timeout(Some(limit))
         .map_err(|e| e.to_string())?;
-    write!(conn, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").map_err(|e| e.to_string())?;
+    // A TLS endpoint answers plain HTTP with an alert and closes: the write or the read may
+    // fail, or the answer is not HTTP.
+    let not_http = |why: String| {
+        format!(
+            "{why} (if the endpoint serves TLS, a web config with tls_server_config, probe \
+             https://HOST:PORT with --ca-file)"
+        )
+    };
+    let closed = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::BrokenPipe
+        | std::io::ErrorKind::ConnectionReset
+        | std::io::ErrorKind::UnexpectedEof => not_http(e.to_string()),
+        _ => e.to_string(),
+    };
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").map_err(closed)?;
     let mut head = [0u8; 64];
-    let n = conn.read(&mut head).map_err(|e| e.to_string())?;
+    let n = conn.read(&mut head).map_err(closed)?;
     let status = String::from_utf8_lossy(&head[..n]);
     if status.starts_with("HTTP/1.0 200") || status.starts_with("HTTP/1.1 200") {
         Ok(())
+    } else if n == 0 {
+        Err(not_http("the connection closed without an answer".into()))
+    } else if !status.starts_with("HTTP/") {
+        Err(not_http("the answer is not HTTP".into()))
     } else {
         Err(status.lines().next().unwrap_or("no answer").to_string())
     }

@@ -5,62 +5,119 @@ use std::time::{Duration, SystemTime};
 
 use alys_telemetry::exits::viewer::pages::rfc3339;
 
+pub use super::fetch_error::FetchError;
+use super::fetch_error::{describe, unauthorized};
 use super::model::{self, TraceView};
 
-/// A blocking HTTP client with short timeouts: a view must keep redrawing when the node hangs.
+/// How long a view waits: it must keep redrawing when the node hangs.
+pub const VIEW_TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_secs(1),
+    total: Duration::from_secs(3),
+};
+
+/// The bounds of one request: connecting, and the whole request with the TLS handshake and
+/// the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub total: Duration,
+}
+
+/// The largest answer read (a list of 500 traces with their spans stays far below it).
+const BODY_LIMIT: u64 = 256 * 1024 * 1024;
+
+/// A blocking HTTP(S) client with short timeouts, and the credentials it sends. Built from the
+/// command line by [`super::access::NodeAccess::http`]; [`Http::new`] is the plain one.
 #[derive(Clone)]
 pub struct Http {
-    client: reqwest::blocking::Client,
+    agent: ureq::Agent,
+    authorization: Option<Authorization>,
+}
+
+/// The `Authorization` header and, for messages, what it was made from (never the secret).
+#[derive(Clone)]
+pub(crate) struct Authorization {
+    pub(crate) header: std::sync::Arc<str>,
+    /// "the password of --password-file for user \"operator\"", "the token of --bearer-token-file".
+    pub(crate) described: std::sync::Arc<str>,
 }
 
 impl Http {
+    /// Plain: no credentials, the built-in roots for https://.
     pub fn new() -> Result<Http, String> {
-        reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(3))
-            .connect_timeout(Duration::from_secs(1))
+        Http::build(VIEW_TIMEOUTS, ureq::tls::TlsConfig::default(), None)
+    }
+
+    pub(crate) fn build(
+        timeouts: Timeouts,
+        tls: ureq::tls::TlsConfig,
+        authorization: Option<Authorization>,
+    ) -> Result<Http, String> {
+        let agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(timeouts.connect))
+            .timeout_global(Some(timeouts.total))
+            // Statuses are answers to read (a 401's challenge, an error's body), not errors.
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .tls_config(tls)
             .build()
-            .map(|client| Http { client })
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))
+            .new_agent();
+        Ok(Http {
+            agent,
+            authorization,
+        })
     }
 
-    /// The body of `url`, or why not (connection refused, a status other than 200 with the
-    /// body's first line).
-    pub fn get(&self, url: &str) -> Result<String, String> {
-        let response = self
-            .client
-            .get(url)
-            .header("accept", "application/json")
-            .send()
-            .map_err(|e| describe(&e))?;
-        let status = response.status();
-        let body = response.text().map_err(|e| describe(&e))?;
-        if status.is_success() {
-            Ok(body)
-        } else {
-            let error = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| {
-                    v.get("error")
-                        .and_then(|e| e.as_str().or_else(|| e.get("message")?.as_str()))
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| body.lines().next().unwrap_or("").to_string());
-            Err(format!("{url}: {status}: {error}"))
+    /// The body of `url`, or why not (connection refused, a failed TLS handshake, a status
+    /// other than 2xx with the body's first line; a 401 names the flags to pass).
+    pub fn get(&self, url: &str) -> Result<String, FetchError> {
+        let mut request = self.agent.get(url).header("accept", "application/json");
+        if let Some(auth) = &self.authorization {
+            request = request.header("authorization", &*auth.header);
         }
+        let mut response = request.call().map_err(|e| describe(url, &e))?;
+        let status = response.status();
+        let challenges: Vec<String> = response
+            .headers()
+            .get_all("www-authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(BODY_LIMIT)
+            .lossy_utf8(true)
+            .read_to_string()
+            .map_err(|e| describe(url, &e))?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        if status == ureq::http::StatusCode::UNAUTHORIZED {
+            return Err(FetchError {
+                message: format!(
+                    "{url}: {status}: {}",
+                    unauthorized(&challenges, self.authorization.as_ref())
+                ),
+                refused: true,
+            });
+        }
+        let error = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| {
+                v.get("error")
+                    .and_then(|e| e.as_str().or_else(|| e.get("message")?.as_str()))
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| body.lines().next().unwrap_or("").to_string());
+        Err(FetchError {
+            message: format!("{url}: {status}: {error}"),
+            refused: false,
+        })
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = format!("{text}: {s}");
-        source = s.source();
-    }
-    text
-}
-
-/// `host:port` or a URL, as an `http://` base without a trailing slash.
+/// `host:port` or a URL, as a base without a trailing slash: `host:port` is `http://`.
 pub fn base_url(address: &str) -> String {
     let address = address.trim().trim_end_matches('/');
     if address.starts_with("http://") || address.starts_with("https://") {
@@ -101,7 +158,7 @@ impl Source {
     }
 
     /// The OTLP JSON bodies of the traces `filter` selects (one per Jaeger service asked).
-    pub fn list_json(&self, http: &Http, filter: &Filter) -> Result<Vec<String>, String> {
+    pub fn list_json(&self, http: &Http, filter: &Filter) -> Result<Vec<String>, FetchError> {
         match self {
             Source::Node(base) => {
                 let mut params = vec![
@@ -159,14 +216,14 @@ impl Source {
     }
 
     /// The traces `filter` selects, in its view's order.
-    pub fn list(&self, http: &Http, filter: &Filter) -> Result<Vec<TraceView>, String> {
+    pub fn list(&self, http: &Http, filter: &Filter) -> Result<Vec<TraceView>, FetchError> {
         let mut traces = Vec::new();
         for body in self.list_json(http, filter)? {
             match model::parse(&body) {
                 Ok(t) => traces.extend(t),
                 // Jaeger answers "not found" for a service without traces in the window.
                 Err(e) if e.contains("not found") => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         if let Source::Jaeger { .. } = self {
@@ -188,10 +245,10 @@ impl Source {
     }
 
     /// One trace's OTLP JSON.
-    pub fn trace_json(&self, http: &Http, trace_id: &str) -> Result<String, String> {
+    pub fn trace_json(&self, http: &Http, trace_id: &str) -> Result<String, FetchError> {
         let id = trace_id.trim();
         if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!("{id:?} is not a trace id (up to 32 hex digits)"));
+            return Err(format!("{id:?} is not a trace id (up to 32 hex digits)").into());
         }
         match self {
             Source::Node(base) => http.get(&format!("{base}/api/traces/{id}")),
@@ -200,15 +257,15 @@ impl Source {
     }
 
     /// One trace.
-    pub fn trace(&self, http: &Http, trace_id: &str) -> Result<TraceView, String> {
+    pub fn trace(&self, http: &Http, trace_id: &str) -> Result<TraceView, FetchError> {
         model::parse(&self.trace_json(http, trace_id)?)?
             .into_iter()
             .next()
-            .ok_or_else(|| format!("trace {trace_id} has no spans"))
+            .ok_or_else(|| format!("trace {trace_id} has no spans").into())
     }
 }
 
-fn jaeger_services(http: &Http, base: &str) -> Result<Vec<String>, String> {
+fn jaeger_services(http: &Http, base: &str) -> Result<Vec<String>, FetchError> {
     let body = http.get(&format!("{base}/api/v3/services"))?;
     let value: serde_json::Value =
         serde_json::from_str(&body).map_err(|e| format!("{base}/api/v3/services: {e}"))?;

@@ -15,4 +15,5 @@ mod governance_faults;
 mod log_format;
 mod peer_series;
 mod pull_starvation;
+mod terminal_access;
 mod web_config;

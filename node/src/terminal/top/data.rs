@@ -13,6 +13,9 @@ use alys_exposition::Exposition;
 pub struct Reading {
     pub metrics: Exposition,
     pub health: Health,
+    /// Why `/api/health` refused this client (the viewer can take other credentials than
+    /// `/metrics`); the health panel is then empty.
+    pub health_refused: Option<String>,
 }
 
 /// `/api/health`: the report and each check's history.

@@ -14,23 +14,35 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 
-use super::client::Http;
+use super::client::{FetchError, Http};
 use alys_exposition::Exposition;
 use data::{Health, Reading};
 
 /// How often the node is read.
 pub const REFRESH: Duration = Duration::from_secs(1);
 
-/// Runs `top` against the node at `base` (an `http://host:port` URL) until `q`.
-pub fn run(base: &str) -> Result<(), String> {
-    let http = Http::new()?;
+/// Runs `top` against the node at `base` (an `http://` or `https://` URL) with `http` until
+/// `q`. A node that refuses this client (a 401, a certificate) ends it at once with the
+/// reason, before the terminal is taken; one that does not answer yet is retried.
+pub fn run(base: &str, http: Http) -> Result<(), String> {
+    let started = Instant::now();
+    let first = read(&http, base);
+    if let Err(e) = &first
+        && e.refused
+    {
+        return Err(e.message.clone());
+    }
     let (tx, rx) = mpsc::channel();
     let fetch_base = base.to_string();
     std::thread::Builder::new()
         .name("top-fetch".into())
-        .spawn(move || fetch_loop(&http, &fetch_base, &tx))
+        .spawn(move || {
+            std::thread::sleep(REFRESH.saturating_sub(started.elapsed()));
+            fetch_loop(&http, &fetch_base, &tx)
+        })
         .map_err(|e| format!("cannot start the reader thread: {e}"))?;
     let mut state = State::new(base);
+    state.update((started, first.map_err(String::from)));
     let mut terminal = ratatui::init();
     let result = (|| -> Result<(), String> {
         loop {
@@ -67,7 +79,7 @@ pub(crate) fn quit_requested(wait: Duration) -> Result<bool, String> {
 fn fetch_loop(http: &Http, base: &str, tx: &mpsc::Sender<(Instant, Result<Reading, String>)>) {
     loop {
         let started = Instant::now();
-        let reading = read(http, base);
+        let reading = read(http, base).map_err(String::from);
         if tx.send((started, reading)).is_err() {
             return;
         }
@@ -75,14 +87,24 @@ fn fetch_loop(http: &Http, base: &str, tx: &mpsc::Sender<(Instant, Result<Readin
     }
 }
 
-fn read(http: &Http, base: &str) -> Result<Reading, String> {
+fn read(http: &Http, base: &str) -> Result<Reading, FetchError> {
     let metrics = Exposition::parse(&http.get(&format!("{base}/metrics"))?)?;
-    let health = match http.get(&format!("{base}/api/health")) {
-        Ok(body) => Health::parse(&body)?,
+    let (health, health_refused) = match http.get(&format!("{base}/api/health")) {
+        Ok(body) => (Health::parse(&body)?, None),
+        // The viewer can take other credentials than /metrics (the web config's `viewer:`
+        // section): say why the panel is empty. /metrics answered, so TLS is not the cause.
+        Err(e) if e.refused => (
+            Health::default(),
+            Some("/api/health answered 401: the viewer asks for its own credentials".into()),
+        ),
         // A node without the viewer still has /metrics; show what there is.
-        Err(_) => Health::default(),
+        Err(_) => (Health::default(), None),
     };
-    Ok(Reading { metrics, health })
+    Ok(Reading {
+        metrics,
+        health,
+        health_refused,
+    })
 }
 
 /// What the view knows.
@@ -183,11 +205,12 @@ fn header_line(state: &State) -> Paragraph<'static> {
     let health = state
         .latest
         .as_ref()
-        .map(|(_, r)| {
-            format!(
+        .map(|(_, r)| match &r.health_refused {
+            Some(why) => format!(" · health not shown: {why}"),
+            None => format!(
                 " · health {} · version {} · up {}s",
                 r.health.status, r.health.version, r.health.uptime_seconds
-            )
+            ),
         })
         .unwrap_or_default();
     Paragraph::new(vec![

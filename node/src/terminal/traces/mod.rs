@@ -10,22 +10,22 @@ use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::client::{Filter, Http, Source};
+use super::client::{FetchError, Filter, Http, Source};
 use super::model::TraceView;
 
 /// The list refreshes itself this often.
 pub const REFRESH: Duration = Duration::from_secs(5);
 
-/// Prints the OTLP JSON of `trace_id`, or of the traces `filter` selects, on stdout.
+/// The OTLP JSON of `trace_id`, or of the traces `filter` selects, read with `http`.
 pub fn export_json(
     source: &Source,
     filter: &Filter,
     trace_id: Option<&str>,
+    http: &Http,
 ) -> Result<String, String> {
-    let http = Http::new()?;
     let bodies = match trace_id {
-        Some(id) => vec![source.trace_json(&http, id)?],
-        None => source.list_json(&http, filter)?,
+        Some(id) => vec![source.trace_json(http, id)?],
+        None => source.list_json(http, filter)?,
     };
     // One TracesData: Jaeger's answers are unwrapped from `result` and joined.
     let mut resource_spans = Vec::new();
@@ -48,8 +48,8 @@ enum Request {
 }
 
 enum Answer {
-    List(Result<Vec<TraceView>, String>),
-    Trace(Result<TraceView, String>),
+    List(Result<Vec<TraceView>, FetchError>),
+    Trace(Result<TraceView, FetchError>),
 }
 
 /// What the viewer is doing.
@@ -83,12 +83,21 @@ pub(crate) struct App {
     last_list: Option<Instant>,
 }
 
-/// Runs the viewer on `source` until `q`.
-pub fn run(source: Source, filter: Filter, open: Option<String>) -> Result<(), String> {
+/// Runs the viewer on `source` with `http` until `q`. A source that refuses this client (a
+/// 401, a certificate) ends it at once with the reason, before the terminal is taken.
+pub fn run(source: Source, filter: Filter, open: Option<String>, http: Http) -> Result<(), String> {
+    let first = match &open {
+        Some(id) => Answer::Trace(source.trace(&http, id)),
+        None => Answer::List(source.list(&http, &filter)),
+    };
+    if let Answer::List(Err(e)) | Answer::Trace(Err(e)) = &first
+        && e.refused
+    {
+        return Err(e.message.clone());
+    }
     let (to_worker, requests) = mpsc::channel::<Request>();
     let (answers_tx, answers) = mpsc::channel::<Answer>();
     let worker_source = source.clone();
-    let http = Http::new()?;
     std::thread::Builder::new()
         .name("traces-fetch".into())
         .spawn(move || worker(&http, &worker_source, &requests, &answers_tx))
@@ -103,9 +112,10 @@ pub fn run(source: Source, filter: Filter, open: Option<String>) -> Result<(), S
         error: None,
         last_list: None,
     };
-    if let Some(id) = open {
-        let _ = to_worker.send(Request::Trace(id));
+    if let Answer::List(_) = first {
+        app.last_list = Some(Instant::now());
     }
+    app.take(first);
     let mut terminal = ratatui::init();
     let result = app.main_loop(&mut terminal, &to_worker, &answers);
     ratatui::restore();
