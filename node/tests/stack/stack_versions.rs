@@ -223,6 +223,7 @@ fn every_built_program_reports_the_pinned_release() {
         ("alertmanager", "amtool", &["--version"][..]),
         ("kustomize", "kustomize", &["version"][..]),
         ("kubeconform", "kubeconform", &["-v"][..]),
+        ("kube-score", "kube-score", &["version"][..]),
     ] {
         let release = &programs.pin(program).release;
         let text = reported_version(binary, args);
