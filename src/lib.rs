@@ -76,6 +76,21 @@ pub mod exits {
 pub use config::TelemetryConfig;
 pub use pipeline::{Telemetry, TelemetryGuard};
 
+/// The OpenTelemetry API at the version the pipeline is built on, so that a service reaches a
+/// tracer, a context or a meter through the same crate it added, and never mixes two versions
+/// of `opentelemetry` (their types do not meet):
+///
+/// ```no_run
+/// use alys_telemetry::opentelemetry::trace::{Tracer as _, TracerProvider as _};
+///
+/// # fn f(telemetry: &alys_telemetry::TelemetryGuard) {
+/// if let Some(provider) = telemetry.tracer_provider() {
+///     let _span = provider.tracer("my-service").start("startup");
+/// }
+/// # }
+/// ```
+pub use alys_telemetry_pipeline::opentelemetry;
+
 /// The README's and the guides' Rust examples compile and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

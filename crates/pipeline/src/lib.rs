@@ -16,6 +16,10 @@
 //! }
 //! ```
 
+/// The OpenTelemetry API this pipeline is built on, for hosts that reach it through the
+/// facade (`alys_telemetry::opentelemetry`) and must not mix versions.
+pub use opentelemetry;
+
 mod direct_events;
 pub mod exits;
 mod guard;
