@@ -237,24 +237,31 @@ fn collector_metric(stack: &Stack, service: &str, name: &str, labels: &[(&str, &
         .unwrap_or(0.0)
 }
 
+/// The gateways agent `n`'s load balancer sends to.
+fn agent_backends(stack: &Stack, n: u8) -> f64 {
+    collector_metric(
+        stack,
+        &format!("otel-agent-{n}"),
+        "otelcol_loadbalancer_num_backends",
+        &[],
+    )
+}
+
+/// Polls until each agent's load balancer has found both gateways.
+fn wait_for_both_agents_balancing_over_two_gateways(stack: &Stack) {
+    stack.eventually(
+        "both agents balancing over two gateways",
+        Duration::from_secs(60),
+        || (agent_backends(stack, 1) == 2.0 && agent_backends(stack, 2) == 2.0).then_some(()),
+    );
+}
+
 #[test]
 fn a_gateway_killed_mid_run_moves_its_share_and_counts_the_loss() {
     let stack = stack();
     let mut faults = stack.faults();
     let jaeger = stack.jaeger_api();
-    let backends = |n: u8| {
-        collector_metric(
-            stack,
-            &format!("otel-agent-{n}"),
-            "otelcol_loadbalancer_num_backends",
-            &[],
-        )
-    };
-    stack.eventually(
-        "both agents balancing over two gateways",
-        Duration::from_secs(60),
-        || (backends(1) == 2.0 && backends(2) == 2.0).then_some(()),
-    );
+    wait_for_both_agents_balancing_over_two_gateways(stack);
     let failed = |n: u8| {
         let agent = format!("otel-agent-{n}");
         let spans = collector_metric(stack, &agent, "otelcol_exporter_send_failed_spans", &[])
@@ -279,7 +286,7 @@ fn a_gateway_killed_mid_run_moves_its_share_and_counts_the_loss() {
     stack.eventually(
         "both agents down to one gateway",
         Duration::from_secs(60),
-        || (backends(1) == 1.0 && backends(2) == 1.0).then_some(()),
+        || (agent_backends(stack, 1) == 1.0 && agent_backends(stack, 2) == 1.0).then_some(()),
     );
     let after = send_traces(stack, &[(Kind::Error, 40)]);
     stack.eventually(
@@ -350,19 +357,7 @@ fn an_agent_killed_mid_run_sends_what_it_had_accepted_once_it_is_back() {
     let stack = stack();
     let mut faults = stack.faults();
     let jaeger = stack.jaeger_api();
-    let backends = |n: u8| {
-        collector_metric(
-            stack,
-            &format!("otel-agent-{n}"),
-            "otelcol_loadbalancer_num_backends",
-            &[],
-        )
-    };
-    stack.eventually(
-        "both agents balancing over two gateways",
-        Duration::from_secs(60),
-        || (backends(1) == 2.0 && backends(2) == 2.0).then_some(()),
-    );
+    wait_for_both_agents_balancing_over_two_gateways(stack);
 
     // No gateway from here on: whatever agent 1 accepts, it can only hold, in its queue.
     faults.kill("otel-gateway-1");

@@ -459,13 +459,16 @@ pub(crate) fn distinct_free_ports<const N: usize>() -> [u16; N] {
 
 /// OTLP in on loopback, every signal out to a JSON-lines file, health and the collector's
 /// own telemetry on loopback ports of their own.
+/// The exporter `file/<signal>`: OTLP JSON lines into `path`, flushed every 100 ms.
+pub(crate) fn file_exporter(signal: &str, path: &Path) -> String {
+    format!(
+        "  file/{signal}:\n    path: {}\n    format: json\n    flush_interval: 100ms\n",
+        path.display()
+    )
+}
+
 fn receiver_config(dir: &Path, grpc: u16, http: u16, health: u16, telemetry: u16) -> String {
-    let file = |signal: &str| {
-        format!(
-            "  file/{signal}:\n    path: {}\n    format: json\n    flush_interval: 100ms\n",
-            dir.join(format!("{signal}.jsonl")).display()
-        )
-    };
+    let file = |signal: &str| file_exporter(signal, &dir.join(format!("{signal}.jsonl")));
     format!(
         "extensions:\n  health_check:\n    endpoint: 127.0.0.1:{health}\n\
          receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{grpc}\n      http:\n        endpoint: 127.0.0.1:{http}\n\

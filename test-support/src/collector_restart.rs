@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::*;
-use crate::collector::{distinct_free_ports, health_answers};
+use crate::collector::{distinct_free_ports, file_exporter, health_answers};
 
 impl OtlpCollector {
     /// Starts the collector with `shipped`'s receivers and processors (for example
@@ -101,12 +101,7 @@ fn launch(shipped: &Path, overrides_path: &Path, health: u16, write: &dyn Fn() -
 /// exporters replaced by files of start `n`.
 fn overrides(dir: &Path, n: u32, ports: [u16; 4]) -> String {
     let [grpc, http, health, telemetry] = ports;
-    let file = |signal: &str| {
-        format!(
-            "  file/{signal}:\n    path: {}\n    format: json\n    flush_interval: 100ms\n",
-            dir.join(format!("{signal}-{n}.jsonl")).display()
-        )
-    };
+    let file = |signal: &str| file_exporter(signal, &dir.join(format!("{signal}-{n}.jsonl")));
     format!(
         "extensions:\n  health_check:\n    endpoint: 127.0.0.1:{health}\n\
              receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:{grpc}\n      http:\n        endpoint: 127.0.0.1:{http}\n\
