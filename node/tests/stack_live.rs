@@ -529,7 +529,13 @@ fn jaeger_keeps_its_traces_across_a_restart_and_the_collector_counts_the_outage(
             .into_iter()
             .next()
     });
-    faults.stop("jaeger");
+    // Docker kills what has not stopped 10 s after SIGTERM, before Badger has closed.
+    let stopped = faults.stop("jaeger");
+    assert!(
+        stopped.within_grace(),
+        "jaeger stops within compose's grace period ({:?}): {stopped:?}",
+        stack::STOP_GRACE
+    );
     // The collector keeps the spans in its sending queue and retries (its failure counter
     // moves only once retries run out, after retry_on_failure.max_elapsed_time): the queue
     // is what shows the outage first, under the name the dashboards and alerts use.
@@ -573,7 +579,12 @@ fn collector_down_and_a_node_fault_alert_through_alertmanager() {
         "the webhook the harness stands in for"
     );
 
-    faults.stop("otel-collector");
+    let stopped = faults.stop("otel-collector");
+    assert!(
+        stopped.within_grace(),
+        "the collector stops within compose's grace period ({:?}): {stopped:?}",
+        stack::STOP_GRACE
+    );
     faults.recreate(NODE, &[("ALYS_DEMO_FAULT", "sync-failed")]);
     let fired = stack.eventually(
         "SyncFailed delivered to the webhook",

@@ -21,6 +21,7 @@ mod images;
 pub(crate) mod network;
 mod programs;
 mod sandbox;
+mod stopping;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -34,15 +35,13 @@ use std::time::{Duration, Instant};
 
 pub use compose::{Build, Project, Service, compose_binary, resolve};
 pub use programs::{Pin, Programs};
+pub use stopping::{STOP_GRACE, Stopped};
 
 use network::Network;
 use sandbox::Sandbox;
 
 /// Services the harness cannot run: Grafana's Go module is AGPL and not built here.
 pub const NOT_RUN: &[&str] = &["grafana"];
-
-/// Compose's grace period between SIGTERM and SIGKILL on `docker compose stop`.
-const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Hosts that resolve to the test process (the host side of the stack's bridge).
 pub const WEBHOOK_HOST: &str = "alys-webhook";
@@ -281,13 +280,7 @@ impl Stack {
         let Some(mut running) = self.member(service, |m| m.running.take()) else {
             return;
         };
-        if let Some(pid) = program_pid(running.child.id()) {
-            let _ = std::process::Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
-        let _ = running.child.kill();
-        let _ = running.child.wait();
+        stopping::kill(&mut running.child);
         self.network.set_running(service, false);
         writeln_log(
             &self.log_file(service),
@@ -296,30 +289,18 @@ impl Stack {
     }
 
     /// Stops `service` as `docker compose stop` would: SIGTERM to the program, SIGKILL after
-    /// the grace period.
-    pub fn stop(&self, service: &str) {
+    /// the grace period. Returns once the program is gone, and says how it went.
+    pub fn stop(&self, service: &str) -> Stopped {
         let Some(mut running) = self.member(service, |m| m.running.take()) else {
-            return;
+            return Stopped::NotRunning;
         };
-        if let Some(pid) = program_pid(running.child.id()) {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        let deadline = Instant::now() + STOP_GRACE;
-        while Instant::now() < deadline {
-            if running.child.try_wait().ok().flatten().is_some() {
-                break;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        let _ = running.child.kill();
-        let _ = running.child.wait();
+        let stopped = stopping::stop(&mut running.child);
         self.network.set_running(service, false);
         writeln_log(
             &self.log_file(service),
-            &format!("--- harness: stopped {service}"),
+            &format!("--- harness: stopped {service}: {stopped:?}"),
         );
+        stopped
     }
 
     /// Fails with the service's log when it is not running (it crashed or never started).
@@ -504,9 +485,10 @@ pub struct Faults<'a> {
 
 impl Faults<'_> {
     /// `docker compose stop <service>`, started again when the test ends.
-    pub fn stop(&mut self, service: &str) {
-        self.stack.stop(service);
+    pub fn stop(&mut self, service: &str) -> Stopped {
+        let stopped = self.stack.stop(service);
         self.undo.push(Undo::Start(service.to_string()));
+        stopped
     }
 
     /// `docker kill <service>`, started again when the test ends.
@@ -606,12 +588,6 @@ fn append(path: &Path) -> File {
 fn writeln_log(path: &Path, line: &str) {
     use std::io::Write;
     let _ = writeln!(append(path), "{line}");
-}
-
-/// The program bwrap runs: its child (bwrap forks once and waits as a monitor).
-fn program_pid(bwrap: u32) -> Option<u32> {
-    let children = fs::read_to_string(format!("/proc/{bwrap}/task/{bwrap}/children")).ok()?;
-    children.split_whitespace().next()?.parse().ok()
 }
 
 /// Starts processes from one thread that lives as long as the test process: bwrap's
