@@ -27,6 +27,7 @@ pub mod image;
 /// Metrics recorded in process and read back as the pull endpoint serves them.
 pub mod metrics;
 pub mod otlp_send;
+pub mod own_process;
 mod process;
 mod prometheus;
 pub mod promql;

@@ -6,6 +6,7 @@ use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
 use alys_telemetry::sources::catalog::peers::PeerMetrics;
 use alys_telemetry::{Telemetry, TelemetryGuard};
 use alys_test_support::sample_sum;
+use rusty_fork::rusty_fork_test;
 
 const PEERS: u64 = 1_000_000;
 
@@ -30,61 +31,63 @@ fn overflow(text: &str) -> Option<f64> {
     )
 }
 
-#[test]
-fn peer_series_are_the_connected_peers_bounded_by_the_limit() {
-    let config = TelemetryConfig::from_layers(&[Layer::new(Origin::Flag)
-        .set(settings::LISTEN, "127.0.0.1:0")
-        .set(settings::PUSH_ENABLED, "false")])
-    .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+rusty_fork_test! {
+    #[test]
+    fn peer_series_are_the_connected_peers_bounded_by_the_limit() {
+        let config = TelemetryConfig::from_layers(&[Layer::new(Origin::Flag)
+            .set(settings::LISTEN, "127.0.0.1:0")
+            .set(settings::PUSH_ENABLED, "false")])
         .unwrap();
-    let _entered = runtime.enter();
-    let telemetry = Telemetry::init(&config).unwrap();
-    let peers = PeerMetrics::new(&telemetry.meter());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _entered = runtime.enter();
+        let telemetry = Telemetry::init(&config).unwrap();
+        let peers = PeerMetrics::new(&telemetry.meter());
 
-    // A departed peer's series is gone from the next scrape.
-    peers.set_quality("12D3KooWStays", 0.9);
-    peers.set_quality("12D3KooWLeaves", 0.4);
-    let text = scrape(&telemetry);
-    assert_eq!(quality_series(&text).len(), 2, "{text}");
-    peers.peer_left("12D3KooWLeaves");
-    let text = scrape(&telemetry);
-    let series = quality_series(&text);
-    assert_eq!(series.len(), 1, "{series:?}");
-    assert!(
-        series[0].contains("peer_id=\"12d3koowstays\""),
-        "{series:?}"
-    );
-    peers.peer_left("12D3KooWStays");
-    assert!(quality_series(&scrape(&telemetry)).is_empty());
+        // A departed peer's series is gone from the next scrape.
+        peers.set_quality("12D3KooWStays", 0.9);
+        peers.set_quality("12D3KooWLeaves", 0.4);
+        let text = scrape(&telemetry);
+        assert_eq!(quality_series(&text).len(), 2, "{text}");
+        peers.peer_left("12D3KooWLeaves");
+        let text = scrape(&telemetry);
+        let series = quality_series(&text);
+        assert_eq!(series.len(), 1, "{series:?}");
+        assert!(
+            series[0].contains("peer_id=\"12d3koowstays\""),
+            "{series:?}"
+        );
+        peers.peer_left("12D3KooWStays");
+        assert!(quality_series(&scrape(&telemetry)).is_empty());
 
-    // A million ids: the limit's worth of series, the rest refused and counted.
-    for i in 0..PEERS {
-        peers.set_quality(&format!("12D3KooW{i:x}"), 0.5);
+        // A million ids: the limit's worth of series, the rest refused and counted.
+        for i in 0..PEERS {
+            peers.set_quality(&format!("12D3KooW{i:x}"), 0.5);
+        }
+        let limit = PeerMetrics::QUALITY.cardinality_limit;
+        let text = scrape(&telemetry);
+        assert_eq!(quality_series(&text).len(), limit);
+        assert_eq!(peers.peers_with_quality(), limit);
+        assert_eq!(overflow(&text), Some((PEERS - limit as u64) as f64));
+
+        // Ten connected peers leave and ten new ones take their slots: nothing overflows.
+        for i in 0..10u64 {
+            peers.peer_left(&format!("12D3KooW{i:x}"));
+            peers.set_quality(&format!("12D3KooWNew{i}"), 0.7);
+        }
+        let text = scrape(&telemetry);
+        let series = quality_series(&text);
+        assert_eq!(series.len(), limit);
+        assert_eq!(
+            series
+                .iter()
+                .filter(|l| l.contains("peer_id=\"12d3koownew"))
+                .count(),
+            10
+        );
+        assert_eq!(overflow(&text), Some((PEERS - limit as u64) as f64));
+        drop(runtime.block_on(telemetry.shutdown()));
     }
-    let limit = PeerMetrics::QUALITY.cardinality_limit;
-    let text = scrape(&telemetry);
-    assert_eq!(quality_series(&text).len(), limit);
-    assert_eq!(peers.peers_with_quality(), limit);
-    assert_eq!(overflow(&text), Some((PEERS - limit as u64) as f64));
-
-    // Ten connected peers leave and ten new ones take their slots: nothing overflows.
-    for i in 0..10u64 {
-        peers.peer_left(&format!("12D3KooW{i:x}"));
-        peers.set_quality(&format!("12D3KooWNew{i}"), 0.7);
-    }
-    let text = scrape(&telemetry);
-    let series = quality_series(&text);
-    assert_eq!(series.len(), limit);
-    assert_eq!(
-        series
-            .iter()
-            .filter(|l| l.contains("peer_id=\"12d3koownew"))
-            .count(),
-        10
-    );
-    assert_eq!(overflow(&text), Some((PEERS - limit as u64) as f64));
-    drop(runtime.block_on(telemetry.shutdown()));
 }

@@ -1,15 +1,22 @@
-//! The library's integration tests that need nothing global of the process and nothing but
-//! this machine: one binary, a module each (README, "Tests"). Tests that own a process global
-//! (the `tracing` subscriber, the trace policy, the OpenTelemetry providers) are binaries of
-//! their own beside this one.
+//! The library's integration tests: one binary, a module each (README, "Tests"). Tests that
+//! own a process global (the `tracing` subscriber, the trace policy, the OpenTelemetry
+//! providers) run each in a process of its own, inside `rusty_fork_test!`. The modules behind
+//! the feature `stack-tests` push to the Go-built collector.
 
 mod actors;
 mod architecture;
+mod cardinality;
+#[cfg(feature = "stack-tests")]
+mod host;
 mod http_endpoints;
 mod pull_connections;
+mod sdk_disabled;
 mod secured_port;
 mod server;
+#[cfg(feature = "stack-tests")]
+mod shutdown_runtime;
 mod system_collector;
 mod tasks;
 mod trace_store;
 mod viewer_http;
+mod whole_traces;

@@ -8,12 +8,12 @@
 //! installed); the traces must be the same either way: names, attributes, parents, links and
 //! events.
 //!
-//! One test binary, one global policy and subscriber: every test here shares them, and takes
-//! [`exclusive`] while it runs.
+//! The policy, the subscriber and the tracer are the process's: each test runs in a process
+//! of its own (`rusty_fork_test!`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use std::collections::HashMap as Fields;
@@ -28,6 +28,7 @@ use opentelemetry::Context;
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, Sampler, SdkTracerProvider, SpanData};
+use rusty_fork::rusty_fork_test;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
@@ -86,12 +87,6 @@ fn tracing() -> &'static Tracing {
         tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
         Tracing { spans, provider }
     })
-}
-
-/// The tests here share the exporter and the installed tracer: one at a time.
-fn exclusive() -> MutexGuard<'static, ()> {
-    static ONE: Mutex<()> = Mutex::new(());
-    ONE.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// How the handling spans are made.
@@ -292,23 +287,25 @@ fn handled(meters: &alys_test_support::metrics::Registry, actor_type: &str) -> f
 
 const MESSAGES: usize = 20_000;
 
-#[test]
-fn at_ratio_001_every_trace_through_four_actors_is_whole_or_absent_with_direct_spans() {
-    let _one = exclusive();
-    install(Spans::Direct);
-    let spans = every_trace_whole_or_absent();
-    assert!(
-        spans
-            .iter()
-            .all(|s| s.instrumentation_scope.name() == "test")
-    );
+rusty_fork_test! {
+    #[test]
+    fn at_ratio_001_every_trace_through_four_actors_is_whole_or_absent_with_direct_spans() {
+        install(Spans::Direct);
+        let spans = every_trace_whole_or_absent();
+        assert!(
+            spans
+                .iter()
+                .all(|s| s.instrumentation_scope.name() == "test")
+        );
+    }
 }
 
-#[test]
-fn at_ratio_001_every_trace_through_four_actors_is_whole_or_absent_with_tracing_spans() {
-    let _one = exclusive();
-    install(Spans::Tracing);
-    every_trace_whole_or_absent();
+rusty_fork_test! {
+    #[test]
+    fn at_ratio_001_every_trace_through_four_actors_is_whole_or_absent_with_tracing_spans() {
+        install(Spans::Tracing);
+        every_trace_whole_or_absent();
+    }
 }
 
 /// One trace of each kind (sent outside a trace, opened by the source) as the outside sees
@@ -364,28 +361,29 @@ fn shapes(spans: &[SpanData]) -> Vec<Vec<String>> {
     seen
 }
 
-#[test]
-fn direct_and_tracing_handling_spans_make_the_same_traces() {
-    let _one = exclusive();
-    install(Spans::Tracing);
-    let through_tracing = shapes(&every_trace_whole_or_absent());
-    install(Spans::Direct);
-    let direct = shapes(&every_trace_whole_or_absent());
-    assert_eq!(through_tracing.len(), 2, "{through_tracing:#?}");
-    assert_eq!(direct, through_tracing);
-    // The handler's event is on its handling span, with its fields.
-    let engine = direct[0]
-        .iter()
-        .find(|s| s.starts_with("engine.work"))
-        .expect("a handling span of b");
-    assert!(
-        engine.contains(r#"forwarding[\"hop=2\", \"level=INFO\", \"target=whole_traces\"]"#)
-            && engine.contains(r#""actor=b""#)
-            && engine.contains(r#""from_actor=chain""#)
-            && engine.contains(r#""to_actor=engine""#)
-            && engine.contains(r#""message_type=storage""#),
-        "{engine}"
-    );
+rusty_fork_test! {
+    #[test]
+    fn direct_and_tracing_handling_spans_make_the_same_traces() {
+        install(Spans::Tracing);
+        let through_tracing = shapes(&every_trace_whole_or_absent());
+        install(Spans::Direct);
+        let direct = shapes(&every_trace_whole_or_absent());
+        assert_eq!(through_tracing.len(), 2, "{through_tracing:#?}");
+        assert_eq!(direct, through_tracing);
+        // The handler's event is on its handling span, with its fields.
+        let engine = direct[0]
+            .iter()
+            .find(|s| s.starts_with("engine.work"))
+            .expect("a handling span of b");
+        assert!(
+            engine.contains(r#"forwarding[\"hop=2\", \"level=INFO\", \"target=it::whole_traces\"]"#)
+                && engine.contains(r#""actor=b""#)
+                && engine.contains(r#""from_actor=chain""#)
+                && engine.contains(r#""to_actor=engine""#)
+                && engine.contains(r#""message_type=storage""#),
+            "{engine}"
+        );
+    }
 }
 
 /// Runs 20,000 messages through the pipeline and checks every sampled trace is whole; returns

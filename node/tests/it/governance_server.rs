@@ -2,12 +2,11 @@
 //! federation updates, broadcasts, trace continuity, shutdown and TLS, seen by a raw tonic
 //! client.
 
-mod support;
-
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use crate::support::{TempDir, wait_until_async};
 use alys_node::governance_node::{DROPPED_MESSAGE, GovernanceServer, ServerConfig, ServerHandle};
 use alys_telemetry::sources::governance::proto::governance_message::Payload as Outgoing;
 use alys_telemetry::sources::governance::proto::governance_stream_client::GovernanceStreamClient;
@@ -16,10 +15,11 @@ use alys_telemetry::sources::governance::proto::{
     Acknowledgement, GovernanceMessage, Heartbeat, NodeMessage, SignatureRequest,
 };
 use alys_telemetry::sources::governance::{TlsFiles, Token};
+use alys_test_support::own_process::block_on;
 use opentelemetry::trace::{SpanId, TraceContextExt as _, TraceId, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
-use support::{TempDir, wait_until_async};
+use rusty_fork::rusty_fork_test;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
@@ -30,11 +30,11 @@ use tracing_subscriber::layer::SubscriberExt as _;
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Metrics into a Prometheus registry, one per test.
-struct Metrics(support::metrics::Registry);
+struct Metrics(crate::support::metrics::Registry);
 
 impl Metrics {
     fn new() -> Metrics {
-        Metrics(support::metrics::Registry::new())
+        Metrics(crate::support::metrics::Registry::new())
     }
 
     async fn start(&self, config: ServerConfig) -> ServerHandle {
@@ -474,101 +474,105 @@ async fn starting_on_a_taken_port_fails_naming_the_address() {
     );
 }
 
-#[tokio::test]
-async fn answers_continue_the_senders_trace_through_the_governance_nodes_span() {
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
-    let spans = InMemorySpanExporter::default();
-    let tracer_provider = SdkTracerProvider::builder()
-        .with_simple_exporter(spans.clone())
-        .build();
-    // Current-thread runtime: this thread's subscriber sees the server's tasks too.
-    let _subscriber = tracing::subscriber::set_default(
-        tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("test"))),
-    );
-    let metrics = Metrics::new();
-    let server = metrics
-        .start(ServerConfig {
-            federation_interval: Some(Duration::from_millis(50)),
-            ..config()
-        })
-        .await;
-    let mut node = Node::connect(&server.endpoint(), None).await.unwrap();
+rusty_fork_test! {
+    #[test]
+    fn answers_continue_the_senders_trace_through_the_governance_nodes_span() {
+        block_on(async {
+            opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+            let spans = InMemorySpanExporter::default();
+            let tracer_provider = SdkTracerProvider::builder()
+                .with_simple_exporter(spans.clone())
+                .build();
+            // Current-thread runtime: this thread's subscriber sees the server's tasks too.
+            let _subscriber = tracing::subscriber::set_default(
+                tracing_subscriber::registry()
+                    .with(tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("test"))),
+            );
+            let metrics = Metrics::new();
+            let server = metrics
+                .start(ServerConfig {
+                    federation_interval: Some(Duration::from_millis(50)),
+                    ..config()
+                })
+                .await;
+            let mut node = Node::connect(&server.endpoint(), None).await.unwrap();
 
-    let trace_id = TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736u128);
-    let sender_span = SpanId::from(0x00f0_67aa_0ba9_02b7u64);
-    let mut message = request("traced", b"x");
-    message.trace_context.insert(
-        "traceparent".into(),
-        format!("00-{trace_id}-{sender_span}-01"),
-    );
-    node.send(message).await;
-    let (answer, update) = loop {
-        let message = node.next().await.unwrap();
-        if let Some(Outgoing::SignatureResponse(_)) = message.payload {
-            let update = loop {
-                let next = node.next().await.unwrap();
-                if let Some(Outgoing::FederationUpdate(_)) = next.payload {
-                    break next;
+            let trace_id = TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736u128);
+            let sender_span = SpanId::from(0x00f0_67aa_0ba9_02b7u64);
+            let mut message = request("traced", b"x");
+            message.trace_context.insert(
+                "traceparent".into(),
+                format!("00-{trace_id}-{sender_span}-01"),
+            );
+            node.send(message).await;
+            let (answer, update) = loop {
+                let message = node.next().await.unwrap();
+                if let Some(Outgoing::SignatureResponse(_)) = message.payload {
+                    let update = loop {
+                        let next = node.next().await.unwrap();
+                        if let Some(Outgoing::FederationUpdate(_)) = next.payload {
+                            break next;
+                        }
+                    };
+                    break (message, update);
                 }
             };
-            break (message, update);
-        }
-    };
-    let answer_cx =
-        alys_telemetry::sources::governance::propagation::extract(&answer.trace_context);
-    let answer_span = answer_cx.span().span_context().clone();
-    assert_eq!(
-        answer_span.trace_id(),
-        trace_id,
-        "{:?}",
-        answer.trace_context
-    );
-    assert_ne!(answer_span.span_id(), sender_span);
+            let answer_cx =
+                alys_telemetry::sources::governance::propagation::extract(&answer.trace_context);
+            let answer_span = answer_cx.span().span_context().clone();
+            assert_eq!(
+                answer_span.trace_id(),
+                trace_id,
+                "{:?}",
+                answer.trace_context
+            );
+            assert_ne!(answer_span.span_id(), sender_span);
 
-    let _ = tracer_provider.force_flush();
-    let finished = spans.get_finished_spans().unwrap();
-    let handling = finished
-        .iter()
-        .find(|s| s.name == "governance_node.signature_request")
-        .unwrap_or_else(|| {
-            panic!(
-                "no handling span in {:?}",
-                finished.iter().map(|s| &s.name).collect::<Vec<_>>()
-            )
-        });
-    assert_eq!(handling.span_context.trace_id(), trace_id);
-    assert_eq!(handling.parent_span_id, sender_span);
-    assert_eq!(handling.span_context.span_id(), answer_span.span_id());
-    let attribute = |key: &str| {
-        handling
-            .attributes
-            .iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| kv.value.to_string())
-    };
-    assert_eq!(
-        attribute("message_type").as_deref(),
-        Some("signature_request")
-    );
-    assert_eq!(attribute("request_id").as_deref(), Some("traced"));
-    assert_eq!(attribute("outcome").as_deref(), Some("success"));
+            let _ = tracer_provider.force_flush();
+            let finished = spans.get_finished_spans().unwrap();
+            let handling = finished
+                .iter()
+                .find(|s| s.name == "governance_node.signature_request")
+                .unwrap_or_else(|| {
+                    panic!(
+                        "no handling span in {:?}",
+                        finished.iter().map(|s| &s.name).collect::<Vec<_>>()
+                    )
+                });
+            assert_eq!(handling.span_context.trace_id(), trace_id);
+            assert_eq!(handling.parent_span_id, sender_span);
+            assert_eq!(handling.span_context.span_id(), answer_span.span_id());
+            let attribute = |key: &str| {
+                handling
+                    .attributes
+                    .iter()
+                    .find(|kv| kv.key.as_str() == key)
+                    .map(|kv| kv.value.to_string())
+            };
+            assert_eq!(
+                attribute("message_type").as_deref(),
+                Some("signature_request")
+            );
+            assert_eq!(attribute("request_id").as_deref(), Some("traced"));
+            assert_eq!(attribute("outcome").as_deref(), Some("success"));
 
-    // Federation updates start traces of their own.
-    let update_span =
-        alys_telemetry::sources::governance::propagation::extract(&update.trace_context)
-            .span()
-            .span_context()
-            .clone();
-    assert!(update_span.is_valid(), "{:?}", update.trace_context);
-    assert_ne!(update_span.trace_id(), trace_id);
-    server.shutdown().await;
+            // Federation updates start traces of their own.
+            let update_span =
+                alys_telemetry::sources::governance::propagation::extract(&update.trace_context)
+                    .span()
+                    .span_context()
+                    .clone();
+            assert!(update_span.is_valid(), "{:?}", update.trace_context);
+            assert_ne!(update_span.trace_id(), trace_id);
+            server.shutdown().await;
+        })
+    }
 }
 
 #[tokio::test]
 async fn tls_clients_with_the_ca_are_answered_and_plaintext_clients_fail() {
     let dir = TempDir::new("governance-tls");
-    support::tls::make_certificates(&dir.path).unwrap();
+    crate::support::tls::make_certificates(&dir.path).unwrap();
     let metrics = Metrics::new();
     let server = metrics
         .start(ServerConfig {

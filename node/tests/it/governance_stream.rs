@@ -2,9 +2,7 @@
 //! flush across a server restart, backoff between reconnect attempts, correlation latency and
 //! timeouts, one trace across both ends, authentication, and robustness to bad messages.
 
-mod support;
-
-use support::wait_until_async;
+use crate::support::wait_until_async;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -24,9 +22,10 @@ use alys_telemetry::sources::governance::proto::{
 };
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use rusty_fork::rusty_fork_test;
 use tracing_subscriber::layer::SubscriberExt;
 
-type Metrics = support::metrics::Registry;
+type Metrics = crate::support::metrics::Registry;
 
 fn fast_reconnect() -> ReconnectPolicy {
     ReconnectPolicy {
@@ -309,103 +308,107 @@ async fn correlation_latency_follows_the_server_and_timeouts_reach_the_caller() 
     server.shutdown().await;
 }
 
-#[test]
-fn one_trace_spans_request_governance_node_and_response() {
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
-    let spans = InMemorySpanExporter::default();
-    let tracer = SdkTracerProvider::builder()
-        .with_simple_exporter(spans.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("test")));
-    let _default = tracing::subscriber::set_default(subscriber);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let metrics = Metrics::new();
-        let server = start_server(server_config("127.0.0.1:0".parse().unwrap()), &metrics).await;
-        let client = connected_client(&server, &metrics, |_| {}).await;
-        client.request_signature(b"tx".to_vec()).await.unwrap();
-        client.shutdown().await;
-        server.shutdown().await;
-    });
-    let _ = tracer.force_flush();
-    let all = spans.get_finished_spans().unwrap();
-    let find = |name: &str| -> &SpanData {
-        all.iter().find(|s| s.name == name).unwrap_or_else(|| {
-            panic!(
-                "no {name} in {:?}",
-                all.iter().map(|s| &s.name).collect::<Vec<_>>()
-            )
-        })
-    };
-    let request = find("stream.signature_request");
-    let handled = find("governance_node.signature_request");
-    let response = find("stream.handle_signature_response");
-    let trace = request.span_context.trace_id();
-    assert_eq!(handled.span_context.trace_id(), trace);
-    assert_eq!(response.span_context.trace_id(), trace);
-    assert_eq!(handled.parent_span_id, request.span_context.span_id());
-    assert_eq!(response.parent_span_id, handled.span_context.span_id());
+rusty_fork_test! {
+    #[test]
+    fn one_trace_spans_request_governance_node_and_response() {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let spans = InMemorySpanExporter::default();
+        let tracer = SdkTracerProvider::builder()
+            .with_simple_exporter(spans.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("test")));
+        let _default = tracing::subscriber::set_default(subscriber);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let metrics = Metrics::new();
+            let server = start_server(server_config("127.0.0.1:0".parse().unwrap()), &metrics).await;
+            let client = connected_client(&server, &metrics, |_| {}).await;
+            client.request_signature(b"tx".to_vec()).await.unwrap();
+            client.shutdown().await;
+            server.shutdown().await;
+        });
+        let _ = tracer.force_flush();
+        let all = spans.get_finished_spans().unwrap();
+        let find = |name: &str| -> &SpanData {
+            all.iter().find(|s| s.name == name).unwrap_or_else(|| {
+                panic!(
+                    "no {name} in {:?}",
+                    all.iter().map(|s| &s.name).collect::<Vec<_>>()
+                )
+            })
+        };
+        let request = find("stream.signature_request");
+        let handled = find("governance_node.signature_request");
+        let response = find("stream.handle_signature_response");
+        let trace = request.span_context.trace_id();
+        assert_eq!(handled.span_context.trace_id(), trace);
+        assert_eq!(response.span_context.trace_id(), trace);
+        assert_eq!(handled.parent_span_id, request.span_context.span_id());
+        assert_eq!(response.parent_span_id, handled.span_context.span_id());
+    }
 }
 
-#[test]
-fn an_unsampled_request_travels_as_flags_00_and_stays_unsampled() {
-    use opentelemetry::context::FutureExt as _;
-    use opentelemetry::trace::{
-        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
-    };
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
-    let spans = InMemorySpanExporter::default();
-    // Parent-based, and every root sampled: a span anywhere that did not learn "unsampled"
-    // from its parent would be a sampled root.
-    let tracer = SdkTracerProvider::builder()
-        .with_simple_exporter(spans.clone())
-        .build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("test")));
-    let _default = tracing::subscriber::set_default(subscriber);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let trace_id = TraceId::from(0x5ad1_7e57_0000_0000_0000_0000_0000_0013u128);
-    let unsampled = opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
-        trace_id,
-        SpanId::from(0x00f0_67aa_0ba9_02b7u64),
-        TraceFlags::default(),
-        false,
-        TraceState::default(),
-    ));
-    runtime.block_on(async {
-        let metrics = Metrics::new();
-        let server = start_server(server_config("127.0.0.1:0".parse().unwrap()), &metrics).await;
-        let client = connected_client(&server, &metrics, |_| {}).await;
-        client
-            .request_signature(b"tx".to_vec())
-            .with_context(unsampled)
-            .await
+rusty_fork_test! {
+    #[test]
+    fn an_unsampled_request_travels_as_flags_00_and_stays_unsampled() {
+        use opentelemetry::context::FutureExt as _;
+        use opentelemetry::trace::{
+            SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+        };
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        let spans = InMemorySpanExporter::default();
+        // Parent-based, and every root sampled: a span anywhere that did not learn "unsampled"
+        // from its parent would be a sampled root.
+        let tracer = SdkTracerProvider::builder()
+            .with_simple_exporter(spans.clone())
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(tracer.tracer("test")));
+        let _default = tracing::subscriber::set_default(subscriber);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
             .unwrap();
-        client.shutdown().await;
-        server.shutdown().await;
-    });
-    let _ = tracer.force_flush();
-    let all = spans.get_finished_spans().unwrap();
-    let names: Vec<&str> = all.iter().map(|s| s.name.as_ref()).collect();
-    for name in [
-        "stream.signature_request",
-        "governance_node.signature_request",
-        "stream.handle_signature_response",
-    ] {
-        assert!(!names.contains(&name), "{name} was recorded: {names:?}");
+        let trace_id = TraceId::from(0x5ad1_7e57_0000_0000_0000_0000_0000_0013u128);
+        let unsampled = opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+            trace_id,
+            SpanId::from(0x00f0_67aa_0ba9_02b7u64),
+            TraceFlags::default(),
+            false,
+            TraceState::default(),
+        ));
+        runtime.block_on(async {
+            let metrics = Metrics::new();
+            let server = start_server(server_config("127.0.0.1:0".parse().unwrap()), &metrics).await;
+            let client = connected_client(&server, &metrics, |_| {}).await;
+            client
+                .request_signature(b"tx".to_vec())
+                .with_context(unsampled)
+                .await
+                .unwrap();
+            client.shutdown().await;
+            server.shutdown().await;
+        });
+        let _ = tracer.force_flush();
+        let all = spans.get_finished_spans().unwrap();
+        let names: Vec<&str> = all.iter().map(|s| s.name.as_ref()).collect();
+        for name in [
+            "stream.signature_request",
+            "governance_node.signature_request",
+            "stream.handle_signature_response",
+        ] {
+            assert!(!names.contains(&name), "{name} was recorded: {names:?}");
+        }
+        assert!(all.iter().all(|s| s.span_context.trace_id() != trace_id));
     }
-    assert!(all.iter().all(|s| s.span_context.trace_id() != trace_id));
 }
 
 /// Collects everything the process logs, at every level.
@@ -567,8 +570,8 @@ async fn bad_messages_are_counted_and_skipped_and_resets_are_reconnects() {
 
 #[tokio::test]
 async fn the_stream_runs_over_tls_with_a_token() {
-    let dir = support::TempDir::new("stream-tls");
-    support::tls::make_certificates(&dir.path).unwrap();
+    let dir = crate::support::TempDir::new("stream-tls");
+    crate::support::tls::make_certificates(&dir.path).unwrap();
     let metrics = Metrics::new();
     let token = Token::new("tls-token-5c1d");
     let mut config = server_config("127.0.0.1:0".parse().unwrap());

@@ -1,6 +1,7 @@
-//! The node's integration tests that need nothing but this machine and own no process
-//! global: they run the `alys-telemetry` command, the demo and the governance node on
-//! loopback. One binary, a module each (README, "Tests").
+//! The node's integration tests that need nothing but this machine: they run the
+//! `alys-telemetry` command, the demo and the governance node on loopback. One binary, a
+//! module each (README, "Tests"); a test that sets a process global (the propagator) runs in
+//! a process of its own, inside `rusty_fork_test!`.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -12,6 +13,8 @@ mod collector_down;
 mod first_run;
 mod governance_delivery;
 mod governance_faults;
+mod governance_server;
+mod governance_stream;
 mod log_format;
 mod peer_series;
 mod pull_starvation;
