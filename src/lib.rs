@@ -74,7 +74,7 @@ pub mod exits {
 }
 
 pub use config::TelemetryConfig;
-pub use pipeline::{Telemetry, TelemetryGuard};
+pub use pipeline::{StopRequest, StopRequests, Telemetry, TelemetryGuard, stop_requested};
 
 /// The OpenTelemetry API at the version the pipeline is built on, so that a service reaches a
 /// tracer, a context or a meter through the same crate it added, and never mixes two versions

@@ -15,6 +15,7 @@ mod secured_port;
 mod server;
 #[cfg(feature = "stack-tests")]
 mod shutdown_runtime;
+mod stop_requests;
 mod system_collector;
 mod tasks;
 mod trace_store;

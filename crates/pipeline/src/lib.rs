@@ -29,6 +29,7 @@ pub mod resource;
 mod shutdown;
 mod span_batches;
 mod start;
+mod stop_request;
 mod subscriber;
 mod traces;
 
@@ -49,6 +50,7 @@ pub use direct_events::{DirectSpanEvents, direct_span_events};
 pub use guard::TelemetryGuard;
 pub use shutdown::{ShutdownReport, SignalShutdown};
 pub use span_batches::EXPORTS_IN_FLIGHT;
+pub use stop_request::{StopRequest, StopRequests, stop_requested};
 pub use subscriber::not_handling_spans;
 
 use crate::exits::otlp::ExporterError;
