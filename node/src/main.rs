@@ -149,7 +149,7 @@ fn run_demo(flags: &TelemetryFlags, args: DemoArgs) -> ExitCode {
             fault: args.fault.map(|f| (f, args.fault_duration)),
             governance,
         };
-        match demo::run(telemetry, options, stop_signal()).await {
+        match demo::run(telemetry, options, alys_telemetry::stop_requested()).await {
             Ok(began) => (ExitCode::SUCCESS, began),
             Err(e) => (fail(&e.to_string(), 1), Instant::now()),
         }
@@ -171,7 +171,8 @@ fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> 
         };
         telemetry.mark_ready();
         tracing::info!(endpoint = server.endpoint(), "governance node listening");
-        stop_signal().await;
+        let request = alys_telemetry::stop_requested().await;
+        tracing::info!(%request, "governance node stopping");
         let began = Instant::now();
         telemetry.mark_stopping();
         // Its open streams get a quarter of the stop; the flush gets the rest.
@@ -309,31 +310,5 @@ fn probe(address: &str, path: &str, tls: &NodeTls) -> Result<(), String> {
         Err(not_http("the answer is not HTTP".into()))
     } else {
         Err(status.lines().next().unwrap_or("no answer").to_string())
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(mut int), Ok(mut term)) => {
-                tokio::select! {
-                    _ = int.recv() => {},
-                    _ = term.recv() => {},
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

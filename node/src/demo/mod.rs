@@ -30,7 +30,7 @@ use alys_telemetry::sources::governance::{TlsFiles, Token};
 use fault::FaultWindow;
 
 use alys_telemetry::health::CheckResult;
-use alys_telemetry::pipeline::TelemetryGuard;
+use alys_telemetry::pipeline::{StopRequest, TelemetryGuard};
 use alys_telemetry::sources::actors::ActorSystem;
 use alys_telemetry::sources::catalog::chain::ChainMetrics;
 use alys_telemetry::sources::catalog::migration::MigrationMetrics;
@@ -141,7 +141,7 @@ impl Shared {
 pub async fn run(
     telemetry: &TelemetryGuard,
     options: DemoOptions,
-    stop: impl std::future::Future<Output = ()>,
+    stop: impl std::future::Future<Output = StopRequest>,
 ) -> Result<Instant, GovernanceStartError> {
     let meter = telemetry.meter();
     let shared = Arc::new(Shared::new(&meter, &options));
@@ -170,7 +170,7 @@ pub async fn run(
         std::future::pending::<()>().await
     };
     tokio::select! {
-        _ = stop => tracing::info!("demo node stopping"),
+        request = stop => tracing::info!(%request, "demo node stopping"),
         _ = deadline => tracing::info!("demo node reached its duration"),
         _ = first_run => {}
     }

@@ -206,7 +206,13 @@ fn run(flags: &TelemetryFlags, args: &RunArgs) -> ExitCode {
             Ok(t) => t,
             Err(e) => return fail(&e.to_string(), e.exit_code() as u8),
         };
-        let (code, began) = match service::run(&telemetry, args.options(), stop_signal()).await {
+        let (code, began) = match service::run(
+            &telemetry,
+            args.options(),
+            alys_telemetry::stop_requested(),
+        )
+        .await
+        {
             Ok(began) => (ExitCode::SUCCESS, began),
             Err(e) => (fail(&e.to_string(), 2), Instant::now()),
         };
@@ -246,23 +252,4 @@ fn write_stdout(text: &str) -> ExitCode {
 fn fail(message: &str, code: u8) -> ExitCode {
     eprintln!("component-runtime: error: {message}");
     ExitCode::from(code)
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {},
-                _ = term.recv() => {},
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }

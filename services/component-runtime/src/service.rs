@@ -5,8 +5,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use alys_telemetry::TelemetryGuard;
 use alys_telemetry::sources::tasks::TaskMonitor;
+use alys_telemetry::{StopRequest, TelemetryGuard};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -44,7 +44,7 @@ pub enum ServiceError {
 pub async fn run(
     telemetry: &TelemetryGuard,
     options: Options,
-    stop: impl Future<Output = ()>,
+    stop: impl Future<Output = StopRequest>,
 ) -> Result<Instant, ServiceError> {
     let meter = telemetry.meter();
     let listener = TcpListener::bind(options.api)
@@ -98,7 +98,7 @@ fn serve(
 /// Waits for `stop`, the end of the run's `duration`, or the end of the API's `server`
 /// (which should not end by itself); whether it was the server.
 async fn until_stop(
-    stop: impl Future<Output = ()>,
+    stop: impl Future<Output = StopRequest>,
     duration: Option<Duration>,
     server: &mut JoinHandle<std::io::Result<()>>,
 ) -> bool {
@@ -109,8 +109,8 @@ async fn until_stop(
         }
     };
     tokio::select! {
-        _ = stop => {
-            tracing::info!("component runtime stopping");
+        request = stop => {
+            tracing::info!(%request, "component runtime stopping");
             false
         }
         _ = deadline => {

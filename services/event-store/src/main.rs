@@ -11,7 +11,6 @@ use std::time::Duration;
 use alys_telemetry::{Telemetry, TelemetryConfig};
 use clap::{Parser, Subcommand};
 use event_store::{StoreConfig, catalog};
-use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 
 /// An in-memory event store (a simulation of AllSource) on alys-telemetry. The telemetry
@@ -120,19 +119,6 @@ async fn run(cli: Cli) -> ExitCode {
 
 /// Waits for SIGINT, SIGTERM or the end of `duration`; says which.
 async fn stopped(duration: Option<Duration>) -> &'static str {
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(term) => Some(term),
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; SIGINT still stops");
-            None
-        }
-    };
-    let term = async {
-        match term.as_mut() {
-            Some(term) => term.recv().await,
-            None => std::future::pending().await,
-        }
-    };
     let end = async {
         match duration {
             Some(duration) => tokio::time::sleep(duration).await,
@@ -140,8 +126,7 @@ async fn stopped(duration: Option<Duration>) -> &'static str {
         }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-        _ = term => "SIGTERM",
+        request = alys_telemetry::stop_requested() => request.name(),
         () = end => "the end of --duration",
     }
 }

@@ -11,7 +11,7 @@ use alys_telemetry::exits::pull;
 use alys_telemetry::health::CheckResult;
 use alys_telemetry::sources::backoff::Backoff;
 use alys_telemetry::sources::tasks::TaskMonitor;
-use alys_telemetry::{Telemetry, TelemetryGuard};
+use alys_telemetry::{Telemetry, TelemetryGuard, stop_requested};
 use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
@@ -227,10 +227,13 @@ async fn run(cli: &Cli, telemetry: &TelemetryGuard) -> (ExitCode, Instant) {
 
     match cli.duration {
         Some(duration) => tokio::select! {
-            () = stop_signal() => {}
-            () = tokio::time::sleep(duration) => {}
+            request = stop_requested() => tracing::info!(%request, "job executor stopping"),
+            () = tokio::time::sleep(duration) => tracing::info!("job executor reached the end of --duration"),
         },
-        None => stop_signal().await,
+        None => {
+            let request = stop_requested().await;
+            tracing::info!(%request, "job executor stopping");
+        }
     }
     let began = Instant::now();
     telemetry.mark_stopping();
@@ -267,24 +270,6 @@ fn loopback(mut addr: SocketAddr) -> SocketAddr {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     addr
-}
-
-async fn stop_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {},
-                _ = term.recv() => {},
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 fn fail(message: &str, code: u8) -> ExitCode {
