@@ -8,7 +8,7 @@ use alys_node::governance_node::GovernanceServer;
 use alys_node::terminal::access::NodeTls;
 use alys_node::terminal::client::{Timeouts, VIEW_TIMEOUTS};
 use alys_telemetry::config::{Layer, Origin, TelemetryConfig, settings};
-use alys_telemetry::{Telemetry, TelemetryGuard};
+use alys_telemetry::{StopRequests, Telemetry, TelemetryGuard};
 use clap::Parser;
 
 /// The programs' allocator: at ratio 1.0 the node's spans cost about 40 % less with it than
@@ -92,7 +92,7 @@ fn fail(message: &str, code: u8) -> ExitCode {
 fn with_pipeline(
     flags: &TelemetryFlags,
     defaults: Layer,
-    body: impl AsyncFnOnce(&TelemetryGuard, &TelemetryConfig) -> (ExitCode, Instant),
+    body: impl AsyncFnOnce(&TelemetryGuard, &TelemetryConfig, StopRequests) -> (ExitCode, Instant),
 ) -> ExitCode {
     let config = match load_config(flags, defaults) {
         Ok(c) => c,
@@ -106,11 +106,16 @@ fn with_pipeline(
         Err(e) => return fail(&format!("cannot start the Tokio runtime: {e}"), 1),
     };
     runtime.block_on(async {
+        // Before anything starts: a stop during start-up still flushes what was made.
+        let stop = match StopRequests::listen() {
+            Ok(stop) => stop,
+            Err(e) => return fail(&format!("cannot listen for SIGINT and SIGTERM: {e}"), 1),
+        };
         let telemetry = match Telemetry::init(&config) {
             Ok(t) => t,
             Err(e) => return fail(&e.to_string(), e.exit_code() as u8),
         };
-        let (code, began) = body(&telemetry, &config).await;
+        let (code, began) = body(&telemetry, &config, stop).await;
         let report = telemetry.shutdown_since(began).await;
         if report.is_clean() {
             eprintln!("alys-telemetry: shut down in {} ms", report.elapsed.as_millis());
@@ -137,7 +142,7 @@ fn run_demo(flags: &TelemetryFlags, args: DemoArgs) -> ExitCode {
     // The demo exports metrics every 5 s so a new user sees data move; files, the
     // environment and flags still override it.
     let defaults = Layer::new(Origin::Default).set(settings::METRIC_EXPORT_INTERVAL, "5000");
-    with_pipeline(flags, defaults, async move |telemetry, config| {
+    with_pipeline(flags, defaults, async move |telemetry, config, mut stop| {
         telemetry.mark_ready();
         let push = config.push.enabled && !config.sdk_disabled;
         let options = DemoOptions {
@@ -149,7 +154,7 @@ fn run_demo(flags: &TelemetryFlags, args: DemoArgs) -> ExitCode {
             fault: args.fault.map(|f| (f, args.fault_duration)),
             governance,
         };
-        match demo::run(telemetry, options, alys_telemetry::stop_requested()).await {
+        match demo::run(telemetry, options, stop.recv()).await {
             Ok(began) => (ExitCode::SUCCESS, began),
             Err(e) => (fail(&e.to_string(), 1), Instant::now()),
         }
@@ -164,14 +169,14 @@ fn run_governance_server(flags: &TelemetryFlags, args: GovernanceServerArgs) -> 
     let defaults = Layer::new(Origin::Default)
         .set(settings::SERVICE_NAME, "alys-governance")
         .set(settings::METRIC_EXPORT_INTERVAL, "5000");
-    with_pipeline(flags, defaults, async move |telemetry, _| {
+    with_pipeline(flags, defaults, async move |telemetry, _, mut stop| {
         let server = match GovernanceServer::start(server_config, &telemetry.meter()).await {
             Ok(s) => s,
             Err(e) => return (fail(&e.to_string(), 2), Instant::now()),
         };
         telemetry.mark_ready();
         tracing::info!(endpoint = server.endpoint(), "governance node listening");
-        let request = alys_telemetry::stop_requested().await;
+        let request = stop.recv().await;
         tracing::info!(%request, "governance node stopping");
         let began = Instant::now();
         telemetry.mark_stopping();
