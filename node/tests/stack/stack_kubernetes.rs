@@ -579,6 +579,26 @@ fn kube_score_calls_a_pod_without_network_policy_and_identical_probes_critical()
 // ---------------------------------------------------------------------------
 
 /// A Kubernetes quantity in bytes (the binary suffixes these manifests use).
+/// The first of `container`'s mounts whose path `at` accepts, and the volume of `pod` behind it.
+fn mount_and_volume<'a>(
+    pod: &'a Value,
+    container: &'a Value,
+    at: impl Fn(&str) -> bool,
+) -> Option<(&'a Value, &'a Value)> {
+    let mount = container["volumeMounts"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .find(|m| m["mountPath"].as_str().is_some_and(&at))?;
+    let volume = pod["volumes"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"] == mount["name"])
+        .expect("the mount's volume");
+    Some((mount, volume))
+}
+
 fn bytes(quantity: &str) -> u64 {
     let (number, unit) = quantity
         .find(|c: char| !c.is_ascii_digit())
@@ -614,19 +634,9 @@ fn the_agent_keeps_its_sending_queue_on_a_volume_within_its_storage_limit() {
         .expect("agent");
     let pod = &agent["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
-    let mount = container["volumeMounts"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-        .find(|m| m["mountPath"].as_str() == Some(directory))
+    let (mount, volume) = mount_and_volume(pod, container, |path| path == directory)
         .unwrap_or_else(|| panic!("the agent mounts nothing at {directory}"));
     assert_ne!(mount["readOnly"].as_bool(), Some(true), "{mount:?}");
-    let volume = pod["volumes"]
-        .as_sequence()
-        .into_iter()
-        .flatten()
-        .find(|v| v["name"] == mount["name"])
-        .expect("the mount's volume");
     let size = volume["emptyDir"]["sizeLimit"]
         .as_str()
         .unwrap_or_else(|| panic!("an emptyDir with a size limit: {volume:?}"));
@@ -867,22 +877,9 @@ fn prometheus_scrapes_the_nodes_over_tls_with_basic_auth_from_secrets_the_node_m
     let container = &pod["containers"][0];
     // The Secret and key behind a file path in the container.
     let file_in_secret = |path: &str| -> (String, String, String) {
-        let mount = container["volumeMounts"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .find(|m| {
-                m["mountPath"]
-                    .as_str()
-                    .is_some_and(|dir| path.starts_with(&format!("{dir}/")))
-            })
-            .unwrap_or_else(|| panic!("nothing mounted at {path}"));
-        let volume = pod["volumes"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .find(|v| v["name"] == mount["name"])
-            .expect("the mount's volume");
+        let (_, volume) =
+            mount_and_volume(pod, container, |dir| path.starts_with(&format!("{dir}/")))
+                .unwrap_or_else(|| panic!("nothing mounted at {path}"));
         let secret = volume["secret"]["secretName"]
             .as_str()
             .unwrap_or_else(|| panic!("{path} is not in a Secret"))
